@@ -1,0 +1,280 @@
+//! Deck's domain model: the one normalized [`Post`] every source maps to, the
+//! events that flow through the pipeline, and the [`Cursor`] that orders posts.
+//!
+//! These are plain Rust types. The JSON that clients see lives in the `api`
+//! crate; the `serde` derives here are for storage and the internal log only.
+
+use std::fmt;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a post came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    X,
+    Bluesky,
+    Mastodon,
+    Demo,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::X => "x",
+            Source::Bluesky => "bluesky",
+            Source::Mastodon => "mastodon",
+            Source::Demo => "demo",
+        }
+    }
+}
+
+/// What kind of post this is. A post that both quotes and replies is a reply
+/// (the quote is still attached through [`Post::quoted_id`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Post,
+    Retweet,
+    Quote,
+    Reply,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Post => "post",
+            Kind::Retweet => "retweet",
+            Kind::Quote => "quote",
+            Kind::Reply => "reply",
+        }
+    }
+}
+
+/// The account that wrote a post.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    /// The source's stable id (X user id, Bluesky DID, Mastodon account URI).
+    pub id: String,
+    /// The handle without `@`; a DID until the handle is known.
+    pub handle: String,
+    /// The display name; may be empty.
+    pub name: String,
+}
+
+/// Public engagement counts as last seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub retweets: u64,
+    pub likes: u64,
+    pub replies: u64,
+    pub quotes: u64,
+}
+
+/// The post a reply answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    /// Id of the post replied to, where known.
+    pub post_id: Option<String>,
+    /// Id of the account replied to, where known.
+    pub author_id: Option<String>,
+    /// Handle (without `@`) of the account replied to, where known.
+    pub handle: Option<String>,
+}
+
+/// One normalized post from any source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    /// Unique across sources (sources namespace ids that could collide).
+    pub id: String,
+    pub source: Source,
+    pub kind: Kind,
+    pub author: Author,
+    /// The text as posted. For a retweet this is the `RT @name: …` text, if any;
+    /// the content that queries look at is the original's.
+    pub text: String,
+    /// BCP 47 language tag as the source gives it (`ko`, `en`, `und`), if any.
+    pub lang: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// For a retweet: the original's id.
+    pub retweeted_id: Option<String>,
+    /// For a quote (or a reply that quotes): the quoted post's id.
+    pub quoted_id: Option<String>,
+    pub reply_to: Option<ReplyTo>,
+    /// Hashtags without `#`, in order of appearance.
+    pub hashtags: Vec<String>,
+    /// Mentioned handles without `@`, in order of appearance.
+    pub mentions: Vec<String>,
+    /// Links (expanded where the source gives the expansion), in order.
+    pub urls: Vec<String>,
+    /// Cashtags without `$`, in order of appearance.
+    pub cashtags: Vec<String>,
+    pub has_media: bool,
+    pub counts: Counts,
+}
+
+impl Post {
+    /// The key that orders this post in every timeline.
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(self.created_at.timestamp_millis(), &self.id)
+    }
+
+    pub fn is_retweet(&self) -> bool {
+        self.kind == Kind::Retweet
+    }
+}
+
+/// A post together with the posts it embeds, as a source delivers it.
+///
+/// Sources hand over the original of a retweet and the quoted post of a quote
+/// when they know them; the store keeps each as a post of its own and a
+/// retweet only as a reference to its original.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PostBundle {
+    pub post: Post,
+    pub retweeted: Option<Box<Post>>,
+    pub quoted: Option<Box<Post>>,
+}
+
+impl PostBundle {
+    pub fn single(post: Post) -> Self {
+        PostBundle { post, retweeted: None, quoted: None }
+    }
+}
+
+/// What a source emits: a post to store or a post to forget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PostEvent {
+    Upsert(PostBundle),
+    Delete { id: String },
+}
+
+/// A post read back from storage, with its references resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPost {
+    pub post: Post,
+    /// The original of a retweet, if stored.
+    pub retweeted: Option<Box<Post>>,
+    /// The quoted post of a quote, if stored.
+    pub quoted: Option<Box<Post>>,
+}
+
+impl StoredPost {
+    /// The post whose content queries look at: the original for a retweet.
+    pub fn content(&self) -> &Post {
+        match (&self.post.kind, &self.retweeted) {
+            (Kind::Retweet, Some(original)) => original,
+            _ => &self.post,
+        }
+    }
+}
+
+/// The position of a post in a timeline: newest first by creation time, ties
+/// broken by id. Opaque to clients (URL-safe base64 of the sort key).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    key: Vec<u8>,
+}
+
+/// A cursor string that is not one Deck made.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed cursor")]
+pub struct CursorError;
+
+impl Cursor {
+    /// Sort key layout: 8 bytes big-endian time (ms, sign bit flipped so
+    /// negative times sort first), 2 bytes id length, the id bytes. Comparing
+    /// id length before bytes orders decimal ids (X, demo) numerically.
+    pub fn new(created_ms: i64, id: &str) -> Self {
+        let mut key = Vec::with_capacity(10 + id.len());
+        key.extend_from_slice(&((created_ms as u64) ^ (1 << 63)).to_be_bytes());
+        let id_len = u16::try_from(id.len()).unwrap_or(u16::MAX);
+        key.extend_from_slice(&id_len.to_be_bytes());
+        key.extend_from_slice(&id.as_bytes()[..usize::from(id_len)]);
+        Cursor { key }
+    }
+
+    /// The smallest possible cursor at a time (all posts at `created_ms` sort after it).
+    pub fn at_time(created_ms: i64) -> Self {
+        let mut key = Vec::with_capacity(8);
+        key.extend_from_slice(&((created_ms as u64) ^ (1 << 63)).to_be_bytes());
+        Cursor { key }
+    }
+
+    pub fn from_bytes(key: &[u8]) -> Result<Self, CursorError> {
+        if key.len() < 10 {
+            return Err(CursorError);
+        }
+        let id_len = usize::from(u16::from_be_bytes([key[8], key[9]]));
+        if key.len() != 10 + id_len || std::str::from_utf8(&key[10..]).is_err() {
+            return Err(CursorError);
+        }
+        Ok(Cursor { key: key.to_vec() })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub fn created_ms(&self) -> i64 {
+        let mut time = [0u8; 8];
+        time.copy_from_slice(&self.key[..8]);
+        (u64::from_be_bytes(time) ^ (1 << 63)) as i64
+    }
+
+    /// The post id inside the cursor (empty for [`Cursor::at_time`]).
+    pub fn id(&self) -> &str {
+        self.key.get(10..).and_then(|id| std::str::from_utf8(id).ok()).unwrap_or("")
+    }
+
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.key)
+    }
+
+    pub fn decode(text: &str) -> Result<Self, CursorError> {
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| CursorError)?;
+        Cursor::from_bytes(&key)
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_orders_by_time_then_numeric_id() {
+        let older = Cursor::new(1_000, "99");
+        let same_time_bigger_id = Cursor::new(1_000, "100");
+        let newer = Cursor::new(1_001, "1");
+        let before_epoch = Cursor::new(-5, "1");
+        assert!(before_epoch < older);
+        assert!(older < same_time_bigger_id);
+        assert!(same_time_bigger_id < newer);
+        assert!(Cursor::at_time(1_000) < older);
+    }
+
+    #[test]
+    fn cursor_round_trips_through_text() {
+        let cursor = Cursor::new(1_700_000_000_123, "at://did:plc:x/app.bsky.feed.post/3k");
+        let decoded = Cursor::decode(&cursor.encode()).unwrap();
+        assert_eq!(decoded, cursor);
+        assert_eq!(decoded.created_ms(), 1_700_000_000_123);
+        assert_eq!(decoded.id(), "at://did:plc:x/app.bsky.feed.post/3k");
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        assert_eq!(Cursor::decode("!!"), Err(CursorError));
+        assert_eq!(Cursor::decode("AAAA"), Err(CursorError));
+    }
+}
