@@ -278,3 +278,37 @@ mod tests {
         assert_eq!(Cursor::decode("AAAA"), Err(CursorError));
     }
 }
+
+/// Where a raw record came from, for logs and error counts, and the position
+/// a source resumes from once the record has been stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The source as configured, e.g. `replay:/data/posts.jsonl` or `jetstream`.
+    pub source: String,
+    /// Where in that source: a line number for a file, a sequence for a stream.
+    pub position: u64,
+    /// The resume point a source asks to be saved once this record is stored
+    /// (Jetstream's `time_us`, Mastodon's last status id). `None` for sources
+    /// that do not resume.
+    pub checkpoint: Option<String>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.source, self.position)
+    }
+}
+
+/// One unparsed message from a source, as it travels through the log.
+///
+/// Sources do not parse: processors do, so that parsing scales with the
+/// processors and a malformed message is counted where it is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawRecord {
+    /// Partition key: the post id where the source can see it cheaply, else
+    /// the author (so one account's events stay in order), else the origin.
+    pub key: String,
+    pub origin: Origin,
+    /// The message exactly as the source delivered it (one JSON document).
+    pub payload: String,
+}
