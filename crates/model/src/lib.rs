@@ -140,7 +140,11 @@ pub struct PostBundle {
 
 impl PostBundle {
     pub fn single(post: Post) -> Self {
-        PostBundle { post, retweeted: None, quoted: None }
+        PostBundle {
+            post,
+            retweeted: None,
+            quoted: None,
+        }
     }
 }
 
@@ -226,7 +230,10 @@ impl Cursor {
 
     /// The post id inside the cursor (empty for [`Cursor::at_time`]).
     pub fn id(&self) -> &str {
-        self.key.get(10..).and_then(|id| std::str::from_utf8(id).ok()).unwrap_or("")
+        self.key
+            .get(10..)
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .unwrap_or("")
     }
 
     pub fn encode(&self) -> String {
