@@ -42,9 +42,13 @@ pub struct Post {
     pub mentions: Vec<String>,
     pub cashtags: Vec<String>,
     pub urls: Vec<String>,
+    #[ts(type = "number")]
     pub retweet_count: u64,
+    #[ts(type = "number")]
     pub like_count: u64,
+    #[ts(type = "number")]
     pub reply_count: u64,
+    #[ts(type = "number")]
     pub quote_count: u64,
     pub has_media: bool,
     /// `x` | `bluesky` | `mastodon` | `demo`.
@@ -155,6 +159,7 @@ pub struct ErrorResponse {
 #[ts(export)]
 pub struct HashtagCount {
     pub tag: String,
+    #[ts(type = "number")]
     pub count: u64,
 }
 
@@ -165,6 +170,7 @@ pub struct TrendingTag {
     pub tag: String,
     pub score: f64,
     /// Distinct accounts that used the tag in the window.
+    #[ts(type = "number")]
     pub accounts: u64,
     /// Accounts expected from the tag's own baseline.
     pub expected: f64,
@@ -175,6 +181,7 @@ pub struct TrendingTag {
 #[ts(export)]
 pub struct RetweetedPost {
     pub post: Post,
+    #[ts(type = "number")]
     pub count: u64,
 }
 
@@ -273,6 +280,7 @@ pub enum ServerMessage {
 #[ts(export)]
 pub struct TicketResponse {
     pub ticket: String,
+    #[ts(type = "number")]
     pub expires_in: u64,
 }
 

@@ -3,4 +3,4 @@
 /**
  * One row of the hashtag ranking.
  */
-export type HashtagCount = { tag: string, count: bigint, };
+export type HashtagCount = { tag: string, count: number, };

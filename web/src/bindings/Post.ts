@@ -13,7 +13,7 @@ kind: string, text: string, lang: string | null,
 /**
  * RFC 3339.
  */
-created_at: string, author: Author, hashtags: Array<string>, mentions: Array<string>, cashtags: Array<string>, urls: Array<string>, retweet_count: bigint, like_count: bigint, reply_count: bigint, quote_count: bigint, has_media: boolean, 
+created_at: string, author: Author, hashtags: Array<string>, mentions: Array<string>, cashtags: Array<string>, urls: Array<string>, retweet_count: number, like_count: number, reply_count: number, quote_count: number, has_media: boolean, 
 /**
  * `x` | `bluesky` | `mastodon` | `demo`.
  */

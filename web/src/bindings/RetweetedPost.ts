@@ -4,4 +4,4 @@ import type { Post } from "./Post";
 /**
  * One row of the most-retweeted ranking.
  */
-export type RetweetedPost = { post: Post, count: bigint, };
+export type RetweetedPost = { post: Post, count: number, };

@@ -3,4 +3,4 @@
 /**
  * `POST /api/stream/ticket` answer.
  */
-export type TicketResponse = { ticket: string, expires_in: bigint, };
+export type TicketResponse = { ticket: string, expires_in: number, };

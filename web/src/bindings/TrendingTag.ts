@@ -7,7 +7,7 @@ export type TrendingTag = { tag: string, score: number,
 /**
  * Distinct accounts that used the tag in the window.
  */
-accounts: bigint, 
+accounts: number, 
 /**
  * Accounts expected from the tag's own baseline.
  */
