@@ -250,7 +250,9 @@ pub enum ServerMessage {
     /// Live counts of a post changed.
     Counts {
         id: String,
+        #[ts(type = "number")]
         retweet_count: u64,
+        #[ts(type = "number")]
         like_count: u64,
     },
     /// The server dropped this column's backlog: reload it from history.
