@@ -1,1 +1,107 @@
-fn main() {}
+//! The `deck` binary: `deck serve` runs every role in one process on
+//! embedded storage; the other subcommands run one role each.
+
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "deck", version, about = "Deck: a real-time multi-column social feed and its pipeline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process (embedded storage by default).
+    Serve(ServeArgs),
+    /// Trend jobs.
+    Trends {
+        #[command(subcommand)]
+        command: TrendsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrendsCommand {
+    /// Recompute the trends from stored posts (the batch job) and print the rankings.
+    Rebuild {
+        /// How far back from the newest stored post, e.g. `24h`, `90m`.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Options of `deck serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Where embedded data lives.
+    #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
+    pub data_dir: PathBuf,
+    /// Port to serve HTTP and WebSocket on.
+    #[arg(long, env = "DECK_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, env = "DECK_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Post sources: `demo`, `replay:PATH`, `jetstream[:URL]`, `x`, `mastodon:URL`. Repeatable.
+    #[arg(long = "source", default_value = "demo")]
+    pub sources: Vec<String>,
+    /// Pace replays at N lines per second (default: as fast as possible).
+    #[arg(long)]
+    pub replay_rate: Option<f64>,
+    /// Demo stream posts per second.
+    #[arg(long, env = "DECK_DEMO_RATE", default_value_t = 20.0)]
+    pub demo_rate: f64,
+    /// Demo stream seed (same seed, same stream).
+    #[arg(long, default_value_t = 7)]
+    pub demo_seed: u64,
+    /// The built web client.
+    #[arg(long, env = "DECK_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+    /// Extra origins allowed to open WebSockets (the served origin always is).
+    #[arg(long = "allowed-origin", env = "DECK_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// WebSockets one client address may hold open.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+}
+
+/// Parses `24h`, `90m`, `30s`, `2d` into milliseconds.
+fn parse_span_ms(text: &str) -> anyhow::Result<i64> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: i64 = number.parse().with_context(|| format!("`{text}` is not a span like 24h"))?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => anyhow::bail!("`{text}`: the unit must be s, m, h or d"),
+    };
+    Ok(number * unit_ms)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Trends { command: TrendsCommand::Rebuild { since, data_dir } } => {
+                serve::rebuild_trends(&data_dir, parse_span_ms(&since)?).await
+            }
+        }
+    })
+}

@@ -1,1 +1,11 @@
-//! feed (in progress).
+//! Live columns. A [`Percolator`] indexes every active column query by the
+//! terms a matching post must carry, so matching a new post costs time in
+//! proportion to its terms and the candidate queries, not to the number of
+//! open columns. The [`Hub`] fans matches out to per-connection bounded
+//! queues; a column whose reader falls behind is dropped and told to resync.
+
+pub mod hub;
+pub mod percolator;
+
+pub use hub::{ColumnMode, ConnectionId, Hub, HubConfig, Outbound};
+pub use percolator::{Percolator, SubscriptionId};

@@ -1,1 +1,175 @@
-//! gateway (in progress).
+//! Deck's front door. One axum router serves every HTTP and WebSocket route;
+//! one middleware stack in front of it adds request ids, access logs,
+//! security headers, CORS for the configured origins and body limits.
+//!
+//! **Architecture invariant:** only this crate and `api` know HTTP and JSON;
+//! the roles behind it (store, feed, trends, auth) are plain Rust.
+
+mod errors;
+mod stream;
+mod timeline;
+mod trends_routes;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::{get, post};
+use feed::Hub;
+use pipeline::Metrics;
+use store::PostStore;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use trends::TrendStore;
+
+pub use errors::ApiError;
+pub use stream::{MemoryTickets, TicketGrant, Tickets};
+pub use trends_routes::spawn_trends_ticker;
+
+/// Settings of the edge.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Origins allowed to open WebSockets and make CORS requests, e.g.
+    /// `http://127.0.0.1:8080`. A request without `Origin` (not a browser) is allowed.
+    pub allowed_origins: Vec<String>,
+    /// Columns one WebSocket may subscribe.
+    pub max_columns_per_connection: usize,
+    /// WebSockets one client address may hold open.
+    pub max_connections_per_ip: usize,
+    /// Largest WebSocket message accepted from a client.
+    pub max_message_bytes: usize,
+    /// A socket with no message (pong included) for this long is closed.
+    pub idle_timeout: Duration,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+    /// Posts a `since` catch-up may send before the column is told to resync instead.
+    pub max_catch_up_posts: usize,
+    /// The built web client; `None` serves no static files.
+    pub static_dir: Option<PathBuf>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            allowed_origins: vec!["http://127.0.0.1:8080".into(), "http://localhost:8080".into()],
+            max_columns_per_connection: 50,
+            max_connections_per_ip: 256,
+            max_message_bytes: 64 * 1024,
+            idle_timeout: Duration::from_secs(90),
+            ping_interval: Duration::from_secs(30),
+            max_catch_up_posts: 2_000,
+            static_dir: None,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn PostStore>,
+    pub trends: Arc<dyn TrendStore>,
+    pub hub: Arc<Hub>,
+    pub tickets: Arc<dyn Tickets>,
+    pub metrics: Metrics,
+    pub config: Arc<GatewayConfig>,
+    pub trend_frames: trends_routes::TrendFrames,
+    connections_per_ip: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn PostStore>,
+        trends: Arc<dyn TrendStore>,
+        hub: Arc<Hub>,
+        tickets: Arc<dyn Tickets>,
+        metrics: Metrics,
+        config: GatewayConfig,
+    ) -> AppState {
+        AppState {
+            store,
+            trends,
+            hub,
+            tickets,
+            metrics,
+            config: Arc::new(config),
+            trend_frames: trends_routes::TrendFrames::new(),
+            connections_per_ip: Arc::default(),
+        }
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
+    let families = state.metrics.registry.gather();
+    prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default()
+}
+
+/// The whole HTTP surface of the posts roles, behind the gateway layers.
+/// `extra` carries routes of other roles (accounts) merged in before the layers.
+pub fn router(state: AppState, extra: Router) -> Router {
+    let static_dir = state.config.static_dir.clone();
+    let cors_origins: Vec<HeaderValue> =
+        state.config.allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/timeline", get(timeline::timeline))
+        .route("/api/trends", get(trends_routes::trends))
+        .route("/api/stream", get(stream::upgrade))
+        .route("/api/stream/ticket", post(stream::ticket))
+        .with_state(state)
+        .merge(extra);
+    if let Some(dir) = static_dir {
+        let index = dir.join("index.html");
+        app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    app.layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(TraceLayer::new_for_http())
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(256 * 1024))
+            .layer(
+                CorsLayer::new()
+                    .allow_origin(AllowOrigin::list(cors_origins))
+                    .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+                    .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+            )
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+                ),
+            )),
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown`, then drains open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,75 @@
+//! The closed set of errors handlers answer with, and their HTTP statuses.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error a client sees. Internal details are logged, never sent.
+#[derive(Debug)]
+pub enum ApiError {
+    BadQuery { message: String, position: usize },
+    BadRequest { code: &'static str, message: String },
+    Unauthorized(&'static str),
+    Forbidden(&'static str),
+    TooManyRequests { retry_after_secs: u64 },
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body, retry_after) = match self {
+            ApiError::BadQuery { message, position } => (
+                StatusCode::BAD_REQUEST,
+                api::ErrorResponse { error: message, code: Some("bad_query".into()), position: Some(position), field: Some("q".into()) },
+                None,
+            ),
+            ApiError::BadRequest { code, message } => (
+                StatusCode::BAD_REQUEST,
+                api::ErrorResponse { error: message, code: Some(code.into()), position: None, field: None },
+                None,
+            ),
+            ApiError::Unauthorized(message) => (
+                StatusCode::UNAUTHORIZED,
+                api::ErrorResponse { error: message.into(), code: Some("unauthorized".into()), position: None, field: None },
+                None,
+            ),
+            ApiError::Forbidden(message) => (
+                StatusCode::FORBIDDEN,
+                api::ErrorResponse { error: message.into(), code: Some("forbidden".into()), position: None, field: None },
+                None,
+            ),
+            ApiError::TooManyRequests { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                api::ErrorResponse { error: "too many requests".into(), code: Some("rate_limited".into()), position: None, field: None },
+                Some(retry_after_secs),
+            ),
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    api::ErrorResponse { error: "internal error".into(), code: Some("internal".into()), position: None, field: None },
+                    None,
+                )
+            }
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(error: store::StoreError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<trends::TrendsError> for ApiError {
+    fn from(error: trends::TrendsError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}

@@ -1,0 +1,396 @@
+//! The live stream: `POST /api/stream/ticket` and `GET /api/stream?ticket=T`.
+//!
+//! A browser cannot send an `Authorization` header on a WebSocket, so a
+//! socket is opened with a single-use ticket that expires within seconds.
+//! One task reads client messages; one writer task drains the connection's
+//! bounded queue (see `feed::hub`), sends pings and resync signals.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query as QueryParams, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use feed::{ConnectionId, Outbound};
+use futures::{SinkExt, StreamExt};
+use model::Cursor;
+use serde::Deserialize;
+use store::Range;
+use tokio::sync::mpsc;
+use trends::Window;
+
+use crate::{ApiError, AppState};
+
+/// How long a ticket may wait before it is used.
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+
+/// Who a redeemed ticket belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketGrant {
+    /// The signed-in user, or `None` for an anonymous visitor.
+    pub user_id: Option<String>,
+}
+
+/// Issues and redeems single-use stream tickets (the accounts role provides
+/// the user behind a bearer token; Redis holds tickets in distributed mode).
+#[async_trait::async_trait]
+pub trait Tickets: Send + Sync {
+    /// A new ticket for the holder of `bearer` (anonymous without one).
+    async fn issue(&self, bearer: Option<&str>, client: IpAddr) -> Result<String, ApiError>;
+    /// Uses a ticket up; `None` if unknown, used or expired.
+    async fn redeem(&self, ticket: &str) -> Option<TicketGrant>;
+}
+
+/// Anonymous tickets in memory, for a deployment without accounts.
+#[derive(Default)]
+pub struct MemoryTickets {
+    issued: Mutex<HashMap<String, (Instant, TicketGrant)>>,
+}
+
+/// 128 random bits, URL-safe.
+pub fn new_ticket() -> String {
+    let bytes: [u8; 16] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[async_trait::async_trait]
+impl Tickets for MemoryTickets {
+    async fn issue(&self, _bearer: Option<&str>, _client: IpAddr) -> Result<String, ApiError> {
+        let ticket = new_ticket();
+        let mut issued = self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        issued.retain(|_, (at, _)| at.elapsed() < TICKET_TTL);
+        issued.insert(ticket.clone(), (Instant::now(), TicketGrant { user_id: None }));
+        Ok(ticket)
+    }
+
+    async fn redeem(&self, ticket: &str) -> Option<TicketGrant> {
+        let mut issued = self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        issued.remove(ticket).filter(|(at, _)| at.elapsed() < TICKET_TTL).map(|(_, grant)| grant)
+    }
+}
+
+pub async fn ticket(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<api::TicketResponse>, ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let ticket = state.tickets.issue(bearer, peer.ip()).await?;
+    Ok(Json(api::TicketResponse { ticket, expires_in: TICKET_TTL.as_secs() }))
+}
+
+#[derive(Deserialize)]
+pub struct StreamParams {
+    ticket: Option<String>,
+}
+
+/// Whether a browser `Origin` may open a socket. Non-browser clients send none.
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(origin) => {
+            let origin = origin.to_str().unwrap_or("");
+            state.config.allowed_origins.iter().any(|allowed| allowed == origin || allowed == "*")
+        }
+    }
+}
+
+/// Counts a client's open sockets; the slot is freed when dropped.
+struct IpSlot {
+    state: AppState,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.state.connections_per_ip.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    QueryParams(params): QueryParams<StreamParams>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&state, &headers) {
+        return ApiError::Forbidden("origin not allowed").into_response();
+    }
+    let Some(ticket) = params.ticket else {
+        return ApiError::Unauthorized("a stream ticket is required").into_response();
+    };
+    let Some(grant) = state.tickets.redeem(&ticket).await else {
+        return ApiError::Unauthorized("unknown, used or expired ticket").into_response();
+    };
+    let slot = {
+        let mut counts = state.connections_per_ip.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = counts.entry(peer.ip()).or_insert(0);
+        if *count >= state.config.max_connections_per_ip {
+            return ApiError::TooManyRequests { retry_after_secs: 5 }.into_response();
+        }
+        *count += 1;
+        IpSlot { state: state.clone(), ip: peer.ip() }
+    };
+    let max_message = state.config.max_message_bytes;
+    upgrade
+        // Small buffers: an idle socket should cost a few KiB, not tungstenite's 128 KiB default.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| async move {
+            run_connection(state, socket, grant).await;
+            drop(slot);
+        })
+}
+
+fn error_frame(code: &str, message: String, column: Option<String>, position: Option<usize>) -> String {
+    serde_json::to_string(&api::ServerMessage::Error { code: code.into(), message, column, position })
+        .unwrap_or_default()
+}
+
+async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant) {
+    let (connection, outbound_rx, signals) = state.hub.connect();
+    let Some(outbound) = state.hub.sender(connection) else {
+        return;
+    };
+    state.metrics.sockets_open.inc();
+    tracing::debug!(connection, user = ?grant.user_id, "stream opened");
+    let (sink, mut incoming) = socket.split();
+    let (trends_tx, trends_rx) = tokio::sync::watch::channel::<Option<Window>>(None);
+    let writer = tokio::spawn(write_loop(state.clone(), sink, outbound_rx, signals, trends_rx));
+
+    let mut last_seen = Instant::now();
+    let idle_timeout = state.config.idle_timeout;
+    loop {
+        let message = match tokio::time::timeout(idle_timeout, incoming.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(_)) | None) => break,
+            Err(_) if last_seen.elapsed() >= idle_timeout => break,
+            Err(_) => continue,
+        };
+        last_seen = Instant::now();
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                let frame = error_frame("bad_message", "binary frames are not supported".into(), None, None);
+                let _ = outbound.send(Outbound::Frame(frame)).await;
+                continue;
+            }
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        handle_message(&state, connection, &outbound, &trends_tx, text.as_str()).await;
+    }
+    state.hub.disconnect(connection);
+    writer.abort();
+    state.metrics.sockets_open.dec();
+}
+
+async fn handle_message(
+    state: &AppState,
+    connection: ConnectionId,
+    outbound: &mpsc::Sender<Outbound>,
+    trends_tx: &tokio::sync::watch::Sender<Option<Window>>,
+    text: &str,
+) {
+    let send = |frame: String| async move {
+        let _ = outbound.send(Outbound::Frame(frame)).await;
+    };
+    let message: api::ClientMessage = match serde_json::from_str(text) {
+        Ok(message) => message,
+        Err(error) => {
+            let code = if serde_json::from_str::<serde_json::Value>(text).is_ok() { "bad_message" } else { "bad_json" };
+            send(error_frame(code, error.to_string(), None, None)).await;
+            return;
+        }
+    };
+    match message {
+        api::ClientMessage::Subscribe { column, q, since } => {
+            subscribe(state, connection, outbound, column, q, since).await;
+        }
+        api::ClientMessage::Unsubscribe { column } => state.hub.unsubscribe(connection, &column),
+        api::ClientMessage::SubscribeTrends { window } => {
+            let window_text = window.unwrap_or_else(|| "1h".into());
+            match Window::parse(&window_text) {
+                Some(window) => {
+                    let _ = trends_tx.send(Some(window));
+                    if let Ok(trends) = crate::trends_routes::ranking(state, window).await
+                        && let Ok(frame) = serde_json::to_string(&api::ServerMessage::Trends { trends })
+                    {
+                        send(frame).await;
+                    }
+                }
+                None => {
+                    send(error_frame("bad_window", format!("unknown window `{window_text}`"), None, None)).await;
+                }
+            }
+        }
+        api::ClientMessage::UnsubscribeTrends => {
+            let _ = trends_tx.send(None);
+        }
+        api::ClientMessage::Ping => {
+            send(serde_json::to_string(&api::ServerMessage::Pong).unwrap_or_default()).await;
+        }
+    }
+}
+
+async fn subscribe(
+    state: &AppState,
+    connection: ConnectionId,
+    outbound: &mpsc::Sender<Outbound>,
+    column: String,
+    q: String,
+    since: Option<String>,
+) {
+    let send = |frame: String| async move {
+        let _ = outbound.send(Outbound::Frame(frame)).await;
+    };
+    if column.is_empty() || column.len() > 128 {
+        send(error_frame("bad_column", "column ids are 1 to 128 bytes".into(), None, None)).await;
+        return;
+    }
+    let query = match search::Query::parse(&q) {
+        Ok(query) => query,
+        Err(error) => {
+            send(error_frame("bad_query", error.message.clone(), Some(column), Some(error.position))).await;
+            return;
+        }
+    };
+    let since = match since.as_deref().filter(|since| !since.is_empty()).map(Cursor::decode) {
+        None => None,
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(_)) => {
+            send(error_frame("bad_cursor", "`since` is not a cursor this server made".into(), Some(column), None))
+                .await;
+            return;
+        }
+    };
+    let replacing = state.hub.has_column(connection, &column);
+    if !replacing && state.hub.n_columns_of(connection) >= state.config.max_columns_per_connection {
+        let message = format!("at most {} columns per connection", state.config.max_columns_per_connection);
+        send(error_frame("too_many_columns", message, Some(column), None)).await;
+        return;
+    }
+    if state.hub.subscribe(connection, &column, query.clone(), since.is_some()).is_err() {
+        return;
+    }
+    send(serde_json::to_string(&api::ServerMessage::Subscribed { column: column.clone() }).unwrap_or_default()).await;
+    let Some(since) = since else {
+        return;
+    };
+
+    // Catch-up: every stored post after `since`, oldest first, then the live
+    // ones buffered meanwhile (the hub skips those already sent).
+    let mut caught_up = Vec::new();
+    let mut range = Range { before: None, after: Some(since) };
+    loop {
+        let page = match state.store.timeline(&query, range.clone(), 200).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "catch-up read failed");
+                state.hub.resync(connection, &column);
+                return;
+            }
+        };
+        caught_up.extend(page.posts);
+        if caught_up.len() > state.config.max_catch_up_posts {
+            state.hub.resync(connection, &column);
+            return;
+        }
+        match page.next {
+            Some(next) => range.before = Some(next),
+            None => break,
+        }
+    }
+    let mut already_sent = HashSet::with_capacity(caught_up.len());
+    for post in caught_up.iter().rev() {
+        already_sent.insert(post.post.id.clone());
+        send(feed::hub::post_frame(&column, post)).await;
+    }
+    state.hub.finish_catch_up(connection, &column, &already_sent);
+    send(serde_json::to_string(&api::ServerMessage::CaughtUp { column }).unwrap_or_default()).await;
+}
+
+async fn write_loop(
+    state: AppState,
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut outbound_rx: mpsc::Receiver<Outbound>,
+    signals: Arc<feed::hub::Signals>,
+    mut trends_rx: tokio::sync::watch::Receiver<Option<Window>>,
+) {
+    let mut ping = tokio::time::interval(state.config.ping_interval);
+    ping.tick().await;
+    let mut trend_frames: Option<tokio::sync::watch::Receiver<_>> = None;
+    loop {
+        let frame: String = tokio::select! {
+            outbound = outbound_rx.recv() => match outbound {
+                Some(Outbound::Frame(frame)) => frame,
+                None => break,
+            },
+            () = signals.wake.notified() => {
+                let columns: Vec<String> = std::mem::take(
+                    &mut *signals.resyncs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+                );
+                let mut failed = false;
+                for column in columns {
+                    state.metrics.resyncs.inc();
+                    let frame = serde_json::to_string(&api::ServerMessage::Resync { column }).unwrap_or_default();
+                    failed |= sink.send(Message::Text(frame.into())).await.is_err();
+                }
+                if failed {
+                    break;
+                }
+                continue;
+            }
+            changed = trends_rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let window = *trends_rx.borrow_and_update();
+                trend_frames = window.map(|window| {
+                    let mut frames = state.trend_frames.watch(window);
+                    frames.mark_unchanged();
+                    frames
+                });
+                continue;
+            }
+            Some(frame) = next_trend_frame(&mut trend_frames) => frame,
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        if sink.send(Message::Text(frame.into())).await.is_err() {
+            break;
+        }
+        state.metrics.frames_sent.inc();
+    }
+    let _ = sink.close().await;
+}
+
+async fn next_trend_frame(
+    frames: &mut Option<tokio::sync::watch::Receiver<Option<Arc<crate::trends_routes::TrendFrame>>>>,
+) -> Option<String> {
+    let frames = frames.as_mut()?;
+    frames.changed().await.ok()?;
+    let frame = frames.borrow_and_update().as_ref().map(|frame| frame.frame.to_string());
+    frame
+}

@@ -1,0 +1,70 @@
+//! Prometheus metrics of the pipeline and the HTTP roles, in one registry.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Every counter Deck exports at `/metrics`.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Raw records read from sources, by source.
+    pub records_in: IntCounterVec,
+    /// Records that could not be parsed, by source.
+    pub malformed: IntCounterVec,
+    /// Posts stored for the first time.
+    pub posts_stored: IntCounter,
+    /// Posts deleted.
+    pub posts_deleted: IntCounter,
+    /// Seconds per timeline query.
+    pub query_seconds: Histogram,
+    /// Seconds per processor batch (parse, store, trends, publish).
+    pub batch_seconds: Histogram,
+    /// Open WebSocket connections.
+    pub sockets_open: IntGauge,
+    /// Frames sent over WebSockets.
+    pub frames_sent: IntCounter,
+    /// Columns dropped for a slow reader (resync sent).
+    pub resyncs: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("deck".into()), None)?;
+        let records_in = IntCounterVec::new(Opts::new("records_in_total", "Raw records read from sources"), &["source"])?;
+        let malformed =
+            IntCounterVec::new(Opts::new("malformed_total", "Records that could not be parsed"), &["source"])?;
+        let posts_stored = IntCounter::new("posts_stored_total", "Posts stored for the first time")?;
+        let posts_deleted = IntCounter::new("posts_deleted_total", "Posts deleted")?;
+        let query_seconds = Histogram::with_opts(
+            HistogramOpts::new("query_seconds", "Timeline query latency")
+                .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]),
+        )?;
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new("batch_seconds", "Processor batch latency")
+                .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]),
+        )?;
+        let sockets_open = IntGauge::new("sockets_open", "Open WebSocket connections")?;
+        let frames_sent = IntCounter::new("frames_sent_total", "WebSocket frames sent")?;
+        let resyncs = IntCounter::new("resyncs_total", "Columns dropped for a slow reader")?;
+        registry.register(Box::new(records_in.clone()))?;
+        registry.register(Box::new(malformed.clone()))?;
+        registry.register(Box::new(posts_stored.clone()))?;
+        registry.register(Box::new(posts_deleted.clone()))?;
+        registry.register(Box::new(query_seconds.clone()))?;
+        registry.register(Box::new(batch_seconds.clone()))?;
+        registry.register(Box::new(sockets_open.clone()))?;
+        registry.register(Box::new(frames_sent.clone()))?;
+        registry.register(Box::new(resyncs.clone()))?;
+        Ok(Metrics {
+            registry,
+            records_in,
+            malformed,
+            posts_stored,
+            posts_deleted,
+            query_seconds,
+            batch_seconds,
+            sockets_open,
+            frames_sent,
+            resyncs,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The two stages around the log: [`run_source`] moves a source's records
+//! into the log; a [`Processor`] reads the log, parses, stores, counts trends,
+//! publishes to the live feed, and commits its position last.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use model::RawRecord;
+use store::{Applied, PostStore, WriteBatch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use trends::{TrendEvent, TrendStore};
+
+use crate::{Log, LogError, Metrics};
+
+/// Where processed changes go once they are durable: the live feed (in one
+/// process) or the processed-posts topic that feed nodes consume.
+#[async_trait::async_trait]
+pub trait Publisher: Send + Sync {
+    async fn publish(&self, published: Published);
+}
+
+/// What one processor batch changed.
+pub type Published = Arc<Applied>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Trends(#[from] trends::TrendsError),
+    #[error(transparent)]
+    Source(#[from] ingest::SourceError),
+}
+
+/// Tuning of a processor.
+#[derive(Clone, Debug)]
+pub struct ProcessorConfig {
+    /// Consumer group; every processor of one deployment shares it.
+    pub group: String,
+    /// Records per batch (one store commit and one fsync per batch).
+    pub max_batch: usize,
+    /// How long a batch waits for its first record.
+    pub max_wait: Duration,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig { group: "deck-processors".into(), max_batch: 2048, max_wait: Duration::from_millis(50) }
+    }
+}
+
+/// Reads the log, and for each batch: parse → store → trends → publish → commit.
+pub struct Processor {
+    pub log: Arc<dyn Log>,
+    pub store: Arc<dyn PostStore>,
+    pub trends: Arc<dyn TrendStore>,
+    pub publisher: Arc<dyn Publisher>,
+    pub metrics: Metrics,
+    pub config: ProcessorConfig,
+}
+
+impl Processor {
+    /// Runs until `shutdown`; a batch in progress is finished (stored and
+    /// committed) or, if the process dies first, delivered again.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProcessorError> {
+        let mut consumer = self.log.consumer(&self.config.group).await?;
+        let mut parser = ingest::Parser::new();
+        while !shutdown.is_cancelled() {
+            let deliveries = tokio::select! {
+                deliveries = consumer.poll(self.config.max_batch, self.config.max_wait) => deliveries?,
+                () = shutdown.cancelled() => break,
+            };
+            if deliveries.is_empty() {
+                continue;
+            }
+            let started = Instant::now();
+            let records: Vec<&RawRecord> = deliveries.iter().map(|delivery| &delivery.record).collect();
+            let batch = self.parse(&mut parser, &records);
+            self.process(batch).await?;
+            consumer.commit(&deliveries).await?;
+            self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// Parses records; a malformed one is counted and logged with where it
+    /// came from, and the good ones around it go on.
+    fn parse(&self, parser: &mut ingest::Parser, records: &[&RawRecord]) -> WriteBatch {
+        let mut batch = WriteBatch::default();
+        for record in records {
+            match parser.parse(record) {
+                Ok(events) => batch.events.extend(events),
+                Err(error) => {
+                    self.metrics.malformed.with_label_values(&[record.origin.source.as_str()]).inc();
+                    tracing::warn!(origin = %record.origin, %error, "malformed record skipped");
+                }
+            }
+            if let Some(checkpoint) = &record.origin.checkpoint {
+                batch.checkpoints.push((record.origin.source.clone(), checkpoint.clone()));
+            }
+        }
+        batch
+    }
+
+    async fn process(&self, batch: WriteBatch) -> Result<(), ProcessorError> {
+        let applied = apply_and_count(self.store.as_ref(), self.trends.as_ref(), batch).await?;
+        self.metrics.posts_stored.inc_by(applied.inserted.len() as u64);
+        self.metrics.posts_deleted.inc_by(applied.deleted.len() as u64);
+        self.publisher.publish(Arc::new(applied)).await;
+        Ok(())
+    }
+}
+
+/// Stores a batch and brings the trends in step with what it changed.
+pub async fn apply_and_count(
+    store: &dyn PostStore,
+    trends: &dyn TrendStore,
+    batch: WriteBatch,
+) -> Result<Applied, ProcessorError> {
+    if batch.events.is_empty() && batch.checkpoints.is_empty() {
+        return Ok(Applied::default());
+    }
+    let applied = store.apply(batch).await?;
+    let recorded: Vec<TrendEvent> = applied
+        .inserted
+        .iter()
+        .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
+        .collect();
+    if !recorded.is_empty() {
+        trends.record(&recorded).await?;
+    }
+    let removed: Vec<TrendEvent> = applied
+        .deleted
+        .iter()
+        .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
+        .collect();
+    if !removed.is_empty() {
+        trends.remove(&removed).await?;
+    }
+    Ok(applied)
+}
+
+/// Moves one source's records into the log, in batches, until the source
+/// ends or `shutdown`. The source resumes from the checkpoint stored with
+/// the posts it produced before.
+pub async fn run_source(
+    source: Box<dyn ingest::Source>,
+    log: Arc<dyn Log>,
+    store: Arc<dyn PostStore>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), ProcessorError> {
+    let name = source.name().to_owned();
+    let checkpoint = store.checkpoint(&name).await?;
+    let (records_tx, mut records_rx) = mpsc::channel::<RawRecord>(4096);
+    let source_task = tokio::spawn(source.run(checkpoint, records_tx, shutdown.clone()));
+    let records_in = metrics.records_in.with_label_values(&[name.as_str()]);
+    let mut batch = Vec::with_capacity(1024);
+    while records_rx.recv_many(&mut batch, 1024).await > 0 {
+        records_in.inc_by(batch.len() as u64);
+        log.append(std::mem::take(&mut batch)).await?;
+    }
+    match source_task.await {
+        Ok(result) => result?,
+        Err(error) => tracing::error!(source = %name, %error, "source task failed"),
+    }
+    tracing::info!(source = %name, "source finished");
+    Ok(())
+}

@@ -1,0 +1,595 @@
+//! The embedded post store: fjall (an LSM-tree) holding posts by id and an
+//! inverted index of posting lists keyed by term and cursor.
+//!
+//! Layout (one fjall keyspace, five partitions):
+//! - `posts`: post id → postcard-encoded [`Post`] (a retweet stores only a
+//!   reference to its original).
+//! - `postings`: `term 0x00 cursor` → empty. Every post has the term `*`, so
+//!   the global time order is a posting list too. Timeline reads walk one
+//!   posting list backwards and check the other terms of the conjunction with
+//!   point lookups (bloom-filtered), then verify each candidate with the one
+//!   matcher (`search::Query::matches_doc`): the index only narrows, the
+//!   matcher decides, so history and live matching cannot disagree.
+//! - `retweets`: `original id 0x00 retweet id` → empty, the retweets seen,
+//!   for idempotent counting and for deleting a deleted original's retweets.
+//! - `tombstones`: deleted id → empty, so a re-delivered deleted post stays
+//!   deleted (deletes and creates may arrive in any order under at-least-once).
+//! - `meta`: source checkpoints and retweet counters.
+//!
+//! Each [`WriteBatch`] is one atomic fjall batch followed by an fsync of the
+//! journal (fjall does not fsync unless asked): acknowledged means durable.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
+use model::{Cursor, Kind, Post, PostBundle, PostEvent, StoredPost};
+use search::{Doc, Plan, Query, Term};
+
+use crate::{Applied, Page, PostStore, Range, StoreError, WriteBatch};
+
+/// How many postings one timeline read may examine before it returns what it
+/// has (with a `next` cursor to continue): bounds the cost of a rare query.
+const MAX_CANDIDATES_PER_READ: usize = 50_000;
+/// Postings read from fjall per round trip of a scan.
+const SCAN_CHUNK: usize = 256;
+/// Postings sampled per term to guess which term of a conjunction is rarest.
+const DENSITY_SAMPLE: usize = 32;
+
+const CHECKPOINT_PREFIX: &[u8] = b"cp\0";
+const RETWEET_COUNT_PREFIX: &[u8] = b"rc\0";
+
+/// The fjall-backed store; cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keyspace: Keyspace,
+    posts: PartitionHandle,
+    postings: PartitionHandle,
+    retweets: PartitionHandle,
+    tombstones: PartitionHandle,
+    meta: PartitionHandle,
+    /// One writer at a time: `apply` reads before it writes.
+    writer: Mutex<()>,
+}
+
+fn engine(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(error.to_string())
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        let keyspace = Config::new(dir)
+            .cache_size(64 * 1024 * 1024)
+            .max_write_buffer_size(128 * 1024 * 1024)
+            .open()
+            .map_err(engine)?;
+        let open = |name: &str| {
+            keyspace
+                .open_partition(name, PartitionCreateOptions::default())
+                .map_err(engine)
+        };
+        let inner = Inner {
+            posts: open("posts")?,
+            postings: open("postings")?,
+            retweets: open("retweets")?,
+            tombstones: open("tombstones")?,
+            meta: open("meta")?,
+            keyspace,
+            writer: Mutex::new(()),
+        };
+        Ok(EmbeddedStore { inner: Arc::new(inner) })
+    }
+
+    /// Bytes on disk (journal and segments).
+    pub fn disk_space(&self) -> u64 {
+        self.inner.keyspace.disk_space()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store.inner))
+            .await
+            .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+}
+
+#[async_trait::async_trait]
+impl PostStore for EmbeddedStore {
+    async fn apply(&self, batch: WriteBatch) -> Result<Applied, StoreError> {
+        self.blocking(move |inner| inner.apply(batch)).await
+    }
+
+    async fn get(&self, ids: &[String]) -> Result<Vec<StoredPost>, StoreError> {
+        let ids = ids.to_vec();
+        self.blocking(move |inner| {
+            let mut found = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(post) = inner.load_resolved(id)? {
+                    found.push(post);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
+        let query = query.clone();
+        self.blocking(move |inner| inner.timeline(&query, &range, limit)).await
+    }
+
+    async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
+        let key = [CHECKPOINT_PREFIX, source.as_bytes()].concat();
+        self.blocking(move |inner| {
+            let value = inner.meta.get(&key).map_err(engine)?;
+            Ok(value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .await
+    }
+
+    async fn scan_since(&self, since_ms: i64) -> Result<Vec<StoredPost>, StoreError> {
+        self.blocking(move |inner| {
+            let prefix = posting_prefix(&Term::all());
+            let start = [prefix.as_slice(), Cursor::at_time(since_ms).as_bytes()].concat();
+            let end = posting_end(&prefix);
+            let mut posts = Vec::new();
+            for item in inner.postings.range((Bound::Included(start), Bound::Excluded(end))) {
+                let (key, _) = item.map_err(engine)?;
+                let cursor = Cursor::from_bytes(&key[prefix.len()..]).map_err(|_| corrupt(&key, "bad cursor"))?;
+                if let Some(post) = inner.load_resolved(cursor.id())? {
+                    posts.push(post);
+                }
+            }
+            Ok(posts)
+        })
+        .await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.posts.approximate_len() as u64)
+    }
+}
+
+fn corrupt(key: &[u8], reason: &str) -> StoreError {
+    StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: reason.to_owned() }
+}
+
+fn posting_prefix(term: &Term) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(term.as_str().len() + 1);
+    prefix.extend_from_slice(term.as_str().as_bytes());
+    prefix.push(0);
+    prefix
+}
+
+/// The first key after every key of a posting list (terms never hold 0x00/0x01).
+fn posting_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last = 1;
+    }
+    end
+}
+
+fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
+}
+
+/// What the batch being built has written so far, so later events in the
+/// same batch see earlier ones.
+#[derive(Default)]
+struct Pending {
+    posts: HashMap<String, Option<Post>>,
+    retweet_counts: HashMap<String, u64>,
+    retweets_seen: HashSet<(String, String)>,
+    retweets_removed: HashSet<(String, String)>,
+}
+
+impl Inner {
+    fn load_post(&self, id: &str) -> Result<Option<Post>, StoreError> {
+        let Some(bytes) = self.posts.get(id).map_err(engine)? else {
+            return Ok(None);
+        };
+        postcard::from_bytes(&bytes).map(Some).map_err(|error| corrupt(id.as_bytes(), &error.to_string()))
+    }
+
+    fn load_resolved(&self, id: &str) -> Result<Option<StoredPost>, StoreError> {
+        let Some(post) = self.load_post(id)? else {
+            return Ok(None);
+        };
+        self.resolve(post, |id| self.load_post(id)).map(Some)
+    }
+
+    fn resolve(
+        &self,
+        post: Post,
+        mut load: impl FnMut(&str) -> Result<Option<Post>, StoreError>,
+    ) -> Result<StoredPost, StoreError> {
+        let retweeted = match &post.retweeted_id {
+            Some(id) => load(id)?.map(Box::new),
+            None => None,
+        };
+        let quoted = match &post.quoted_id {
+            Some(id) => load(id)?.map(Box::new),
+            None => None,
+        };
+        Ok(StoredPost { post, retweeted, quoted })
+    }
+
+    fn pending_or_stored(&self, pending: &Pending, id: &str) -> Result<Option<Post>, StoreError> {
+        match pending.posts.get(id) {
+            Some(post) => Ok(post.clone()),
+            None => self.load_post(id),
+        }
+    }
+
+    fn retweet_count(&self, pending: &Pending, original_id: &str) -> Result<u64, StoreError> {
+        if let Some(count) = pending.retweet_counts.get(original_id) {
+            return Ok(*count);
+        }
+        let key = [RETWEET_COUNT_PREFIX, original_id.as_bytes()].concat();
+        Ok(self
+            .meta
+            .get(&key)
+            .map_err(engine)?
+            .and_then(|bytes| <[u8; 8]>::try_from(&bytes[..]).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    fn apply(&self, batch: WriteBatch) -> Result<Applied, StoreError> {
+        let _writer = self.writer.lock().map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
+        let mut fjall_batch = self.keyspace.batch();
+        let mut pending = Pending::default();
+        let mut inserted_ids: Vec<String> = Vec::new();
+        let mut updated_ids: Vec<String> = Vec::new();
+        let mut deleted: Vec<StoredPost> = Vec::new();
+
+        for event in batch.events {
+            match event {
+                PostEvent::Upsert(PostBundle { post, retweeted, quoted }) => {
+                    for embedded in [retweeted, quoted].into_iter().flatten() {
+                        self.upsert_one(*embedded, &mut fjall_batch, &mut pending, &mut inserted_ids, &mut updated_ids)?;
+                    }
+                    let retweet_of = (post.kind == Kind::Retweet).then(|| post.retweeted_id.clone()).flatten();
+                    let retweet_id = post.id.clone();
+                    let is_new =
+                        self.upsert_one(post, &mut fjall_batch, &mut pending, &mut inserted_ids, &mut updated_ids)?;
+                    if let (true, Some(original_id)) = (is_new, retweet_of) {
+                        self.count_retweet(&original_id, &retweet_id, &mut fjall_batch, &mut pending, &mut updated_ids)?;
+                    }
+                }
+                PostEvent::Delete { id } => {
+                    self.delete_one(&id, &mut fjall_batch, &mut pending, &mut deleted)?;
+                }
+            }
+        }
+        for (source, checkpoint) in &batch.checkpoints {
+            fjall_batch.insert(&self.meta, [CHECKPOINT_PREFIX, source.as_bytes()].concat(), checkpoint.as_bytes());
+        }
+        fjall_batch.commit().map_err(engine)?;
+        self.keyspace.persist(PersistMode::SyncData).map_err(engine)?;
+
+        // Resolve what changed after the commit, so readers see the final state.
+        let deleted_ids: HashSet<&str> = deleted.iter().map(|post| post.post.id.as_str()).collect();
+        let mut applied = Applied { deleted: Vec::new(), ..Applied::default() };
+        let mut seen = HashSet::new();
+        for id in &inserted_ids {
+            if !deleted_ids.contains(id.as_str())
+                && seen.insert(id.clone())
+                && let Some(post) = self.load_resolved(id)?
+            {
+                applied.inserted.push(post);
+            }
+        }
+        for id in &updated_ids {
+            if !deleted_ids.contains(id.as_str())
+                && seen.insert(id.clone())
+                && let Some(post) = self.load_resolved(id)?
+            {
+                applied.updated.push(post);
+            }
+        }
+        applied.deleted = deleted;
+        Ok(applied)
+    }
+
+    /// Stores one post; returns whether it was new.
+    fn upsert_one(
+        &self,
+        mut post: Post,
+        fjall_batch: &mut fjall::Batch,
+        pending: &mut Pending,
+        inserted_ids: &mut Vec<String>,
+        updated_ids: &mut Vec<String>,
+    ) -> Result<bool, StoreError> {
+        if self.tombstones.contains_key(&post.id).map_err(engine)? || pending.posts.get(&post.id) == Some(&None) {
+            return Ok(false);
+        }
+        let seen_retweets = self.retweet_count(pending, &post.id)?;
+        let existing = self.pending_or_stored(pending, &post.id)?;
+        match existing {
+            None => {
+                post.counts.retweets = post.counts.retweets.max(seen_retweets);
+                let stored = self.resolve(post.clone(), |id| self.pending_or_stored(pending, id))?;
+                for term in Doc::new(&stored).terms() {
+                    let key = [posting_prefix(&term).as_slice(), post.cursor().as_bytes()].concat();
+                    fjall_batch.insert(&self.postings, key, []);
+                }
+                fjall_batch.insert(&self.posts, post.id.as_bytes(), encode_post(&post)?);
+                inserted_ids.push(post.id.clone());
+                pending.posts.insert(post.id.clone(), Some(post));
+                Ok(true)
+            }
+            Some(old) => {
+                // Counts only grow: a source's snapshot may be older than ours.
+                let mut merged = post;
+                merged.counts.retweets = merged.counts.retweets.max(old.counts.retweets).max(seen_retweets);
+                merged.counts.likes = merged.counts.likes.max(old.counts.likes);
+                merged.counts.replies = merged.counts.replies.max(old.counts.replies);
+                merged.counts.quotes = merged.counts.quotes.max(old.counts.quotes);
+                // A bundled original may come without fields its own delivery had.
+                if merged.author.name.is_empty() {
+                    merged.author.name = old.author.name.clone();
+                }
+                if merged == old {
+                    return Ok(false);
+                }
+                let content_changed = {
+                    let mut old_content = old.clone();
+                    old_content.counts = merged.counts;
+                    old_content != merged
+                };
+                if content_changed {
+                    let old_stored = self.resolve(old.clone(), |id| self.pending_or_stored(pending, id))?;
+                    for term in Doc::new(&old_stored).terms() {
+                        fjall_batch.remove(&self.postings, [posting_prefix(&term).as_slice(), old.cursor().as_bytes()].concat());
+                    }
+                    let new_stored = self.resolve(merged.clone(), |id| self.pending_or_stored(pending, id))?;
+                    for term in Doc::new(&new_stored).terms() {
+                        fjall_batch.insert(&self.postings, [posting_prefix(&term).as_slice(), merged.cursor().as_bytes()].concat(), []);
+                    }
+                }
+                fjall_batch.insert(&self.posts, merged.id.as_bytes(), encode_post(&merged)?);
+                updated_ids.push(merged.id.clone());
+                pending.posts.insert(merged.id.clone(), Some(merged));
+                Ok(false)
+            }
+        }
+    }
+
+    fn count_retweet(
+        &self,
+        original_id: &str,
+        retweet_id: &str,
+        fjall_batch: &mut fjall::Batch,
+        pending: &mut Pending,
+        updated_ids: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let pair = (original_id.to_owned(), retweet_id.to_owned());
+        let key = [original_id.as_bytes(), b"\0", retweet_id.as_bytes()].concat();
+        if pending.retweets_seen.contains(&pair) || self.retweets.contains_key(&key).map_err(engine)? {
+            return Ok(());
+        }
+        let count = self.retweet_count(pending, original_id)? + 1;
+        fjall_batch.insert(&self.retweets, key, []);
+        fjall_batch.insert(&self.meta, [RETWEET_COUNT_PREFIX, original_id.as_bytes()].concat(), count.to_be_bytes());
+        pending.retweets_seen.insert(pair);
+        pending.retweet_counts.insert(original_id.to_owned(), count);
+        if let Some(mut original) = self.pending_or_stored(pending, original_id)?
+            && original.counts.retweets < count
+        {
+            original.counts.retweets = count;
+            fjall_batch.insert(&self.posts, original.id.as_bytes(), encode_post(&original)?);
+            updated_ids.push(original.id.clone());
+            pending.posts.insert(original.id.clone(), Some(original));
+        }
+        Ok(())
+    }
+
+    fn delete_one(
+        &self,
+        id: &str,
+        fjall_batch: &mut fjall::Batch,
+        pending: &mut Pending,
+        deleted: &mut Vec<StoredPost>,
+    ) -> Result<(), StoreError> {
+        fjall_batch.insert(&self.tombstones, id.as_bytes(), []);
+        let Some(post) = self.pending_or_stored(pending, id)? else {
+            pending.posts.insert(id.to_owned(), None);
+            return Ok(());
+        };
+        let stored = self.resolve(post.clone(), |id| self.pending_or_stored(pending, id))?;
+        for term in Doc::new(&stored).terms() {
+            fjall_batch.remove(&self.postings, [posting_prefix(&term).as_slice(), post.cursor().as_bytes()].concat());
+        }
+        fjall_batch.remove(&self.posts, id.as_bytes());
+        pending.posts.insert(id.to_owned(), None);
+
+        // A retweet that leaves takes its count off the original's tally.
+        if let (Kind::Retweet, Some(original_id)) = (post.kind, &post.retweeted_id) {
+            let pair = (original_id.clone(), id.to_owned());
+            let key = [original_id.as_bytes(), b"\0", id.as_bytes()].concat();
+            if !pending.retweets_removed.contains(&pair) {
+                pending.retweets_removed.insert(pair);
+                fjall_batch.remove(&self.retweets, key);
+                let count = self.retweet_count(pending, original_id)?.saturating_sub(1);
+                pending.retweet_counts.insert(original_id.clone(), count);
+                fjall_batch.insert(&self.meta, [RETWEET_COUNT_PREFIX, original_id.as_bytes()].concat(), count.to_be_bytes());
+            }
+        }
+        deleted.push(stored);
+
+        // Retweets of a deleted post go with it.
+        let prefix = [id.as_bytes(), b"\0"].concat();
+        let retweet_ids: Vec<String> = self
+            .retweets
+            .prefix(&prefix)
+            .map(|item| item.map(|(key, _)| String::from_utf8_lossy(&key[prefix.len()..]).into_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(engine)?;
+        for retweet_id in retweet_ids {
+            if pending.posts.get(&retweet_id) != Some(&None) {
+                self.delete_one(&retweet_id, fjall_batch, pending, deleted)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn timeline(&self, query: &Query, range: &Range, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.max(1);
+        let conjunctions = match query.plan() {
+            Plan::All => vec![vec![Term::all()]],
+            Plan::AnyOf(conjunctions) => conjunctions,
+        };
+        let mut streams = Vec::with_capacity(conjunctions.len());
+        for terms in conjunctions {
+            streams.push(ConjunctionScan::new(self, terms, range)?);
+        }
+        let mut heads: Vec<Option<Vec<u8>>> = Vec::with_capacity(streams.len());
+        for stream in &mut streams {
+            heads.push(stream.next(self)?);
+        }
+
+        let mut page = Page::default();
+        let mut examined = 0usize;
+        let mut last_examined: Option<Vec<u8>> = None;
+        loop {
+            // The newest head among the streams; equal heads are one post.
+            let Some(newest) = heads.iter().flatten().max().cloned() else {
+                return Ok(page);
+            };
+            for (stream_idx, head) in heads.iter_mut().enumerate() {
+                if head.as_ref() == Some(&newest) {
+                    *head = streams[stream_idx].next(self)?;
+                }
+            }
+            if examined >= MAX_CANDIDATES_PER_READ {
+                page.next = last_examined.and_then(|key| Cursor::from_bytes(&key).ok());
+                return Ok(page);
+            }
+            examined += 1;
+            let cursor = Cursor::from_bytes(&newest).map_err(|_| corrupt(&newest, "bad cursor in posting"))?;
+            last_examined = Some(newest);
+            let Some(post) = self.load_resolved(cursor.id())? else {
+                continue;
+            };
+            if post.post.cursor() != cursor || !query.matches_doc(&Doc::new(&post)) {
+                continue;
+            }
+            if page.posts.len() == limit {
+                // One more match exists: the page is full and continues.
+                page.next = page.posts.last().map(|post| post.post.cursor());
+                return Ok(page);
+            }
+            page.posts.push(post);
+        }
+    }
+}
+
+/// Walks the posting list of one term backwards in chunks, checking the other
+/// terms of the conjunction with point lookups.
+struct ConjunctionScan {
+    primary_prefix: Vec<u8>,
+    other_prefixes: Vec<Vec<u8>>,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    buffer: VecDeque<Vec<u8>>,
+    exhausted: bool,
+}
+
+impl ConjunctionScan {
+    fn new(inner: &Inner, terms: Vec<Term>, range: &Range) -> Result<ConjunctionScan, StoreError> {
+        let mut prefixes: Vec<Vec<u8>> = terms.iter().map(posting_prefix).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        // Walk the rarest term: the one whose newest postings reach furthest back.
+        let mut best_idx = 0;
+        let mut best_rarity = (0usize, i64::MIN);
+        if prefixes.len() > 1 {
+            for (prefix_idx, prefix) in prefixes.iter().enumerate() {
+                let (lower, upper) = bounds(prefix, range);
+                let mut n_sampled = 0usize;
+                let mut oldest_ms = i64::MAX;
+                for item in inner.postings.range((lower, upper)).rev().take(DENSITY_SAMPLE) {
+                    let (key, _) = item.map_err(engine)?;
+                    n_sampled += 1;
+                    if let Ok(cursor) = Cursor::from_bytes(&key[prefix.len()..]) {
+                        oldest_ms = cursor.created_ms();
+                    }
+                }
+                // Fewer postings is rarer; at equal counts, reaching further back is rarer.
+                let rarity = (DENSITY_SAMPLE - n_sampled, -oldest_ms);
+                if prefix_idx == 0 || rarity > best_rarity {
+                    best_rarity = rarity;
+                    best_idx = prefix_idx;
+                }
+            }
+        }
+        let primary_prefix = prefixes.swap_remove(best_idx);
+        let (lower, upper) = bounds(&primary_prefix, range);
+        Ok(ConjunctionScan {
+            primary_prefix,
+            other_prefixes: prefixes,
+            lower,
+            upper,
+            buffer: VecDeque::new(),
+            exhausted: false,
+        })
+    }
+
+    /// The next (older) cursor bytes that carry every term, or `None`.
+    fn next(&mut self, inner: &Inner) -> Result<Option<Vec<u8>>, StoreError> {
+        loop {
+            if self.buffer.is_empty() && !self.exhausted {
+                let mut n_read = 0;
+                let mut last_key = None;
+                for item in inner.postings.range((self.lower.clone(), self.upper.clone())).rev().take(SCAN_CHUNK) {
+                    let (key, _) = item.map_err(engine)?;
+                    n_read += 1;
+                    self.buffer.push_back(key[self.primary_prefix.len()..].to_vec());
+                    last_key = Some(key.to_vec());
+                }
+                if let Some(key) = last_key {
+                    self.upper = Bound::Excluded(key);
+                }
+                self.exhausted = n_read < SCAN_CHUNK;
+            }
+            let Some(cursor) = self.buffer.pop_front() else {
+                return Ok(None);
+            };
+            let mut carries_all = true;
+            for prefix in &self.other_prefixes {
+                let key = [prefix.as_slice(), &cursor].concat();
+                if !inner.postings.contains_key(&key).map_err(engine)? {
+                    carries_all = false;
+                    break;
+                }
+            }
+            if carries_all {
+                return Ok(Some(cursor));
+            }
+        }
+    }
+}
+
+fn bounds(prefix: &[u8], range: &Range) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let lower = match &range.after {
+        Some(after) => Bound::Excluded([prefix, after.as_bytes()].concat()),
+        None => Bound::Included(prefix.to_vec()),
+    };
+    let upper = match &range.before {
+        Some(before) => Bound::Excluded([prefix, before.as_bytes()].concat()),
+        None => Bound::Excluded(posting_end(prefix)),
+    };
+    (lower, upper)
+}
