@@ -30,13 +30,10 @@ const TRENDS_HORIZON_MS: i64 = 48 * 3_600_000;
 
 /// Feeds the trend store with the stored posts of the last `span_ms` before the newest post.
 async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span_ms: i64) -> anyhow::Result<usize> {
-    let everything = search::Query::parse("-filter:__none__").or_else(|_| search::Query::parse("-zzzzzzzzzz"));
-    let query = everything.map_err(|error| anyhow::anyhow!("build the match-all query: {}", error.message))?;
-    let newest = store.timeline(&query, store::Range::default(), 1).await?;
-    let Some(newest) = newest.posts.first() else {
+    let Some(newest) = store.newest().await? else {
         return Ok(0);
     };
-    let since_ms = newest.post.created_at.timestamp_millis() - span_ms;
+    let since_ms = newest.created_ms() - span_ms;
     let posts = store.scan_since(since_ms).await?;
     let events: Vec<TrendEvent> =
         posts.iter().map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref())).collect();

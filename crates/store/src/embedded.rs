@@ -155,6 +155,21 @@ impl PostStore for EmbeddedStore {
         .await
     }
 
+    async fn newest(&self) -> Result<Option<Cursor>, StoreError> {
+        self.blocking(|inner| {
+            let prefix = posting_prefix(&Term::all());
+            let newest = inner.postings.range(prefix.clone()..posting_end(&prefix)).next_back();
+            match newest {
+                None => Ok(None),
+                Some(item) => {
+                    let (key, _) = item.map_err(engine)?;
+                    Cursor::from_bytes(&key[prefix.len()..]).map(Some).map_err(|_| corrupt(&key, "bad cursor"))
+                }
+            }
+        })
+        .await
+    }
+
     async fn count(&self) -> Result<u64, StoreError> {
         Ok(self.inner.posts.approximate_len() as u64)
     }

@@ -78,6 +78,9 @@ pub trait PostStore: Send + Sync {
     /// rebuilding derived state (trends) in batch.
     async fn scan_since(&self, since_ms: i64) -> Result<Vec<StoredPost>, StoreError>;
 
+    /// The cursor of the newest stored post (event time), if any.
+    async fn newest(&self) -> Result<Option<Cursor>, StoreError>;
+
     /// Number of posts stored (may be approximate on distributed engines).
     async fn count(&self) -> Result<u64, StoreError>;
 }
