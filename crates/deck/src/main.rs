@@ -50,7 +50,7 @@ pub struct ServeArgs {
     /// Address to bind.
     #[arg(long, env = "DECK_HOST", default_value = "127.0.0.1")]
     pub host: String,
-    /// Post sources: `demo`, `replay:PATH`, `jetstream[:URL]`, `x`, `mastodon:URL`. Repeatable.
+    /// Post sources: `demo`, `replay:PATH`, `jetstream[:URL]`, `x`, `mastodon:URL`, or `none`. Repeatable.
     #[arg(long = "source", default_value = "demo")]
     pub sources: Vec<String>,
     /// Pace replays at N lines per second (default: as fast as possible).

@@ -84,7 +84,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..ingest::SourceOptions::default()
     };
     let mut source_tasks = Vec::new();
-    for spec in &args.sources {
+    // `--source none` runs without a source (serve what is stored).
+    for spec in args.sources.iter().filter(|spec| spec.as_str() != "none") {
         let source = ingest::from_spec(spec, &source_options).with_context(|| format!("source `{spec}`"))?;
         let task = pipeline::run_source(source, log.clone(), store.clone(), metrics.clone(), sources_shutdown.clone());
         source_tasks.push(tokio::spawn(task));

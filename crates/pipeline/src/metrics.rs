@@ -10,6 +10,8 @@ pub struct Metrics {
     pub records_in: IntCounterVec,
     /// Records that could not be parsed, by source.
     pub malformed: IntCounterVec,
+    /// Records processed and committed (good or malformed).
+    pub records_processed: IntCounter,
     /// Posts stored for the first time.
     pub posts_stored: IntCounter,
     /// Posts deleted.
@@ -32,6 +34,7 @@ impl Metrics {
         let records_in = IntCounterVec::new(Opts::new("records_in_total", "Raw records read from sources"), &["source"])?;
         let malformed =
             IntCounterVec::new(Opts::new("malformed_total", "Records that could not be parsed"), &["source"])?;
+        let records_processed = IntCounter::new("records_processed_total", "Records processed and committed")?;
         let posts_stored = IntCounter::new("posts_stored_total", "Posts stored for the first time")?;
         let posts_deleted = IntCounter::new("posts_deleted_total", "Posts deleted")?;
         let query_seconds = Histogram::with_opts(
@@ -47,6 +50,7 @@ impl Metrics {
         let resyncs = IntCounter::new("resyncs_total", "Columns dropped for a slow reader")?;
         registry.register(Box::new(records_in.clone()))?;
         registry.register(Box::new(malformed.clone()))?;
+        registry.register(Box::new(records_processed.clone()))?;
         registry.register(Box::new(posts_stored.clone()))?;
         registry.register(Box::new(posts_deleted.clone()))?;
         registry.register(Box::new(query_seconds.clone()))?;
@@ -58,6 +62,7 @@ impl Metrics {
             registry,
             records_in,
             malformed,
+            records_processed,
             posts_stored,
             posts_deleted,
             query_seconds,

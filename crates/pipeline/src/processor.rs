@@ -81,6 +81,7 @@ impl Processor {
             let batch = self.parse(&mut parser, &records);
             self.process(batch).await?;
             consumer.commit(&deliveries).await?;
+            self.metrics.records_processed.inc_by(deliveries.len() as u64);
             self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
         }
         Ok(())
