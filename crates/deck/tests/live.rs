@@ -1,0 +1,233 @@
+//! Live columns end to end on the real binary: a subscriber that joins
+//! mid-replay sees every later match live and the history before its first
+//! live post completes the column; `since` resumes exactly; a reader that
+//! stops reading does not hold back another; foreign origins and reused
+//! tickets are refused.
+
+mod common;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use common::Deck;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// `n` X API v2 stream messages, one a second of event time; every third
+/// mentions BTS. No entities: Deck extracts them.
+fn write_stream(path: &std::path::Path, n: usize) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap();
+    for post_idx in 0..n {
+        let created_at = (start + chrono::Duration::seconds(post_idx as i64)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let text = if post_idx % 3 == 0 {
+            format!("BTS stage number {post_idx} was amazing #BTS 💜")
+        } else {
+            format!("random words about the weather {post_idx} #weather")
+        };
+        let author = format!("{}", 1000 + post_idx % 17);
+        let message = json!({
+            "data": {"id": format!("{}", 1_900_000_000_000_000_000u64 + post_idx as u64), "text": text, "author_id": author,
+                     "created_at": created_at, "lang": "en"},
+            "includes": {"users": [{"id": author, "username": format!("fan{author}"), "name": "A fan"}]},
+            "matching_rules": [{"id": "1", "tag": "bts"}]
+        });
+        writeln!(file, "{message}").unwrap();
+    }
+}
+
+async fn ticket(deck: &Deck) -> String {
+    let response: Value = reqwest::Client::new()
+        .post(deck.url("/api/stream/ticket"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["ticket"].as_str().unwrap().to_owned()
+}
+
+async fn connect(deck: &Deck, ticket: &str, origin: Option<&str>) -> Result<Socket, tungstenite::Error> {
+    let mut request = format!("ws://127.0.0.1:{}/api/stream?ticket={ticket}", deck.port).into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket.send(tungstenite::Message::Text(message.to_string().into())).await.unwrap();
+}
+
+/// Reads frames until `idle` passes with nothing new; returns them parsed.
+async fn read_until_quiet(socket: &mut Socket, idle: Duration) -> Vec<Value> {
+    let mut frames = Vec::new();
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(idle, socket.next()).await {
+        if let tungstenite::Message::Text(text) = message {
+            frames.push(serde_json::from_str(text.as_str()).unwrap());
+        }
+    }
+    frames
+}
+
+fn post_ids(frames: &[Value], column: &str) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|frame| frame["type"] == "post" && frame["column"] == column)
+        .map(|frame| frame["post"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn timeline_ids(posts: &[Value]) -> Vec<String> {
+    posts.iter().map(|post| post["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_column_is_history_plus_live_without_gap_or_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.jsonl");
+    let n_posts = 900;
+    write_stream(&stream, n_posts);
+    let deck = Deck::start(
+        &dir.path().join("data"),
+        &["--source", &format!("replay:{}", stream.display()), "--replay-rate", "300"],
+    )
+    .await;
+
+    // Join while the replay runs.
+    let started = Instant::now();
+    while deck.metric("deck_records_processed_total").await < 150.0 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut live = connect(&deck, &ticket(&deck).await, None).await.unwrap();
+    send(&mut live, json!({"type": "subscribe", "column": "bts", "q": "BTS"})).await;
+    deck.wait_for_records(n_posts as f64).await;
+    let frames = read_until_quiet(&mut live, Duration::from_millis(700)).await;
+    assert_eq!(frames[0], json!({"type": "subscribed", "column": "bts"}));
+    let live_ids = post_ids(&frames, "bts");
+    assert!(!live_ids.is_empty(), "posts arrived live");
+
+    // Live frames arrive oldest first; history before the first live post completes the column.
+    let first_live = frames.iter().find(|frame| frame["type"] == "post").unwrap();
+    let first_cursor = first_live["cursor"].as_str().unwrap();
+    let mut history = Vec::new();
+    let mut before = first_cursor.to_owned();
+    loop {
+        let (status, page) = deck.get_json(&format!("/api/timeline?q=BTS&limit=100&before={before}")).await;
+        assert_eq!(status, 200);
+        history.extend(timeline_ids(page["posts"].as_array().unwrap()));
+        match page["next"].as_str() {
+            Some(next) => before = next.to_owned(),
+            None => break,
+        }
+    }
+    let mut combined: Vec<String> = live_ids.iter().rev().cloned().collect();
+    combined.extend(history);
+    let whole = timeline_ids(&deck.whole_timeline("BTS", 100).await);
+    assert_eq!(whole.len(), n_posts.div_ceil(3));
+    assert_eq!(combined, whole, "history + live is exactly the column");
+
+    // Resume since a cursor in the middle: exactly the posts after it, oldest first.
+    let middle = whole[whole.len() / 2].clone();
+    let middle_cursor = deck.whole_timeline("BTS", 100).await.iter().find(|post| post["id"] == middle.as_str()).unwrap()
+        ["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut resumed = connect(&deck, &ticket(&deck).await, None).await.unwrap();
+    send(&mut resumed, json!({"type": "subscribe", "column": "again", "q": "BTS", "since": middle_cursor})).await;
+    let frames = read_until_quiet(&mut resumed, Duration::from_millis(700)).await;
+    let resumed_ids = post_ids(&frames, "again");
+    let expected: Vec<String> = whole[..whole.len() / 2].iter().rev().cloned().collect();
+    assert_eq!(resumed_ids, expected);
+    assert!(frames.iter().any(|frame| frame["type"] == "caught_up"));
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_does_not_hold_back_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.jsonl");
+    let n_posts = 6000;
+    write_stream(&stream, n_posts);
+    let deck = Deck::start(&dir.path().join("data"), &["--source", "none"]).await;
+    drop(deck);
+    let deck = Deck::start(
+        &dir.path().join("data2"),
+        &["--source", &format!("replay:{}", stream.display()), "--replay-rate", "2000"],
+    )
+    .await;
+    let mut stalled = connect(&deck, &ticket(&deck).await, None).await.unwrap();
+    send(&mut stalled, json!({"type": "subscribe", "column": "all", "q": "-zzqqxx"})).await;
+    let mut reader = connect(&deck, &ticket(&deck).await, None).await.unwrap();
+    send(&mut reader, json!({"type": "subscribe", "column": "bts", "q": "BTS"})).await;
+
+    // `stalled` is never read while the whole stream goes by.
+    let reader_task = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(1500), reader.next()).await {
+                Ok(Some(Ok(tungstenite::Message::Text(text)))) => frames.push(serde_json::from_str::<Value>(text.as_str()).unwrap()),
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+        frames
+    });
+    deck.wait_for_records(n_posts as f64).await;
+    let frames = reader_task.await.unwrap();
+    let live = post_ids(&frames, "bts");
+    let whole = timeline_ids(&deck.whole_timeline("BTS", 100).await);
+    assert_eq!(live.len(), whole.len(), "the reading client got every post");
+
+    // The server stayed bounded and told the stalled client to resync.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", deck.child.id())).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap();
+    assert!(rss_kib < 512 * 1024, "server RSS {rss_kib} KiB");
+    let stalled_frames = read_until_quiet(&mut stalled, Duration::from_millis(1000)).await;
+    assert!(
+        stalled_frames.iter().any(|frame| frame == &json!({"type": "resync", "column": "all"})),
+        "the stalled column was dropped with a resync"
+    );
+    assert!(post_ids(&stalled_frames, "all").len() < n_posts, "its backlog was bounded");
+}
+
+#[tokio::test]
+async fn foreign_origins_and_reused_tickets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let deck = Deck::start(&dir.path().join("data"), &["--source", "none"]).await;
+
+    let refused = connect(&deck, &ticket(&deck).await, Some("http://evil.example")).await;
+    match refused {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a foreign origin was not refused: {:?}", other.map(|_| ())),
+    }
+    let own_origin = format!("http://127.0.0.1:{}", deck.port);
+    let once = ticket(&deck).await;
+    let mut socket = connect(&deck, &once, Some(&own_origin)).await.expect("own origin is allowed");
+    match connect(&deck, &once, None).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("a used ticket worked again: {:?}", other.map(|_| ())),
+    }
+
+    // A bad message gets an error frame; the socket stays usable.
+    socket.send(tungstenite::Message::Text("{not json".into())).await.unwrap();
+    send(&mut socket, json!({"type": "subscribe", "column": "x", "q": "\"unclosed"})).await;
+    send(&mut socket, json!({"type": "launch_rockets"})).await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    let frames = read_until_quiet(&mut socket, Duration::from_millis(500)).await;
+    let codes: Vec<&str> = frames.iter().filter_map(|frame| frame["code"].as_str()).collect();
+    assert_eq!(codes, ["bad_json", "bad_query", "bad_message"]);
+    assert_eq!(frames.iter().find(|frame| frame["code"] == "bad_query").unwrap()["position"], 0);
+    assert_eq!(frames.last().unwrap(), &json!({"type": "pong"}));
+}
