@@ -154,10 +154,8 @@ async fn a_reader_that_stops_reading_does_not_hold_back_another() {
     let stream = dir.path().join("stream.jsonl");
     let n_posts = 6000;
     write_stream(&stream, n_posts);
-    let deck = Deck::start(&dir.path().join("data"), &["--source", "none"]).await;
-    drop(deck);
     let deck = Deck::start(
-        &dir.path().join("data2"),
+        &dir.path().join("data"),
         &["--source", &format!("replay:{}", stream.display()), "--replay-rate", "2000"],
     )
     .await;
