@@ -53,16 +53,13 @@ pub struct Post {
     pub has_media: bool,
     /// `x` | `bluesky` | `mastodon` | `demo`.
     pub source: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    #[ts(optional)]
+    
     pub reply_to: Option<ReplyTo>,
     /// A retweet's original, where known.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    #[ts(optional)]
+    
     pub retweeted: Option<Box<Post>>,
     /// A quote's quoted post, where known.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    #[ts(optional)]
+    
     pub quoted: Option<Box<Post>>,
     /// This post's position in every timeline (same string as `next`/`before`).
     pub cursor: String,
@@ -141,16 +138,13 @@ pub struct TimelineResponse {
 pub struct ErrorResponse {
     pub error: String,
     /// A short machine-readable code (`bad_query`, `bad_cursor`, `rate_limited`, …).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    #[ts(optional)]
+    
     pub code: Option<String>,
     /// For a bad query: the 0-based character position of the mistake.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    #[ts(optional)]
+    
     pub position: Option<usize>,
     /// For bad input: the field that caused it.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    #[ts(optional)]
+    
     pub field: Option<String>,
 }
 
@@ -207,8 +201,7 @@ pub enum ClientMessage {
     Subscribe {
         column: String,
         q: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[ts(optional)]
+        #[ts(optional = nullable)]
         since: Option<String>,
     },
     Unsubscribe {
@@ -216,8 +209,7 @@ pub enum ClientMessage {
     },
     /// Receive ranking updates for a window (at most one a second, only on change).
     SubscribeTrends {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[ts(optional)]
+        #[ts(optional = nullable)]
         window: Option<String>,
     },
     UnsubscribeTrends,
@@ -267,11 +259,9 @@ pub enum ServerMessage {
     Error {
         code: String,
         message: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[ts(optional)]
+        
         column: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[ts(optional)]
+        
         position: Option<usize>,
     },
     Pong,

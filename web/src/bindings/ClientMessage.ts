@@ -3,4 +3,4 @@
 /**
  * A message from a WebSocket client (docs/protocol.md).
  */
-export type ClientMessage = { "type": "subscribe", column: string, q: string, since?: string, } | { "type": "unsubscribe", column: string, } | { "type": "subscribe_trends", window?: string, } | { "type": "unsubscribe_trends" } | { "type": "ping" };
+export type ClientMessage = { "type": "subscribe", column: string, q: string, since?: string | null, } | { "type": "unsubscribe", column: string, } | { "type": "subscribe_trends", window?: string | null, } | { "type": "unsubscribe_trends" } | { "type": "ping" };

@@ -7,12 +7,12 @@ export type ErrorResponse = { error: string,
 /**
  * A short machine-readable code (`bad_query`, `bad_cursor`, `rate_limited`, …).
  */
-code?: string, 
+code: string | null, 
 /**
  * For a bad query: the 0-based character position of the mistake.
  */
-position?: number, 
+position: number | null, 
 /**
  * For bad input: the field that caused it.
  */
-field?: string, };
+field: string | null, };

@@ -17,15 +17,15 @@ created_at: string, author: Author, hashtags: Array<string>, mentions: Array<str
 /**
  * `x` | `bluesky` | `mastodon` | `demo`.
  */
-source: string, reply_to?: ReplyTo, 
+source: string, reply_to: ReplyTo | null, 
 /**
  * A retweet's original, where known.
  */
-retweeted?: Post, 
+retweeted: Post | null, 
 /**
  * A quote's quoted post, where known.
  */
-quoted?: Post, 
+quoted: Post | null, 
 /**
  * This post's position in every timeline (same string as `next`/`before`).
  */

@@ -5,4 +5,4 @@ import type { TrendsResponse } from "./TrendsResponse";
 /**
  * A message from the server to a WebSocket client (docs/protocol.md).
  */
-export type ServerMessage = { "type": "subscribed", column: string, } | { "type": "post", column: string, post: Post, cursor: string, } | { "type": "caught_up", column: string, } | { "type": "delete", id: string, } | { "type": "counts", id: string, retweet_count: number, like_count: number, } | { "type": "resync", column: string, } | { "type": "trends", trends: TrendsResponse, } | { "type": "error", code: string, message: string, column?: string, position?: number, } | { "type": "pong" };
+export type ServerMessage = { "type": "subscribed", column: string, } | { "type": "post", column: string, post: Post, cursor: string, } | { "type": "caught_up", column: string, } | { "type": "delete", id: string, } | { "type": "counts", id: string, retweet_count: number, like_count: number, } | { "type": "resync", column: string, } | { "type": "trends", trends: TrendsResponse, } | { "type": "error", code: string, message: string, column: string | null, position: number | null, } | { "type": "pong" };
