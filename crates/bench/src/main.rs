@@ -1,0 +1,223 @@
+//! `deck-bench`: the load drivers behind the figures in BENCHMARKS.md.
+//!
+//! - `ingest`: realistic ~1 KB X API v2 messages through the real pipeline
+//!   (log → parse → extract → durable store → trends), posts/s over a period.
+//! - `history`: timeline page latency over a store of N posts.
+//! - `percolate`: posts/s matched against many active column queries, one core.
+//! - `ws`: many WebSocket connections with columns against a running server.
+
+mod generate;
+mod ws;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use feed::Percolator;
+use pipeline::{EmbeddedLog, Log, Metrics, Processor, ProcessorConfig, Published, Publisher};
+use store::{EmbeddedStore, PostStore, Range};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "deck-bench", about = "Deck's load drivers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sustained ingest through the real embedded pipeline.
+    Ingest {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// History page latency (50 posts) over a store of `--posts` posts.
+    History {
+        #[arg(long, default_value_t = 1_000_000)]
+        posts: u64,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+    },
+    /// Posts/s matched against `--queries` active column queries, on one core.
+    Percolate {
+        #[arg(long, default_value_t = 100_000)]
+        queries: usize,
+        #[arg(long, default_value_t = 200_000)]
+        posts: usize,
+    },
+    /// WebSocket fan-out against a running `deck serve`.
+    Ws(ws::WsArgs),
+}
+
+struct NullPublisher;
+
+#[async_trait::async_trait]
+impl Publisher for NullPublisher {
+    async fn publish(&self, _published: Published) {}
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Runs the generator through the real pipeline until `stop` says so.
+/// Returns (posts processed, elapsed).
+async fn run_ingest(
+    store: Arc<EmbeddedStore>,
+    stop: impl Fn(u64, Duration) -> bool,
+    first_id: u64,
+) -> anyhow::Result<(u64, Duration)> {
+    let metrics = Metrics::new()?;
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::new(1, 65_536));
+    let shutdown = CancellationToken::new();
+    let source = Box::new(generate::V2Source::new(first_id));
+    let source_task =
+        tokio::spawn(pipeline::run_source(source, log.clone(), store.clone(), metrics.clone(), shutdown.clone()));
+    let processor_shutdown = CancellationToken::new();
+    let processor = Processor {
+        log,
+        store: store.clone(),
+        trends: Arc::new(trends::EmbeddedTrends::new()),
+        publisher: Arc::new(NullPublisher),
+        metrics: metrics.clone(),
+        config: ProcessorConfig::default(),
+    };
+    let processor_task = tokio::spawn(processor.run(processor_shutdown.clone()));
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let processed = metrics.records_processed.get();
+        if last_report.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "  {:>6.1}s {processed} posts ({:.0}/s) rss {} MiB",
+                started.elapsed().as_secs_f64(),
+                processed as f64 / started.elapsed().as_secs_f64(),
+                rss_kib() / 1024
+            );
+            last_report = Instant::now();
+        }
+        if stop(processed, started.elapsed()) {
+            break;
+        }
+    }
+    let processed = metrics.records_processed.get();
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    let _ = source_task.await;
+    processor_shutdown.cancel();
+    let _ = processor_task.await;
+    Ok((processed, elapsed))
+}
+
+async fn ingest(seconds: u64, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = data_dir.unwrap_or_else(|| temp.path().to_owned());
+    let store = Arc::new(EmbeddedStore::open(&dir).context("open store")?);
+    let period = Duration::from_secs(seconds);
+    let (processed, elapsed) = run_ingest(store.clone(), |_, elapsed| elapsed >= period, 1).await?;
+    let disk = store.disk_space();
+    println!(
+        "ingest: {processed} posts in {:.1}s = {:.0} posts/s; rss {} MiB; disk {:.0} MiB ({:.0} MiB per million posts)",
+        elapsed.as_secs_f64(),
+        processed as f64 / elapsed.as_secs_f64(),
+        rss_kib() / 1024,
+        disk as f64 / 1048576.0,
+        disk as f64 / 1048576.0 / (processed as f64 / 1e6)
+    );
+    Ok(())
+}
+
+async fn history(posts: u64, data_dir: PathBuf, n_queries: usize) -> anyhow::Result<()> {
+    let store = Arc::new(EmbeddedStore::open(&data_dir).context("open store")?);
+    let stored = store.count().await?;
+    if stored < posts {
+        eprintln!("filling the store: {stored} → {posts} posts");
+        let missing = posts - stored;
+        let (processed, elapsed) =
+            run_ingest(store.clone(), |processed, _| processed >= missing, 10_000_000_000 + stored).await?;
+        eprintln!("  filled {processed} posts in {:.0}s", elapsed.as_secs_f64());
+    }
+    let columns = [("hashtag column", "#BTS"), ("two-word query", "stage army")];
+    for (name, text) in columns {
+        let query = search::Query::parse(text).map_err(|error| anyhow::anyhow!(error.message.clone()))?;
+        let mut latencies = Vec::with_capacity(n_queries);
+        let mut before = None;
+        for query_idx in 0..n_queries {
+            // Half first pages, half deeper pages (walking `next`).
+            let range = Range { before: if query_idx % 2 == 0 { None } else { before.clone() }, after: None };
+            let started = Instant::now();
+            let page = store.timeline(&query, range, 50).await?;
+            latencies.push(started.elapsed());
+            before = page.next.or(before);
+        }
+        latencies.sort();
+        println!(
+            "history {name} `{text}` over {} posts: p50 {:.2} ms, p99 {:.2} ms ({n_queries} pages of 50)",
+            store.count().await?,
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    println!("rss {} MiB, disk {:.0} MiB", rss_kib() / 1024, store.disk_space() as f64 / 1048576.0);
+    Ok(())
+}
+
+fn percolate(n_queries: usize, n_posts: usize) -> anyhow::Result<()> {
+    let mut percolator = Percolator::default();
+    let texts = generate::column_queries(n_queries, 42);
+    for (query_idx, text) in texts.iter().enumerate() {
+        let query = search::Query::parse(text).map_err(|error| anyhow::anyhow!("{text}: {}", error.message))?;
+        percolator.insert(query_idx as u64, query);
+    }
+    let posts = generate::stored_posts(n_posts, 7);
+    let started = Instant::now();
+    let mut n_matches = 0usize;
+    for post in &posts {
+        let doc = search::Doc::new(post);
+        n_matches += percolator.matches(&doc).len();
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "percolate: {n_posts} posts against {n_queries} queries in {:.2}s = {:.0} posts/s on one core; {:.1} matches per post",
+        elapsed.as_secs_f64(),
+        n_posts as f64 / elapsed.as_secs_f64(),
+        n_matches as f64 / n_posts as f64
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Ingest { seconds, data_dir } => runtime.block_on(ingest(seconds, data_dir)),
+        Command::History { posts, data_dir, queries } => runtime.block_on(history(posts, data_dir, queries)),
+        Command::Percolate { queries, posts } => percolate(queries, posts),
+        Command::Ws(args) => runtime.block_on(ws::run(args)),
+    }
+}
