@@ -155,8 +155,11 @@ impl Doc {
         runs.sort_unstable();
         runs.dedup();
 
-        let mut mentions: Vec<Box<str>> =
-            content.mentions.iter().map(|mention| normalize_name(mention, '@')).collect();
+        let mut mentions: Vec<Box<str>> = content
+            .mentions
+            .iter()
+            .map(|mention| normalize_name(mention, '@'))
+            .collect();
         if let Some(handle) = retweeted_handle {
             // The prefix's mention is not content either; the same account
             // mentioned again in the text stays.
@@ -173,8 +176,10 @@ impl Doc {
             .as_deref()
             .map(|lang| tokenize::normalize(lang.trim()).replace('_', "-"))
             .filter(|lang| !lang.is_empty());
-        let lang_primary =
-            lang.as_deref().and_then(|lang| lang.split_once('-')).map(|(primary, _)| primary.into());
+        let lang_primary = lang
+            .as_deref()
+            .and_then(|lang| lang.split_once('-'))
+            .map(|(primary, _)| primary.into());
 
         Doc {
             sequences,
@@ -213,9 +218,21 @@ impl Doc {
         for run in &self.runs {
             push_gram_terms(run, &mut terms);
         }
-        terms.extend(self.hashtags.iter().map(|hashtag| Term::with_prefix("h", hashtag)));
-        terms.extend(self.cashtags.iter().map(|cashtag| Term::with_prefix("c", cashtag)));
-        terms.extend(self.mentions.iter().map(|mention| Term::with_prefix("m", mention)));
+        terms.extend(
+            self.hashtags
+                .iter()
+                .map(|hashtag| Term::with_prefix("h", hashtag)),
+        );
+        terms.extend(
+            self.cashtags
+                .iter()
+                .map(|cashtag| Term::with_prefix("c", cashtag)),
+        );
+        terms.extend(
+            self.mentions
+                .iter()
+                .map(|mention| Term::with_prefix("m", mention)),
+        );
         if !self.author.is_empty() {
             terms.push(Term::with_prefix("a", &self.author));
         }
@@ -235,7 +252,12 @@ impl Doc {
             (self.has_media, "f:media"),
             (self.has_links, "f:links"),
         ];
-        terms.extend(flags.into_iter().filter(|(set, _)| *set).map(|(_, raw)| Term::from_raw(raw)));
+        terms.extend(
+            flags
+                .into_iter()
+                .filter(|(set, _)| *set)
+                .map(|(_, raw)| Term::from_raw(raw)),
+        );
         terms.sort_unstable();
         terms.dedup();
         terms
@@ -330,7 +352,9 @@ fn strip_retweet_prefix(text: &str) -> (&str, Option<&str>) {
     };
     let handle = &after_at[..colon_idx];
     let is_handle = !handle.is_empty()
-        && handle.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '@'));
+        && handle
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '@'));
     if !is_handle {
         return (text, None);
     }
@@ -343,15 +367,26 @@ mod tests {
 
     #[test]
     fn retweet_prefix() {
-        assert_eq!(strip_retweet_prefix("RT @bts_twt: 안녕"), ("안녕", Some("bts_twt")));
-        assert_eq!(strip_retweet_prefix("RT @a.bsky.social:hi"), ("hi", Some("a.bsky.social")));
+        assert_eq!(
+            strip_retweet_prefix("RT @bts_twt: 안녕"),
+            ("안녕", Some("bts_twt"))
+        );
+        assert_eq!(
+            strip_retweet_prefix("RT @a.bsky.social:hi"),
+            ("hi", Some("a.bsky.social"))
+        );
         assert_eq!(strip_retweet_prefix("RT this: now"), ("RT this: now", None));
         assert_eq!(strip_retweet_prefix("hello"), ("hello", None));
     }
 
     #[test]
     fn gram_terms() {
-        let raw = |terms: Vec<Term>| terms.iter().map(|t| t.as_str().to_string()).collect::<Vec<_>>();
+        let raw = |terms: Vec<Term>| {
+            terms
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(raw(gram_terms_of("新")), ["g:新"]);
         assert_eq!(raw(gram_terms_of("新曲")), ["g:新曲"]);
         assert_eq!(raw(gram_terms_of("ああああ")), ["g:ああ"]);

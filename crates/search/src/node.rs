@@ -52,9 +52,7 @@ impl Node {
             Node::Not(child) => !child.matches(doc),
             Node::Word(token) => match token.kind {
                 TokenKind::Spaceless => doc.has_in_run(&token.text),
-                TokenKind::Word | TokenKind::Hangul | TokenKind::Emoji => {
-                    doc.has_word(&token.text)
-                }
+                TokenKind::Word | TokenKind::Hangul | TokenKind::Emoji => doc.has_word(&token.text),
             },
             Node::Phrase(tokens) => phrase_matches(tokens, doc),
             Node::Hashtag(hashtag) => contains_sorted(&doc.hashtags, hashtag),
@@ -98,14 +96,16 @@ fn phrase_matches(tokens: &[Token], doc: &Doc) -> bool {
     doc.sequences.iter().any(|sequence| {
         sequence.len() >= n_tokens
             && sequence.windows(n_tokens).any(|window| {
-                window.iter().zip(tokens).enumerate().all(|(token_idx, (post_token, query_token))| {
-                    token_matches(
-                        post_token,
-                        query_token,
-                        token_idx == 0,
-                        token_idx + 1 == n_tokens,
-                    )
-                })
+                window.iter().zip(tokens).enumerate().all(
+                    |(token_idx, (post_token, query_token))| {
+                        token_matches(
+                            post_token,
+                            query_token,
+                            token_idx == 0,
+                            token_idx + 1 == n_tokens,
+                        )
+                    },
+                )
             })
     })
 }
@@ -125,7 +125,9 @@ fn token_matches(post_token: &Token, query_token: &Token, is_first: bool, is_las
         },
         TokenKind::Hangul if is_last => {
             post_text == query_text
-                || post_text.strip_prefix(query_text).is_some_and(korean::is_particle_ending)
+                || post_text
+                    .strip_prefix(query_text)
+                    .is_some_and(korean::is_particle_ending)
         }
         TokenKind::Hangul | TokenKind::Word | TokenKind::Emoji => post_text == query_text,
     }

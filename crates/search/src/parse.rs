@@ -61,7 +61,10 @@ fn is_quote(c: char) -> bool {
 }
 
 fn error(message: impl Into<String>, position: usize) -> ParseError {
-    ParseError { message: message.into(), position }
+    ParseError {
+        message: message.into(),
+        position,
+    }
 }
 
 fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
@@ -83,7 +86,12 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
         }
         let position = char_idx;
         let c = lex_char(chars[char_idx]);
-        let lexeme = |kind, chars: &[char]| Lexeme { kind, position, negated, chars: chars.to_vec() };
+        let lexeme = |kind, chars: &[char]| Lexeme {
+            kind,
+            position,
+            negated,
+            chars: chars.to_vec(),
+        };
         if c == '(' {
             lexemes.push(lexeme(LexKind::Open, &[]));
             char_idx += 1;
@@ -92,12 +100,16 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
             char_idx += 1;
         } else if is_quote(c) {
             let inside_start = char_idx + 1;
-            let Some(length) =
-                chars[inside_start..].iter().position(|&c| is_quote(lex_char(c)))
+            let Some(length) = chars[inside_start..]
+                .iter()
+                .position(|&c| is_quote(lex_char(c)))
             else {
                 return Err(error("this quote is never closed", position));
             };
-            lexemes.push(lexeme(LexKind::Phrase, &chars[inside_start..inside_start + length]));
+            lexemes.push(lexeme(
+                LexKind::Phrase,
+                &chars[inside_start..inside_start + length],
+            ));
             char_idx = inside_start + length + 1;
         } else {
             let length = chars[char_idx..]
@@ -131,7 +143,11 @@ pub(crate) fn parse(text: &str) -> Result<Node, ParseError> {
     if lexemes.is_empty() {
         return Err(error("the query is empty", 0));
     }
-    let mut parser = Parser { lexemes: &lexemes, next_idx: 0, first_ignored: None };
+    let mut parser = Parser {
+        lexemes: &lexemes,
+        next_idx: 0,
+        first_ignored: None,
+    };
     let children = parser.parse_and(0)?;
     if let Some(unmatched) = parser.peek() {
         // parse_and only stops early at a ')'.
@@ -308,7 +324,10 @@ fn word_node(lexeme: &Lexeme) -> Result<Parsed, ParseError> {
     match lexed.first() {
         Some('#') => {
             let normalized = tokenize::normalize(&after_first);
-            let hashtag: String = normalized.chars().take_while(|&c| is_word_char(c)).collect();
+            let hashtag: String = normalized
+                .chars()
+                .take_while(|&c| is_word_char(c))
+                .collect();
             if !hashtag.is_empty() {
                 return Ok(Some(Node::Hashtag(hashtag.into())));
             }
@@ -322,13 +341,19 @@ fn word_node(lexeme: &Lexeme) -> Result<Parsed, ParseError> {
         }
         Some('$') if lexed.get(1).is_some_and(|c| c.is_alphabetic()) => {
             let normalized = tokenize::normalize(&after_first);
-            let cashtag: String = normalized.chars().take_while(|&c| is_word_char(c)).collect();
+            let cashtag: String = normalized
+                .chars()
+                .take_while(|&c| is_word_char(c))
+                .collect();
             return Ok(Some(Node::Cashtag(cashtag.into())));
         }
         _ => {}
     }
     if let Some(colon_idx) = lexed.iter().position(|&c| c == ':') {
-        let name: String = lexed[..colon_idx].iter().collect::<String>().to_ascii_lowercase();
+        let name: String = lexed[..colon_idx]
+            .iter()
+            .collect::<String>()
+            .to_ascii_lowercase();
         let value: String = lexeme.chars[colon_idx + 1..].iter().collect();
         let value_position = lexeme.position + colon_idx + 1;
         if let Some(node) = operator_node(&name, &value, lexeme.position, value_position)? {
@@ -374,9 +399,16 @@ fn operator_node(
         "from" | "to" => {
             let handle = value.strip_prefix('@').unwrap_or(&value);
             if handle.is_empty() {
-                return Err(error(format!("{name}: needs an account name"), value_position));
+                return Err(error(
+                    format!("{name}: needs an account name"),
+                    value_position,
+                ));
             }
-            if name == "from" { Node::From(handle.into()) } else { Node::To(handle.into()) }
+            if name == "from" {
+                Node::From(handle.into())
+            } else {
+                Node::To(handle.into())
+            }
         }
         "lang" => {
             let lang = value.replace('_', "-");
@@ -407,7 +439,10 @@ fn operator_node(
         }),
         "min_retweets" | "min_faves" | "min_likes" | "min_replies" => {
             let Ok(min) = value.parse::<u64>() else {
-                return Err(error(format!("{name}: needs a whole number"), value_position));
+                return Err(error(
+                    format!("{name}: needs a whole number"),
+                    value_position,
+                ));
             };
             match name {
                 "min_retweets" => Node::MinRetweets(min),
@@ -427,7 +462,11 @@ fn operator_node(
                 ));
             };
             let ms = date.and_time(NaiveTime::MIN).and_utc().timestamp_millis();
-            if name == "since" { Node::Since(ms) } else { Node::Until(ms) }
+            if name == "since" {
+                Node::Since(ms)
+            } else {
+                Node::Until(ms)
+            }
         }
     };
     Ok(Some(node))

@@ -32,7 +32,9 @@ impl Plan {
         match self {
             Plan::All => true,
             Plan::AnyOf(conjunctions) => conjunctions.iter().any(|conjunction| {
-                conjunction.iter().all(|term| sorted_terms.binary_search(term).is_ok())
+                conjunction
+                    .iter()
+                    .all(|term| sorted_terms.binary_search(term).is_ok())
             }),
         }
     }
@@ -43,7 +45,9 @@ impl Plan {
             Some(mut conjunctions) => {
                 for conjunction in &mut conjunctions {
                     conjunction.sort_by(|left, right| {
-                        left.rarity_rank().cmp(&right.rarity_rank()).then_with(|| left.cmp(right))
+                        left.rarity_rank()
+                            .cmp(&right.rarity_rank())
+                            .then_with(|| left.cmp(right))
                     });
                 }
                 Plan::AnyOf(conjunctions)
@@ -138,7 +142,9 @@ fn absorb(mut conjunctions: Vec<Vec<Term>>) -> Vec<Vec<Term>> {
     let mut kept: Vec<Vec<Term>> = Vec::with_capacity(conjunctions.len());
     for conjunction in conjunctions {
         let subsumed = kept.iter().any(|smaller| {
-            smaller.iter().all(|term| conjunction.binary_search(term).is_ok())
+            smaller
+                .iter()
+                .all(|term| conjunction.binary_search(term).is_ok())
         });
         if !subsumed {
             kept.push(conjunction);

@@ -14,8 +14,8 @@
 //!   sequences and flags kept whole) is an [`TokenKind::Emoji`] token;
 //! * everything else separates tokens.
 
-use unicode_normalization::UnicodeNormalization as _;
 use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::{IsNormalized, UnicodeNormalization as _};
 
 /// How a token matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +43,14 @@ pub(crate) fn normalize(text: &str) -> String {
         return text.to_ascii_lowercase();
     }
     let mut normalized = String::with_capacity(text.len());
+    // Most text is already in NFKC; the quick check skips the normalizer's
+    // buffering for it.
+    if unicode_normalization::is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        for c in text.chars() {
+            normalized.extend(c.to_lowercase());
+        }
+        return normalized;
+    }
     for c in text.nfkc() {
         if c.is_ascii() {
             normalized.push(c.to_ascii_lowercase());
@@ -152,13 +160,11 @@ pub(crate) fn tokenize(normalized: &str, tokens: &mut Vec<Token>) {
         } else if is_emoji(c) {
             flush(&mut current, current_kind, tokens);
             let mut emoji = String::from(c);
-            if is_regional_indicator(c) {
-                if let Some(&next) = chars.peek() {
-                    if is_regional_indicator(next) {
-                        emoji.push(next);
-                        chars.next();
-                    }
-                }
+            // Two regional indicators make one flag.
+            if let Some(next) =
+                chars.next_if(|&next| is_regional_indicator(c) && is_regional_indicator(next))
+            {
+                emoji.push(next);
             }
             while let Some(&next) = chars.peek() {
                 match u32::from(next) {
@@ -183,7 +189,10 @@ pub(crate) fn tokenize(normalized: &str, tokens: &mut Vec<Token>) {
                     _ => break,
                 }
             }
-            tokens.push(Token { kind: TokenKind::Emoji, text: emoji.into_boxed_str() });
+            tokens.push(Token {
+                kind: TokenKind::Emoji,
+                text: emoji.into_boxed_str(),
+            });
         } else {
             flush(&mut current, current_kind, tokens);
         }
@@ -193,7 +202,10 @@ pub(crate) fn tokenize(normalized: &str, tokens: &mut Vec<Token>) {
 
 fn flush(current: &mut String, kind: TokenKind, tokens: &mut Vec<Token>) {
     if !current.is_empty() {
-        tokens.push(Token { kind, text: current.as_str().into() });
+        tokens.push(Token {
+            kind,
+            text: current.as_str().into(),
+        });
         current.clear();
     }
 }
@@ -241,7 +253,10 @@ fn find_link_start(text: &str) -> Option<usize> {
         let start = search_from + found;
         let tail = &text[start..];
         // A link starts a word: "xhttps://" is not one.
-        let starts_word = text[..start].chars().next_back().is_none_or(|c| !is_word_char(c));
+        let starts_word = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_word_char(c));
         if starts_word && (tail.starts_with("https://") || tail.starts_with("http://")) {
             return Some(start);
         }
@@ -257,7 +272,10 @@ mod tests {
     fn tokens(text: &str) -> Vec<(TokenKind, String)> {
         let mut tokens = Vec::new();
         tokenize(&normalize(text), &mut tokens);
-        tokens.into_iter().map(|token| (token.kind, token.text.into_string())).collect()
+        tokens
+            .into_iter()
+            .map(|token| (token.kind, token.text.into_string()))
+            .collect()
     }
 
     fn texts(text: &str) -> Vec<String> {
@@ -273,7 +291,10 @@ mod tests {
 
     #[test]
     fn words_split_on_punctuation_and_scripts() {
-        assert_eq!(texts("BTS가 1위! #BTS @bts_twt"), ["bts", "가", "1", "위", "bts", "bts_twt"]);
+        assert_eq!(
+            texts("BTS가 1위! #BTS @bts_twt"),
+            ["bts", "가", "1", "위", "bts", "bts_twt"]
+        );
         assert_eq!(texts("don't stop"), ["don", "t", "stop"]);
         assert_eq!(texts("BTSの新曲、最高"), ["bts", "の新曲", "最高"]);
     }
@@ -306,6 +327,9 @@ mod tests {
         assert_eq!(remove_links("watch https://t.co/abc now"), "watch   now");
         assert_eq!(remove_links("no links"), "no links");
         assert_eq!(remove_links("xhttps://a b"), "xhttps://a b");
-        assert_eq!(strip_link_prefix("https://www.youtube.com/watch"), "youtube.com/watch");
+        assert_eq!(
+            strip_link_prefix("https://www.youtube.com/watch"),
+            "youtube.com/watch"
+        );
     }
 }
