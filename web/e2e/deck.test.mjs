@@ -1,0 +1,233 @@
+// Browser tests of the web client against the real `deck serve` (demo
+// source) in Debian's Chromium: first screen, search, live posts, history,
+// hashtag columns, held-back posts, accounts with a saved deck, Korean,
+// reload, and screenshots of both themes in both languages.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { launchBrowser, newestMail, screenshotsDir, startServer, tokenFromMail, waitFor } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  // Let the demo stream store enough posts for more than one page of history.
+  await waitFor(async () => {
+    const response = await fetch(`${server.baseUrl}/api/timeline?q=BTS&limit=100`);
+    const body = await response.json();
+    return body.posts.length >= 100;
+  }, 60_000, '100 stored BTS posts');
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A fresh page (own context, so own localStorage) in English, opened on the deck. */
+async function openDeck({ locale = 'en-US', colorScheme = 'dark', viewport = { width: 1400, height: 900 } } = {}) {
+  const context = await browser.newContext({ locale, colorScheme, viewport });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  await page.goto(server.baseUrl);
+  return { context, page };
+}
+
+/** Ids of the posts rendered in a column. */
+function articleIds(feed) {
+  return feed.locator('article').evaluateAll((nodes) => nodes.map((node) => node.dataset.id));
+}
+
+describe('the deck', () => {
+  test('first screen: a BTS column with posts arriving, and the trends column', async () => {
+    const { context, page } = await openDeck();
+    const bts = page.getByRole('feed', { name: /BTS/ });
+    await bts.locator('article').first().waitFor();
+    const first = await articleIds(bts);
+    await waitFor(async () => {
+      const now = await articleIds(bts);
+      return now.some((id) => !first.includes(id));
+    }, 20_000, 'a live post in the BTS column');
+    const trends = page.getByRole('feed', { name: /Trends/ });
+    await trends.waitFor();
+    await trends.locator('.trends-hashtags a').first().waitFor();
+    assert.match(await trends.locator('.trends-hashtags a').first().textContent(), /^#/);
+    await bts.locator('article a[href^="#/tag/"]').first().waitFor();
+    assert.equal(await page.getByRole('searchbox').count(), 1);
+    await context.close();
+  });
+
+  test('the search box adds a column that receives live posts; a bad query shows where it is wrong', async () => {
+    const { context, page } = await openDeck();
+    const box = page.getByRole('searchbox');
+    await box.fill('"unclosed');
+    await box.press('Enter');
+    await page.locator('.search-error-message').waitFor();
+    assert.equal(await page.getByRole('feed', { name: '"unclosed' }).count(), 0);
+    assert.equal(await page.locator('.search-error-position').count(), 1);
+
+    await box.fill('lang:ko');
+    await box.press('Enter');
+    const column = page.getByRole('feed', { name: 'lang:ko' });
+    await column.waitFor();
+    await waitFor(async () => (await column.getAttribute('data-state')) === 'live', 20_000, 'the column to go live');
+    const first = await articleIds(column);
+    await waitFor(async () => (await articleIds(column)).some((id) => !first.includes(id)), 30_000, 'a live post in the new column');
+    await context.close();
+  });
+
+  test('scrolling down loads older posts', async () => {
+    const { context, page } = await openDeck();
+    const bts = page.getByRole('feed', { name: /BTS/ });
+    await bts.locator('article').first().waitFor();
+    const setSize = async () => Number(await bts.locator('article').first().getAttribute('aria-setsize'));
+    const initial = await setSize();
+    await waitFor(async () => {
+      await bts.locator('.column-body').evaluate((body) => body.scrollTo({ top: body.scrollHeight }));
+      return (await setSize()) > initial + 20;
+    }, 20_000, 'older posts to load');
+    await context.close();
+  });
+
+  test('clicking a hashtag adds a hashtag column; clicking a user adds a user column', async () => {
+    const { context, page } = await openDeck();
+    const bts = page.getByRole('feed', { name: /BTS/ });
+    const feedsBefore = await page.getByRole('feed').count();
+    const tagLink = bts.locator('article a[href^="#/tag/"]').first();
+    await tagLink.waitFor();
+    const tag = (await tagLink.textContent()).trim();
+    await tagLink.click();
+    const tagColumn = page.getByRole('feed', { name: tag, exact: true });
+    await tagColumn.waitFor();
+    assert.equal(await page.getByRole('feed').count(), feedsBefore + 1);
+    await tagColumn.locator('article').first().waitFor();
+
+    const author = bts.locator('article .author-link').nth(2);
+    const handle = await author.getAttribute('data-user');
+    await author.click();
+    await page.getByRole('feed', { name: `@${handle}`, exact: true }).waitFor();
+    await context.close();
+  });
+
+  test('while the reader is scrolled down, new posts wait behind "N new posts" and nothing moves', async () => {
+    const { context, page } = await openDeck();
+    const bts = page.getByRole('feed', { name: /BTS/ });
+    await bts.locator('article').nth(5).waitFor();
+    const body = bts.locator('.column-body');
+    await body.evaluate((node) => (node.scrollTop = 400));
+    // The first card fully in view, and where it is.
+    const anchor = await body.evaluate((node) => {
+      const top = node.getBoundingClientRect().top;
+      const cards = [...node.querySelectorAll('article')].map((card) => ({ id: card.dataset.id, top: card.getBoundingClientRect().top - top }));
+      return cards.filter((card) => card.top >= 0).sort((a, b) => a.top - b.top)[0];
+    });
+    const button = bts.locator('.new-posts');
+    await button.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await button.textContent(), /new post/);
+    const after = await body.evaluate((node, id) => {
+      const card = node.querySelector(`article[data-id="${CSS.escape(id)}"]`);
+      return card ? card.getBoundingClientRect().top - node.getBoundingClientRect().top : null;
+    }, anchor.id);
+    assert.ok(after !== null && Math.abs(after - anchor.top) < 2, `the card moved from ${anchor.top} to ${after}`);
+    await button.click();
+    assert.equal(await body.evaluate((node) => node.scrollTop), 0);
+    await waitFor(async () => (await button.isHidden()) || Number(await bts.getAttribute('data-pending')) < 5, 5_000, 'the buffer to empty');
+    await context.close();
+  });
+
+  test('a reload keeps the deck, and the language switch to Korean sticks', async () => {
+    const { context, page } = await openDeck();
+    const box = page.getByRole('searchbox');
+    await box.fill('#BTS');
+    await box.press('Enter');
+    await page.getByRole('feed', { name: '#BTS', exact: true }).waitFor();
+    await page.reload();
+    await page.getByRole('feed', { name: '#BTS', exact: true }).waitFor();
+    await page.getByRole('feed', { name: /BTS/ }).first().waitFor();
+
+    await page.locator('.lang-button').click();
+    await page.getByRole('feed', { name: /트렌드/ }).waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'ko');
+    await page.reload();
+    await page.getByRole('feed', { name: /트렌드/ }).waitFor();
+    await page.getByRole('feed', { name: '#BTS', exact: true }).waitFor();
+    await context.close();
+  });
+
+  test('a Korean browser starts in Korean', async () => {
+    const { context, page } = await openDeck({ locale: 'ko-KR' });
+    await page.getByRole('feed', { name: /트렌드/ }).waitFor();
+    await page.getByRole('feed', { name: /BTS/ }).waitFor();
+    await context.close();
+  });
+
+  test('sign up, verify from the mail, log in, and find the deck restored in another browser', async () => {
+    const email = `fan${Date.now()}@example.com`;
+    const password = 'purple-ocean-7-seven';
+    const { context, page } = await openDeck();
+    await page.locator('.account-button').click();
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('New password').fill(password);
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.getByText('Check your e-mail').waitFor();
+
+    const mail = await waitFor(async () => {
+      const text = await newestMail(server.dataDir);
+      return text && text.includes(email) ? text : null;
+    }, 15_000, 'the verification mail');
+    const token = tokenFromMail(mail, 'verify');
+    assert.ok(token, 'the mail holds a #/verify?token= link');
+
+    await page.goto(`${server.baseUrl}/#/verify?token=${encodeURIComponent(token)}`);
+    await page.getByText('Your e-mail is confirmed').waitFor();
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('dialog').getByRole('button', { name: 'Log in' }).click();
+    await waitFor(async () => (await page.locator('#app').getAttribute('data-signed-in')) === 'true', 10_000, 'sign-in');
+
+    const box = page.getByRole('searchbox');
+    await box.fill('#ARMY');
+    await box.press('Enter');
+    await page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    // The deck reaches the server shortly after a change.
+    await waitFor(async () => {
+      const token = await page.evaluate(() => JSON.parse(localStorage.getItem('deck.session') ?? 'null')?.access);
+      const response = await fetch(`${server.baseUrl}/api/me/deck`, { headers: { Authorization: `Bearer ${token}` } });
+      const deck = await response.json();
+      return deck.columns?.some((column) => column.query === '#ARMY');
+    }, 10_000, 'the deck saved on the server');
+    await context.close();
+
+    const other = await openDeck();
+    assert.equal(await other.page.getByRole('feed', { name: '#ARMY', exact: true }).count(), 0);
+    await other.page.locator('.account-button').click();
+    await other.page.getByLabel('E-mail').fill(email);
+    await other.page.getByLabel('Password').fill(password);
+    await other.page.getByRole('dialog').getByRole('button', { name: 'Log in' }).click();
+    await other.page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    await other.context.close();
+  });
+
+  test('screenshots of the deck in both themes and both languages', async () => {
+    await mkdir(screenshotsDir, { recursive: true });
+    for (const lang of ['en', 'ko']) {
+      for (const theme of ['light', 'dark']) {
+        const { context, page } = await openDeck({ locale: lang === 'ko' ? 'ko-KR' : 'en-US', colorScheme: theme });
+        const bts = page.getByRole('feed', { name: /BTS/ });
+        await bts.locator('article').nth(4).waitFor();
+        await page.locator('.trends-hashtags a').first().waitFor();
+        await page.getByRole('searchbox').fill(lang === 'ko' ? '방탄소년단' : '#BTS');
+        await page.getByRole('searchbox').press('Enter');
+        await page.getByRole('feed').nth(2).locator('article').first().waitFor();
+        await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+        await page.screenshot({ path: join(screenshotsDir, `deck-${theme}-${lang}.png`) });
+        await context.close();
+      }
+    }
+  });
+});

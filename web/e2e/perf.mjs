@@ -1,0 +1,60 @@
+// Performance probe of the web client against a running Deck (started here
+// like the browser tests): JavaScript shipped for the first screen (gzipped),
+// time to the first post visible on a cold load, long tasks over 50 ms during
+// a busy stream, and the page's memory afterwards. Prints JSON.
+//
+//   node e2e/perf.mjs [--seconds 60] [--columns 10] [--rate 200]
+// DECK_URL=http://127.0.0.1:8080 uses a server that is already running instead.
+
+import { gzipSync } from 'node:zlib';
+import { launchBrowser, startServer } from './harness.mjs';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+};
+const seconds = option('seconds', 60);
+const nColumns = option('columns', 10);
+const rate = option('rate', 200);
+
+const server = process.env.DECK_URL ? { baseUrl: process.env.DECK_URL, stop: async () => {} } : await startServer(['--demo-rate', String(rate)]);
+const browser = await launchBrowser();
+try {
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, locale: 'en-US' });
+  const page = await context.newPage();
+  const scripts = [];
+  page.on('response', async (response) => {
+    if (response.request().resourceType() === 'script') scripts.push(response.body().then((body) => gzipSync(body).length).catch(() => 0));
+  });
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.__longTasks.push(Math.round(entry.duration));
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  const started = Date.now();
+  await page.goto(server.baseUrl);
+  await page.getByRole('feed', { name: /BTS/ }).locator('article').first().waitFor({ timeout: 30_000 });
+  const firstPostMs = Date.now() - started;
+  const jsGzipBytes = (await Promise.all(scripts)).reduce((a, b) => a + b, 0);
+
+  // A busy deck: ten columns of common queries.
+  const queries = ['BTS', '#BTS', 'lang:ko', 'lang:en', '방탄소년단', 'ARMY', '#ARMY', 'filter:media', '-filter:retweets', 'lang:ja'];
+  for (const query of queries.slice(0, Math.max(0, nColumns - 2))) {
+    await page.getByRole('searchbox').fill(query);
+    await page.getByRole('searchbox').press('Enter');
+    await page.getByRole('feed', { name: query, exact: true }).last().waitFor();
+  }
+  await page.evaluate(() => (window.__longTasks = []));
+  await page.waitForTimeout(seconds * 1000);
+  const longTasks = await page.evaluate(() => window.__longTasks);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('HeapProfiler.collectGarbage');
+  const { usedSize } = await cdp.send('Runtime.getHeapUsage');
+  const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
+  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), heapUsedBytes: usedSize, domNodes }, null, 2));
+} finally {
+  await browser.close();
+  await server.stop();
+}

@@ -1,0 +1,114 @@
+// The deck: the reader's columns, in order, with their settings. Signed-out
+// decks live in localStorage; signed-in decks are also saved to the server
+// (PUT /api/me/deck) and restored from it on login on any device.
+
+import { fetchSavedDeck, saveDeck } from './api';
+import type { ColumnFilters } from './logic/query';
+import { signedInEmail } from './session';
+
+/** Settings of one column that are not part of its query. */
+export interface ColumnExtras extends ColumnFilters {
+  /** `trends` for the trends column; absent for post columns. */
+  kind?: 'trends';
+  /** Trends window (`5m`, `1h`, `24h`). */
+  window?: string;
+  /** Mute entries: words, /regex/, @account. */
+  mutes?: string[];
+  /** Slow mode: at most this many posts a minute (0 or absent = off). */
+  slow?: number;
+  /** Show a retweeted post once with "retweeted by N" (default true). */
+  collapse?: boolean;
+  /** Desktop notifications for this column. */
+  notify?: boolean;
+}
+
+/** One column as saved (the body of GET|PUT /api/me/deck holds a list of these). */
+export interface ColumnConfig {
+  id: string;
+  title: string;
+  /** The base query; filters are appended to it (logic/query.ts). */
+  query: string;
+  /** Width in pixels. */
+  width: number;
+  filters: ColumnExtras;
+}
+
+/** The saved deck. */
+export interface DeckConfig {
+  columns: ColumnConfig[];
+}
+
+const LOCAL_KEY = 'deck.columns';
+/** Column widths a reader can pick from; drag-resizing gives any width in between. */
+export const WIDTHS = { narrow: 280, medium: 340, wide: 440 } as const;
+export const MIN_WIDTH = 240;
+export const MAX_WIDTH = 720;
+
+/** A fresh column id. */
+export function newColumnId(): string {
+  return `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** The first screen: a BTS keyword column and the trends column. */
+export function defaultDeck(trendsTitle: string): DeckConfig {
+  return {
+    columns: [
+      { id: 'bts', title: 'BTS', query: 'BTS', width: WIDTHS.medium, filters: {} },
+      { id: 'trends', title: trendsTitle, query: '', width: WIDTHS.medium, filters: { kind: 'trends', window: '1h' } },
+    ],
+  };
+}
+
+/** Keeps only well-formed columns from untrusted JSON (localStorage or server). */
+export function sanitizeDeck(value: unknown): DeckConfig | null {
+  if (!value || typeof value !== 'object' || !Array.isArray((value as DeckConfig).columns)) return null;
+  const columns: ColumnConfig[] = [];
+  const seen = new Set<string>();
+  for (const raw of (value as DeckConfig).columns) {
+    if (!raw || typeof raw !== 'object') continue;
+    const id = typeof raw.id === 'string' && raw.id ? raw.id : newColumnId();
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const filters = raw.filters && typeof raw.filters === 'object' ? raw.filters : {};
+    const query = typeof raw.query === 'string' ? raw.query : '';
+    if (!query && filters.kind !== 'trends') continue;
+    const width = typeof raw.width === 'number' && Number.isFinite(raw.width) ? Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, raw.width)) : WIDTHS.medium;
+    columns.push({ id, title: typeof raw.title === 'string' && raw.title ? raw.title : query, query, width, filters });
+  }
+  return { columns };
+}
+
+/** The deck kept in this browser, if any. */
+export function loadLocalDeck(): DeckConfig | null {
+  try {
+    const raw = localStorage.getItem(LOCAL_KEY);
+    return raw ? sanitizeDeck(JSON.parse(raw)) : null;
+  } catch {
+    return null;
+  }
+}
+
+let saveTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Saves the deck here at once and, when signed in, to the server shortly after (debounced). */
+export function persistDeck(deck: DeckConfig, onServerError?: (error: unknown) => void): void {
+  localStorage.setItem(LOCAL_KEY, JSON.stringify(deck));
+  if (!signedInEmail()) return;
+  clearTimeout(saveTimer);
+  const snapshot = JSON.parse(JSON.stringify(deck)) as DeckConfig;
+  saveTimer = setTimeout(() => {
+    saveDeck(snapshot).catch((error) => onServerError?.(error));
+  }, 400);
+}
+
+/** Saves the deck to the server now (after login, when the server has none). */
+export async function pushDeckNow(deck: DeckConfig): Promise<void> {
+  clearTimeout(saveTimer);
+  await saveDeck(deck);
+}
+
+/** The signed-in user's saved deck, or null when they have none yet. */
+export async function loadServerDeck(): Promise<DeckConfig | null> {
+  const deck = sanitizeDeck(await fetchSavedDeck<unknown>());
+  return deck && deck.columns.length > 0 ? deck : null;
+}

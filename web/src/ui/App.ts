@@ -1,0 +1,483 @@
+// App: the deck page — the top bar (search box, connection indicator,
+// language, theme, account), the row of columns, the WebSocket that feeds
+// them, keyboard shortcuts, and the hash routes of mailed links.
+
+import { ApiError, fetchTimeline } from '../api';
+import type { Post } from '../bindings/Post';
+import type { ServerMessage } from '../bindings/ServerMessage';
+import { defaultDeck, loadLocalDeck, loadServerDeck, newColumnId, persistDeck, pushDeckNow, WIDTHS, type ColumnConfig, type DeckConfig } from '../deck';
+import { lang, setLang, t } from '../i18n';
+import { titleForQuery } from '../logic/query';
+import { signedInEmail } from '../session';
+import { Stream, type StreamState } from '../stream';
+import { AccountDialog } from './AccountDialog';
+import { Column, type Preloaded } from './Column';
+import type { CardHandlers } from './PostCard';
+import { TrendsColumn } from './TrendsColumn';
+
+type AnyColumn = Column | TrendsColumn;
+
+const THEME_KEY = 'deck.theme';
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** The whole page. */
+export class App {
+  private deck: DeckConfig;
+  private readonly columns = new Map<string, AnyColumn>();
+  private readonly stream: Stream;
+  private readonly deckEl: HTMLElement;
+  private readonly searchInput: HTMLInputElement;
+  private readonly searchError: HTMLElement;
+  private readonly searchHelp: HTMLElement;
+  private readonly connection: HTMLElement;
+  private readonly accountButton: HTMLButtonElement;
+  private readonly langButton: HTMLButtonElement;
+  private readonly themeButton: HTMLButtonElement;
+  private readonly helpDialog: HTMLDialogElement;
+  private readonly account: AccountDialog;
+  private readonly cards: CardHandlers;
+  private focusedId: string | null = null;
+  private lastNotification = 0;
+  private streamDetail = '';
+
+  constructor(private readonly root: HTMLElement) {
+    this.cards = {
+      hashtag: (tag) => this.addColumn(`#${tag}`, `#${tag}`),
+      mention: (handle) => this.addColumn(`from:${handle}`, `@${handle}`),
+      cashtag: (tag) => this.addColumn(`$${tag}`, `$${tag}`),
+      user: (handle) => this.addColumn(`from:${handle}`, `@${handle}`),
+    };
+    this.deck = loadLocalDeck() ?? defaultDeck(t.trends);
+    this.applyTheme((localStorage.getItem(THEME_KEY) as 'dark' | 'light' | null) ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'), false);
+
+    const top = el('header', 'topbar');
+    const brand = el('h1', 'brand', 'Deck');
+    const searchForm = el('form', 'search');
+    searchForm.setAttribute('role', 'search');
+    this.searchInput = el('input', 'search-input');
+    this.searchInput.type = 'search';
+    this.searchInput.setAttribute('role', 'searchbox');
+    this.searchInput.autocomplete = 'off';
+    this.searchInput.spellcheck = false;
+    this.searchInput.setAttribute('aria-describedby', 'search-help search-error');
+    this.searchError = el('div', 'search-error');
+    this.searchError.id = 'search-error';
+    this.searchError.setAttribute('role', 'alert');
+    this.searchHelp = el('div', 'search-help');
+    this.searchHelp.id = 'search-help';
+    searchForm.append(this.searchInput, this.searchHelp, this.searchError);
+    searchForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.search(this.searchInput.value);
+    });
+    this.searchInput.addEventListener('input', () => {
+      this.searchError.replaceChildren();
+      this.searchInput.removeAttribute('aria-invalid');
+    });
+    this.searchInput.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.searchInput.blur();
+    });
+
+    this.connection = el('div', 'connection');
+    this.connection.setAttribute('role', 'status');
+    this.langButton = el('button', 'top-button lang-button');
+    this.langButton.type = 'button';
+    this.langButton.addEventListener('click', () => this.switchLang(lang() === 'ko' ? 'en' : 'ko'));
+    this.themeButton = el('button', 'top-button theme-button');
+    this.themeButton.type = 'button';
+    this.themeButton.addEventListener('click', () => this.applyTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark', true));
+    const helpButton = el('button', 'top-button help-button', '?');
+    helpButton.type = 'button';
+    helpButton.addEventListener('click', () => this.showHelp());
+    this.accountButton = el('button', 'top-button account-button');
+    this.accountButton.type = 'button';
+    this.accountButton.addEventListener('click', () => this.account.open(signedInEmail() ? 'account' : 'login'));
+    const tools = el('div', 'tools');
+    tools.append(this.connection, this.langButton, this.themeButton, helpButton, this.accountButton);
+    top.append(brand, searchForm, tools);
+
+    this.deckEl = el('main', 'deck');
+    this.deckEl.id = 'deck';
+    this.deckEl.setAttribute('aria-label', t.columns);
+    this.helpDialog = el('dialog', 'help-dialog');
+    this.helpDialog.addEventListener('click', () => this.helpDialog.close());
+    this.account = new AccountDialog(() => void this.afterLogin(), () => this.afterLogout());
+    root.append(top, this.deckEl, this.helpDialog, this.account.el);
+
+    this.stream = new Stream({
+      open: () => this.onStreamOpen(),
+      message: (message) => this.onMessage(message),
+      state: (state, detail) => this.onStreamState(state, detail),
+    });
+    this.relabel();
+    for (const config of this.deck.columns) this.mountColumn(config);
+    this.stream.start();
+    this.save();
+
+    document.addEventListener('keydown', (event) => this.onKey(event));
+    window.addEventListener('hashchange', () => this.route());
+    setInterval(() => {
+      for (const column of this.columns.values()) column.tick();
+    }, 15_000);
+    this.route();
+    if (signedInEmail()) void this.restoreServerDeck(false);
+  }
+
+  // ----- columns -----
+
+  private mountColumn(config: ColumnConfig, preloaded?: Preloaded, before?: HTMLElement): AnyColumn {
+    const host = {
+      stream: this.stream,
+      cards: this.cards,
+      remove: (id: string) => this.removeColumn(id),
+      move: (id: string, delta: number) => this.moveColumn(id, delta),
+      moveTo: (id: string, targetId: string) => this.moveColumnTo(id, targetId),
+      resized: (id: string, width: number) => this.updateConfig({ ...this.configOf(id), width }),
+      configChanged: (next: ColumnConfig) => this.updateConfig(next),
+      notify: (columnConfig: ColumnConfig, post: Post) => this.notify(columnConfig, post),
+    };
+    const column = config.filters.kind === 'trends' ? new TrendsColumn(config, host) : new Column(config, host, preloaded);
+    this.columns.set(config.id, column);
+    column.el.addEventListener('focusin', () => (this.focusedId = config.id));
+    if (before) this.deckEl.insertBefore(column.el, before);
+    else this.deckEl.append(column.el);
+    return column;
+  }
+
+  private configOf(id: string): ColumnConfig {
+    const config = this.deck.columns.find((column) => column.id === id);
+    if (!config) throw new Error(`no column ${id}`);
+    return config;
+  }
+
+  /** Adds a post column at the end of the deck and brings it into view. */
+  addColumn(query: string, title: string, preloaded?: Preloaded): void {
+    const config: ColumnConfig = { id: newColumnId(), title: title || titleForQuery(query), query, width: WIDTHS.medium, filters: {} };
+    this.deck.columns.push(config);
+    const column = this.mountColumn(config, preloaded);
+    this.save();
+    column.el.scrollIntoView({ behavior: 'smooth', block: 'nearest', inline: 'end' });
+    this.focusedId = config.id;
+  }
+
+  private removeColumn(id: string): void {
+    const column = this.columns.get(id);
+    if (!column) return;
+    const index = this.deck.columns.findIndex((c) => c.id === id);
+    column.destroy();
+    this.columns.delete(id);
+    this.deck.columns = this.deck.columns.filter((c) => c.id !== id);
+    this.save();
+    const neighbour = this.deck.columns[Math.min(index, this.deck.columns.length - 1)];
+    if (neighbour) this.focusColumn(neighbour.id);
+  }
+
+  private moveColumn(id: string, delta: number): void {
+    const index = this.deck.columns.findIndex((c) => c.id === id);
+    const target = index + delta;
+    if (index < 0 || target < 0 || target >= this.deck.columns.length) return;
+    this.moveColumnTo(id, this.deck.columns[target].id);
+    this.columns.get(id)?.el.querySelector<HTMLElement>(delta < 0 ? '.move-left' : '.move-right')?.focus();
+  }
+
+  private moveColumnTo(id: string, targetId: string): void {
+    const from = this.deck.columns.findIndex((c) => c.id === id);
+    const to = this.deck.columns.findIndex((c) => c.id === targetId);
+    if (from < 0 || to < 0 || from === to) return;
+    const [config] = this.deck.columns.splice(from, 1);
+    this.deck.columns.splice(to, 0, config);
+    this.reorderDom();
+    this.save();
+  }
+
+  private reorderDom(): void {
+    for (const config of this.deck.columns) {
+      const column = this.columns.get(config.id);
+      if (column) this.deckEl.append(column.el);
+    }
+  }
+
+  private updateConfig(next: ColumnConfig): void {
+    const index = this.deck.columns.findIndex((c) => c.id === next.id);
+    if (index < 0) return;
+    this.deck.columns[index] = next;
+    this.columns.get(next.id)?.applyConfig(next);
+    this.save();
+  }
+
+  private save(): void {
+    persistDeck(this.deck, (error) => {
+      if (error instanceof ApiError && error.status === 401) this.refreshAccount();
+    });
+  }
+
+  /** Replaces every column with another deck (after login). */
+  private replaceDeck(deck: DeckConfig): void {
+    for (const column of this.columns.values()) column.destroy();
+    this.columns.clear();
+    this.deck = deck;
+    for (const config of deck.columns) this.mountColumn(config);
+    this.save();
+  }
+
+  // ----- search -----
+
+  /** Validates a query against the server, then adds it as a column (or shows the error at its position). */
+  private async search(raw: string): Promise<void> {
+    const query = raw.trim();
+    if (!query) return;
+    this.searchError.replaceChildren();
+    try {
+      const page = await fetchTimeline(query, null, 40);
+      this.addColumn(query, titleForQuery(query), { posts: page.posts, next: page.next });
+      this.searchInput.value = '';
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 400) {
+        this.showQueryError(query, error.body.error, error.body.position);
+      } else {
+        this.searchError.textContent = error instanceof ApiError ? error.body.error : t.error;
+      }
+    }
+  }
+
+  private showQueryError(query: string, message: string, position: number | null | undefined): void {
+    this.searchInput.setAttribute('aria-invalid', 'true');
+    const text = el('span', 'search-error-message', `${t.badQuery}: ${message}`);
+    this.searchError.replaceChildren(text);
+    if (position !== undefined && position !== null) {
+      const chars = [...query];
+      const at = Math.min(Math.max(0, position), chars.length);
+      const shown = el('code', 'search-error-query');
+      shown.append(chars.slice(0, at).join(''));
+      const mark = el('mark', 'search-error-position', chars[at] ?? ' ');
+      shown.append(mark, chars.slice(at + 1).join(''));
+      this.searchError.append(shown);
+      this.searchInput.focus();
+      // Put the caret where the mistake is.
+      const utf16 = chars.slice(0, at).join('').length;
+      this.searchInput.setSelectionRange(utf16, utf16 + (chars[at]?.length ?? 0));
+    }
+  }
+
+  // ----- stream -----
+
+  private onStreamOpen(): void {
+    for (const column of this.columns.values()) column.subscribe();
+  }
+
+  private onStreamState(state: StreamState, detail: { retryAt?: number; reason?: string }): void {
+    this.connection.dataset.state = state;
+    const label = state === 'open' ? t.connected : state === 'connecting' ? t.connecting : t.disconnected;
+    this.streamDetail = state === 'offline' && detail.retryAt ? t.retryIn(Math.max(1, Math.round((detail.retryAt - Date.now()) / 1000))) : '';
+    this.connection.textContent = label;
+    this.connection.title = [label, detail.reason, this.streamDetail].filter(Boolean).join(' — ');
+    if (state === 'offline') {
+      for (const column of this.columns.values()) column.offline([detail.reason, this.streamDetail].filter(Boolean).join(', '));
+    }
+  }
+
+  private onMessage(message: ServerMessage): void {
+    switch (message.type) {
+      case 'subscribed':
+      case 'caught_up':
+      case 'post':
+      case 'resync':
+        this.columnFor(message.column)?.handle(message);
+        break;
+      case 'error':
+        if (message.column) this.columnFor(message.column)?.handle(message);
+        break;
+      case 'delete':
+        for (const column of this.columns.values()) if (column instanceof Column) column.deletePost(message.id);
+        break;
+      case 'counts':
+        for (const column of this.columns.values()) if (column instanceof Column) column.counts(message.id, message.retweet_count, message.like_count);
+        break;
+      case 'trends':
+        for (const column of this.columns.values()) if (column instanceof TrendsColumn) column.update(message.trends);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private columnFor(subscriptionId: string): Column | undefined {
+    const id = subscriptionId.slice(0, subscriptionId.lastIndexOf('~'));
+    const column = this.columns.get(id);
+    return column instanceof Column && column.owns(subscriptionId) ? column : undefined;
+  }
+
+  // ----- notifications -----
+
+  private notify(config: ColumnConfig, post: Post): void {
+    if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
+    const now = Date.now();
+    // One notification every few seconds at most: a busy column must not flood the desktop.
+    if (now - this.lastNotification < 5_000) return;
+    this.lastNotification = now;
+    const shown = post.retweeted ?? post;
+    new Notification(`${config.title} — ${shown.author.name} @${shown.author.handle}`, { body: shown.text, tag: `deck-${config.id}` });
+  }
+
+  // ----- accounts -----
+
+  private async afterLogin(): Promise<void> {
+    this.refreshAccount();
+    this.stream.reconnectNow();
+    await this.restoreServerDeck(true);
+  }
+
+  /** Restores the signed-in user's deck; a user without one gets the current deck saved. */
+  private async restoreServerDeck(pushIfNone: boolean): Promise<void> {
+    try {
+      const saved = await loadServerDeck();
+      if (saved) this.replaceDeck(saved);
+      else if (pushIfNone) await pushDeckNow(this.deck);
+    } catch {
+      // The deck in this browser stays; the next change tries the server again.
+    }
+  }
+
+  private afterLogout(): void {
+    this.refreshAccount();
+    this.stream.reconnectNow();
+  }
+
+  private refreshAccount(): void {
+    const email = signedInEmail();
+    this.accountButton.textContent = email ? email.split('@')[0] : t.signIn;
+    this.accountButton.title = email ? t.signedInAs(email) : t.signIn;
+    this.root.dataset.signedIn = String(email !== null);
+  }
+
+  /** Opens the dialogs of mailed links: #/verify?token=… and #/reset?token=…. */
+  private route(): void {
+    const hash = location.hash.replace(/^#/, '');
+    const [path, search] = hash.split('?');
+    const token = new URLSearchParams(search ?? '').get('token') ?? '';
+    if (path === '/verify' && token) {
+      this.account.open('verify', token);
+      history.replaceState(null, '', location.pathname);
+    } else if (path === '/reset' && token) {
+      this.account.open('reset-confirm', token);
+      history.replaceState(null, '', location.pathname);
+    } else if (path === '/login') {
+      this.account.open('login');
+    } else if (path === '/signup') {
+      this.account.open('signup');
+    }
+  }
+
+  // ----- language and theme -----
+
+  private switchLang(next: 'en' | 'ko'): void {
+    const oldTrends = t.trends;
+    setLang(next, true);
+    // The default trends title follows the language; a renamed one stays.
+    for (const config of this.deck.columns) {
+      if (config.filters.kind === 'trends' && config.title === oldTrends) this.updateConfig({ ...config, title: t.trends });
+    }
+    this.relabel();
+    for (const column of this.columns.values()) column.relabel();
+    this.account.relabel();
+  }
+
+  private relabel(): void {
+    this.searchInput.placeholder = t.searchPlaceholder;
+    this.searchInput.setAttribute('aria-label', t.search);
+    this.searchHelp.textContent = t.searchHelp;
+    this.langButton.textContent = lang() === 'ko' ? 'English' : '한국어';
+    this.langButton.setAttribute('aria-label', lang() === 'ko' ? 'Switch to English' : '한국어로 보기');
+    this.langButton.lang = lang() === 'ko' ? 'en' : 'ko';
+    this.themeButton.textContent = document.documentElement.dataset.theme === 'dark' ? `☀ ${t.light}` : `☾ ${t.dark}`;
+    this.deckEl.setAttribute('aria-label', t.columns);
+    this.connection.textContent = this.stream.state === 'open' ? t.connected : this.stream.state === 'connecting' ? t.connecting : t.disconnected;
+    this.refreshAccount();
+    document.title = 'Deck';
+  }
+
+  private applyTheme(theme: 'dark' | 'light', persist: boolean): void {
+    document.documentElement.dataset.theme = theme;
+    document.documentElement.style.colorScheme = theme;
+    if (persist) localStorage.setItem(THEME_KEY, theme);
+    if (this.themeButton) this.themeButton.textContent = theme === 'dark' ? `☀ ${t.light}` : `☾ ${t.dark}`;
+  }
+
+  // ----- keyboard -----
+
+  private showHelp(): void {
+    const heading = el('h2', undefined, t.help);
+    const list = el('dl', 'shortcut-list');
+    for (const [keys, what] of t.shortcuts) list.append(el('dt', undefined, keys), el('dd', undefined, what));
+    this.helpDialog.replaceChildren(heading, list);
+    if (!this.helpDialog.open) this.helpDialog.showModal();
+  }
+
+  private focusColumn(id: string): void {
+    this.focusedId = id;
+    this.columns.get(id)?.focus();
+  }
+
+  private focusedIndex(): number {
+    const index = this.deck.columns.findIndex((c) => c.id === this.focusedId);
+    return index < 0 ? 0 : index;
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    const target = event.target as HTMLElement;
+    const typing = target.closest('input, textarea, select, [contenteditable="true"]') !== null;
+    if (typing || event.ctrlKey || event.metaKey) return;
+    const columns = this.deck.columns;
+    if (columns.length === 0 && event.key !== '/' && event.key !== '?') return;
+    const index = this.focusedIndex();
+    const current = columns[index] ? this.columns.get(columns[index].id) : undefined;
+    if (event.altKey && (event.key === 'ArrowLeft' || event.key === 'ArrowRight')) {
+      event.preventDefault();
+      if (current) this.moveColumn(current.config.id, event.key === 'ArrowLeft' ? -1 : 1);
+      current?.focus();
+      return;
+    }
+    if (event.altKey) return;
+    switch (event.key) {
+      case '/':
+        event.preventDefault();
+        this.searchInput.focus();
+        break;
+      case '?':
+        event.preventDefault();
+        this.showHelp();
+        break;
+      case 'ArrowLeft':
+      case 'h':
+        if (target.closest('.resize-handle')) return;
+        event.preventDefault();
+        this.focusColumn(columns[Math.max(0, index - 1)].id);
+        break;
+      case 'ArrowRight':
+      case 'l':
+        if (target.closest('.resize-handle')) return;
+        event.preventDefault();
+        this.focusColumn(columns[Math.min(columns.length - 1, index + 1)].id);
+        break;
+      case 'j':
+        event.preventDefault();
+        current?.scrollBy(160);
+        break;
+      case 'k':
+        event.preventDefault();
+        current?.scrollBy(-160);
+        break;
+      case 'n':
+        if (current instanceof Column) current.showNew();
+        break;
+      default:
+        break;
+    }
+  }
+}

@@ -1,0 +1,188 @@
+// ColumnHeader: a column's title, its always-visible state, and its controls
+// (move, settings, remove), plus the drag handle for reordering and the
+// resize handle on the column's edge.
+
+import type { ColumnConfig } from '../deck';
+import { MAX_WIDTH, MIN_WIDTH } from '../deck';
+import { t } from '../i18n';
+
+/** A column's state as the reader sees it. */
+export type ColumnState = 'loading' | 'connecting' | 'catching_up' | 'live' | 'paused' | 'rate_limited' | 'failed' | 'offline';
+
+/** What the deck does for a column's controls. */
+export interface ColumnControls {
+  remove(id: string): void;
+  move(id: string, delta: number): void;
+  moveTo(id: string, targetId: string): void;
+  resized(id: string, width: number): void;
+  toggleSettings(): void;
+  retry(): void;
+}
+
+function button(className: string, text: string, label: string, onClick: () => void): HTMLButtonElement {
+  const node = document.createElement('button');
+  node.type = 'button';
+  node.className = `icon-button ${className}`;
+  node.textContent = text;
+  node.title = label;
+  node.setAttribute('aria-label', label);
+  node.addEventListener('click', (event) => {
+    event.stopPropagation();
+    onClick();
+  });
+  return node;
+}
+
+/** Builds the header of a column and wires drag-reorder and resize on `column`. */
+export class ColumnHeader {
+  readonly el: HTMLElement;
+  private readonly title: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly statusText: HTMLElement;
+  private readonly retryButton: HTMLButtonElement;
+  readonly settingsButton: HTMLButtonElement;
+
+  constructor(
+    private readonly column: HTMLElement,
+    private config: ColumnConfig,
+    private readonly controls: ColumnControls,
+  ) {
+    this.el = document.createElement('header');
+    this.el.className = 'column-header';
+    this.el.draggable = true;
+    const titleRow = document.createElement('div');
+    titleRow.className = 'column-title-row';
+    this.title = document.createElement('h2');
+    this.title.className = 'column-title';
+    this.title.textContent = config.title;
+    this.title.title = config.query || config.title;
+    const buttons = document.createElement('div');
+    buttons.className = 'column-buttons';
+    this.settingsButton = button('settings-button', '⚙', t.settings, () => controls.toggleSettings());
+    this.settingsButton.setAttribute('aria-expanded', 'false');
+    buttons.append(
+      button('move-left', '‹', t.moveLeft, () => controls.move(this.config.id, -1)),
+      button('move-right', '›', t.moveRight, () => controls.move(this.config.id, 1)),
+      this.settingsButton,
+      button('remove-button', '×', t.remove, () => controls.remove(this.config.id)),
+    );
+    titleRow.append(this.title, buttons);
+    this.status = document.createElement('div');
+    this.status.className = 'column-status';
+    this.status.setAttribute('role', 'status');
+    this.statusText = document.createElement('span');
+    this.statusText.className = 'status-text';
+    this.retryButton = button('retry-button', t.retry, t.retry, () => controls.retry());
+    this.retryButton.hidden = true;
+    this.status.append(this.statusText, this.retryButton);
+    this.el.append(titleRow, this.status);
+    this.wireDrag();
+    this.wireResize();
+  }
+
+  /** Shows the column's state and, when it failed or waits, why. */
+  setState(state: ColumnState, detail?: string): void {
+    const labels: Record<ColumnState, string> = {
+      loading: t.stateLoading,
+      connecting: t.stateConnecting,
+      catching_up: t.stateCatchingUp,
+      live: t.stateLive,
+      paused: t.statePaused,
+      rate_limited: t.stateRateLimited,
+      failed: t.stateFailed,
+      offline: t.stateOffline,
+    };
+    this.status.dataset.state = state;
+    this.column.dataset.state = state;
+    this.statusText.textContent = detail ? `${labels[state]} — ${detail}` : labels[state];
+    this.retryButton.hidden = state !== 'failed' && state !== 'rate_limited';
+  }
+
+  /** Relabels the controls after a language switch. */
+  relabel(): void {
+    const labels: [string, string][] = [['.move-left', t.moveLeft], ['.move-right', t.moveRight], ['.settings-button', t.settings], ['.remove-button', t.remove]];
+    for (const [selector, label] of labels) {
+      const node = this.el.querySelector<HTMLElement>(selector);
+      if (node) {
+        node.title = label;
+        node.setAttribute('aria-label', label);
+      }
+    }
+    this.retryButton.textContent = t.retry;
+    this.column.querySelector('.resize-handle')?.setAttribute('aria-label', t.width);
+  }
+
+  /** Updates the title after a rename. */
+  setConfig(config: ColumnConfig): void {
+    this.config = config;
+    this.title.textContent = config.title;
+    this.title.title = config.query || config.title;
+  }
+
+  private wireDrag(): void {
+    this.el.addEventListener('dragstart', (event) => {
+      event.dataTransfer?.setData('application/x-deck-column', this.config.id);
+      if (event.dataTransfer) event.dataTransfer.effectAllowed = 'move';
+      this.column.classList.add('dragging');
+    });
+    this.el.addEventListener('dragend', () => this.column.classList.remove('dragging'));
+    this.column.addEventListener('dragover', (event) => {
+      if (event.dataTransfer?.types.includes('application/x-deck-column')) {
+        event.preventDefault();
+        this.column.classList.add('drop-target');
+      }
+    });
+    this.column.addEventListener('dragleave', () => this.column.classList.remove('drop-target'));
+    this.column.addEventListener('drop', (event) => {
+      this.column.classList.remove('drop-target');
+      const id = event.dataTransfer?.getData('application/x-deck-column');
+      if (id && id !== this.config.id) {
+        event.preventDefault();
+        this.controls.moveTo(id, this.config.id);
+      }
+    });
+  }
+
+  private wireResize(): void {
+    const handle = document.createElement('div');
+    handle.className = 'resize-handle';
+    handle.tabIndex = 0;
+    handle.setAttribute('role', 'separator');
+    handle.setAttribute('aria-orientation', 'vertical');
+    handle.setAttribute('aria-label', t.width);
+    handle.setAttribute('aria-valuemin', String(MIN_WIDTH));
+    handle.setAttribute('aria-valuemax', String(MAX_WIDTH));
+    const apply = (width: number, save: boolean) => {
+      const clamped = Math.round(Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, width)));
+      this.column.style.setProperty('--column-width', `${clamped}px`);
+      handle.setAttribute('aria-valuenow', String(clamped));
+      if (save) this.controls.resized(this.config.id, clamped);
+    };
+    handle.setAttribute('aria-valuenow', String(this.config.width));
+    handle.addEventListener('pointerdown', (event) => {
+      event.preventDefault();
+      handle.setPointerCapture(event.pointerId);
+      const startX = event.clientX;
+      const startWidth = this.column.getBoundingClientRect().width;
+      let width = startWidth;
+      const move = (moveEvent: PointerEvent) => {
+        width = startWidth + moveEvent.clientX - startX;
+        apply(width, false);
+      };
+      const up = () => {
+        handle.removeEventListener('pointermove', move);
+        handle.removeEventListener('pointerup', up);
+        apply(width, true);
+      };
+      handle.addEventListener('pointermove', move);
+      handle.addEventListener('pointerup', up);
+    });
+    handle.addEventListener('keydown', (event) => {
+      if (event.key !== 'ArrowLeft' && event.key !== 'ArrowRight') return;
+      event.preventDefault();
+      event.stopPropagation();
+      apply(this.column.getBoundingClientRect().width + (event.key === 'ArrowRight' ? 20 : -20), true);
+    });
+    this.column.append(handle);
+  }
+}
