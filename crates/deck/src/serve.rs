@@ -25,8 +25,6 @@ impl Publisher for HubPublisher {
     }
 }
 
-/// Horizon of trends state: the longest window plus its baseline.
-const TRENDS_HORIZON_MS: i64 = 48 * 3_600_000;
 
 /// Feeds the trend store with the stored posts of the last `span_ms` before the newest post.
 async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span_ms: i64) -> anyhow::Result<usize> {
@@ -46,7 +44,8 @@ async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span_ms:
 pub async fn rebuild_trends(data_dir: &Path, span_ms: i64) -> anyhow::Result<()> {
     let store = EmbeddedStore::open(&data_dir.join("posts")).context("open the post store")?;
     let trends = EmbeddedTrends::new();
-    let n_posts = restore_trends(&store, &trends, span_ms).await?;
+    // The trending baselines reach back further than the longest window.
+    let n_posts = restore_trends(&store, &trends, span_ms.max(trends::RETENTION_MS)).await?;
     tracing::info!(n_posts, "trends rebuilt from stored posts");
     let mut rankings = serde_json::Map::new();
     for window in Window::ALL {
@@ -69,7 +68,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("register metrics")?;
     let store = Arc::new(EmbeddedStore::open(&args.data_dir.join("posts")).context("open the post store")?);
     let trends = Arc::new(EmbeddedTrends::new());
-    let restored = restore_trends(store.as_ref(), trends.as_ref(), TRENDS_HORIZON_MS).await?;
+    let restored = restore_trends(store.as_ref(), trends.as_ref(), trends::RETENTION_MS).await?;
     tracing::info!(restored, "trends restored from the store");
 
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::new(1, 65_536));
