@@ -6,10 +6,12 @@
 //! every write for the records before it was acknowledged (at-least-once);
 //! every write downstream is idempotent, so a re-delivery changes nothing.
 
+pub mod kafka;
 pub mod log;
 pub mod metrics;
 pub mod processor;
 
+pub use kafka::{KafkaConfig, KafkaConsumer, KafkaLog, KafkaPublisher, ProcessedConsumer};
 pub use log::{Delivery, EmbeddedLog, Log, LogConsumer, LogError};
 pub use metrics::Metrics;
 pub use processor::{Processor, ProcessorConfig, ProcessorError, Published, Publisher, apply_and_count, run_source};

@@ -2,11 +2,13 @@
 //! semantics (idempotent upserts keyed by post id, column reads by term and
 //! time) with an embedded implementation on fjall for the one-process default.
 
+pub mod cassandra;
 pub mod embedded;
 
 use model::{Cursor, PostEvent, StoredPost};
 use search::Query;
 
+pub use cassandra::{CassandraConfig, CassandraStore, ConsistencyLevel};
 pub use embedded::EmbeddedStore;
 
 /// Everything that can go wrong below the store's API.
