@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use model::RawRecord;
+use model::{PostEvent, RawRecord};
 use store::{Applied, PostStore, WriteBatch};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -115,7 +115,12 @@ impl Processor {
     }
 }
 
-/// Stores a batch and brings the trends in step with what it changed.
+/// Stores a batch and brings the trends in step with it.
+///
+/// Every upserted post of the batch goes to the trend store, not only the
+/// ones new to the post store: if a processor died between the two writes,
+/// the re-delivered post is no longer new to the post store, and the trend
+/// store (idempotent by post id, and remembering deletes) must still see it.
 pub async fn apply_and_count(
     store: &dyn PostStore,
     trends: &dyn TrendStore,
@@ -124,12 +129,16 @@ pub async fn apply_and_count(
     if batch.events.is_empty() && batch.checkpoints.is_empty() {
         return Ok(Applied::default());
     }
+    let mut recorded = Vec::with_capacity(batch.events.len());
+    for event in &batch.events {
+        if let PostEvent::Upsert(bundle) = event {
+            recorded.push(TrendEvent::from_post(&bundle.post, bundle.retweeted.as_deref()));
+            for embedded in [&bundle.retweeted, &bundle.quoted].into_iter().flatten() {
+                recorded.push(TrendEvent::from_post(embedded, None));
+            }
+        }
+    }
     let applied = store.apply(batch).await?;
-    let recorded: Vec<TrendEvent> = applied
-        .inserted
-        .iter()
-        .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
-        .collect();
     if !recorded.is_empty() {
         trends.record(&recorded).await?;
     }
