@@ -1,83 +1,230 @@
 //! Bluesky Jetstream events: posts, reposts (as retweets), deletes, and the
-//! identity events that teach us an account's handle.
+//! identity events that teach us an account's handle. Likes, follows,
+//! blocks, profile updates, account events and other collections carry no
+//! posts and are skipped without error.
 //!
-//! Facet offsets are UTF-8 byte offsets; hashtags, mentions and links are
-//! read from the facets' features, so offsets only matter for display.
+//! Facet offsets are UTF-8 byte offsets into the text. Hashtags and links
+//! come from the facets' features; a mention's feature names only a DID, so
+//! its handle is the cached one, else the `@handle` the text shows at the
+//! facet's byte range, else the DID.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
-use serde_json::Value;
+use serde::Deserialize;
 
-use crate::{ParseError, str_field};
+use crate::{ParseError, rfc3339};
 
-/// Handles remembered; beyond this the cache starts over (a DID shows
-/// until its next identity event).
-const MAX_HANDLES: usize = 200_000;
+/// Handles remembered per generation. When the current generation is
+/// full, it becomes the previous one and the oldest is dropped: a cheap
+/// approximation of least-recently-used that bounds memory at twice this.
+const HANDLES_PER_GENERATION: usize = 100_000;
 
+const POST: &str = "app.bsky.feed.post";
+const REPOST: &str = "app.bsky.feed.repost";
+
+/// What the parser remembers between Jetstream events.
 #[derive(Default)]
 pub(crate) struct JetstreamState {
     handles: HashMap<String, String>,
+    previous_handles: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow)]
+    did: Cow<'a, str>,
+    time_us: Option<i64>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    commit: Option<Commit<'a>>,
+    #[serde(borrow)]
+    identity: Option<Identity<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Identity<'a> {
+    #[serde(borrow)]
+    handle: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Commit<'a> {
+    #[serde(borrow)]
+    operation: Cow<'a, str>,
+    #[serde(borrow)]
+    collection: Cow<'a, str>,
+    #[serde(borrow)]
+    rkey: Cow<'a, str>,
+    /// Only read for posts and reposts: other collections' records have
+    /// other shapes, so they stay raw.
+    #[serde(borrow)]
+    record: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PostRecord<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+    #[serde(borrow, rename = "createdAt")]
+    created_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    langs: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    facets: Vec<Facet<'a>>,
+    #[serde(borrow)]
+    reply: Option<Reply<'a>>,
+    #[serde(borrow)]
+    embed: Option<Embed<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RepostRecord<'a> {
+    #[serde(borrow)]
+    subject: StrongRef<'a>,
+    #[serde(borrow, rename = "createdAt")]
+    created_at: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct StrongRef<'a> {
+    #[serde(borrow)]
+    uri: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Reply<'a> {
+    #[serde(borrow)]
+    parent: StrongRef<'a>,
+}
+
+#[derive(Deserialize)]
+struct Facet<'a> {
+    index: Option<ByteSlice>,
+    #[serde(borrow, default)]
+    features: Vec<Feature<'a>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct ByteSlice {
+    #[serde(rename = "byteStart")]
+    byte_start: usize,
+    #[serde(rename = "byteEnd")]
+    byte_end: usize,
+}
+
+#[derive(Deserialize)]
+struct Feature<'a> {
+    #[serde(borrow, rename = "$type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tag: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    did: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    uri: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Embed<'a> {
+    #[serde(borrow, rename = "$type")]
+    kind: Option<Cow<'a, str>>,
+    /// `app.bsky.embed.record`: a strong ref; `recordWithMedia`: an
+    /// `app.bsky.embed.record` whose own `record` is the strong ref.
+    #[serde(borrow)]
+    record: Option<EmbeddedRecord<'a>>,
+    #[serde(borrow)]
+    external: Option<StrongRef<'a>>,
+    #[serde(borrow)]
+    media: Option<Box<Embed<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct EmbeddedRecord<'a> {
+    #[serde(borrow)]
+    uri: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    record: Option<StrongRef<'a>>,
 }
 
 fn at_uri(did: &str, collection: &str, rkey: &str) -> String {
     format!("at://{did}/{collection}/{rkey}")
 }
 
-fn created_at(record: &Value, time_us: Option<i64>) -> Result<DateTime<Utc>, ParseError> {
-    if let Some(created_at) = record["createdAt"].as_str()
-        && let Ok(time) = DateTime::parse_from_rfc3339(created_at)
-    {
-        return Ok(time.with_timezone(&Utc));
-    }
-    time_us.and_then(|time_us| Utc.timestamp_micros(time_us).single()).ok_or(ParseError::Field("createdAt"))
+/// The DID in an `at://DID/collection/rkey` URI.
+fn uri_did(uri: &str) -> Option<&str> {
+    uri.strip_prefix("at://")?.split('/').next()
 }
 
 impl JetstreamState {
-    pub(crate) fn handle(&self, did: &str) -> String {
-        self.handles.get(did).cloned().unwrap_or_else(|| did.to_owned())
+    /// The handle of a DID, if an identity event taught it.
+    fn known_handle(&self, did: &str) -> Option<&str> {
+        self.handles
+            .get(did)
+            .or_else(|| self.previous_handles.get(did))
+            .map(String::as_str)
     }
 
-    pub(crate) fn parse(&mut self, event: &Value) -> Result<Vec<PostEvent>, ParseError> {
-        let did = str_field(event, "did")?;
-        match str_field(event, "kind")? {
+    fn learn(&mut self, did: &str, handle: &str) {
+        if self.handles.len() >= HANDLES_PER_GENERATION {
+            self.previous_handles = std::mem::take(&mut self.handles);
+        }
+        self.handles.insert(did.to_owned(), handle.to_owned());
+    }
+
+    pub(crate) fn parse(&mut self, payload: &str) -> Result<Vec<PostEvent>, ParseError> {
+        let event: Event = serde_json::from_str(payload)?;
+        match event.kind.as_ref() {
             "identity" => {
-                if let Some(handle) = event["identity"]["handle"].as_str() {
-                    if self.handles.len() >= MAX_HANDLES {
-                        self.handles.clear();
-                    }
-                    self.handles.insert(did.to_owned(), handle.to_owned());
+                if let Some(handle) = event
+                    .identity
+                    .as_ref()
+                    .and_then(|identity| identity.handle.as_deref())
+                    && !handle.is_empty()
+                    && handle != "handle.invalid"
+                {
+                    self.learn(&event.did, handle);
                 }
                 Ok(Vec::new())
             }
-            "commit" => self.commit(did, event),
+            "commit" => {
+                let commit = event.commit.as_ref().ok_or(ParseError::Field("commit"))?;
+                self.commit(&event, commit)
+            }
             _ => Ok(Vec::new()),
         }
     }
 
-    fn commit(&self, did: &str, event: &Value) -> Result<Vec<PostEvent>, ParseError> {
-        let commit = &event["commit"];
-        let collection = str_field(commit, "collection")?;
-        if collection != "app.bsky.feed.post" && collection != "app.bsky.feed.repost" {
+    fn commit(&self, event: &Event, commit: &Commit) -> Result<Vec<PostEvent>, ParseError> {
+        let collection = commit.collection.as_ref();
+        if collection != POST && collection != REPOST {
             return Ok(Vec::new());
         }
-        let rkey = str_field(commit, "rkey")?;
-        let id = at_uri(did, collection, rkey);
-        match str_field(commit, "operation")? {
+        let did = event.did.as_ref();
+        let id = at_uri(did, collection, &commit.rkey);
+        match commit.operation.as_ref() {
             "delete" => Ok(vec![PostEvent::Delete { id }]),
             "create" | "update" => {
-                let record = &commit["record"];
-                if !record.is_object() {
-                    return Err(ParseError::Field("commit.record"));
-                }
-                let created_at = created_at(record, event["time_us"].as_i64())?;
-                let author = Author { id: did.to_owned(), handle: self.handle(did), name: String::new() };
-                let post = if collection == "app.bsky.feed.repost" {
-                    let subject = record["subject"]["uri"].as_str().ok_or(ParseError::Field("subject.uri"))?;
-                    repost(id, author, created_at, subject)
+                let record = commit
+                    .record
+                    .ok_or(ParseError::Field("commit.record"))?
+                    .get();
+                let author = Author {
+                    id: did.to_owned(),
+                    handle: self.known_handle(did).unwrap_or(did).to_owned(),
+                    name: String::new(),
+                };
+                let post = if collection == REPOST {
+                    let repost: RepostRecord = serde_json::from_str(record)?;
+                    let created_at = created_at(repost.created_at.as_deref(), event.time_us)?;
+                    repost_post(id, author, created_at, &repost.subject.uri)
                 } else {
-                    self.post(id, author, created_at, record)?
+                    let record: PostRecord = serde_json::from_str(record)?;
+                    let created_at = created_at(record.created_at.as_deref(), event.time_us)?;
+                    self.post(id, author, created_at, &record)
                 };
                 Ok(vec![PostEvent::Upsert(PostBundle::single(post))])
             }
@@ -85,24 +232,41 @@ impl JetstreamState {
         }
     }
 
-    fn post(&self, id: String, author: Author, created_at: DateTime<Utc>, record: &Value) -> Result<Post, ParseError> {
-        let text = str_field(record, "text")?.to_owned();
+    fn post(
+        &self,
+        id: String,
+        author: Author,
+        created_at: DateTime<Utc>,
+        record: &PostRecord,
+    ) -> Post {
+        let text = record.text.as_ref();
         let (mut hashtags, mut mentions, mut urls) = (Vec::new(), Vec::new(), Vec::new());
-        for facet in record["facets"].as_array().into_iter().flatten() {
-            for feature in facet["features"].as_array().into_iter().flatten() {
-                match feature["$type"].as_str() {
+        for facet in &record.facets {
+            // The text the facet covers; `get` refuses ranges off char boundaries.
+            let covered = facet
+                .index
+                .and_then(|index| text.get(index.byte_start..index.byte_end))
+                .unwrap_or_default();
+            for feature in &facet.features {
+                match feature.kind.as_deref() {
                     Some("app.bsky.richtext.facet#tag") => {
-                        if let Some(tag) = feature["tag"].as_str() {
-                            hashtags.push(tag.trim_start_matches('#').to_owned());
+                        let tag = feature.tag.as_deref().unwrap_or(covered);
+                        let tag = tag.trim_start_matches(['#', '＃']);
+                        if !tag.is_empty() {
+                            hashtags.push(tag.to_owned());
                         }
                     }
                     Some("app.bsky.richtext.facet#mention") => {
-                        if let Some(did) = feature["did"].as_str() {
-                            mentions.push(self.handle(did));
-                        }
+                        let Some(did) = feature.did.as_deref() else {
+                            continue;
+                        };
+                        let shown = covered
+                            .strip_prefix('@')
+                            .filter(|handle| !handle.is_empty());
+                        mentions.push(self.known_handle(did).or(shown).unwrap_or(did).to_owned());
                     }
                     Some("app.bsky.richtext.facet#link") => {
-                        if let Some(uri) = feature["uri"].as_str() {
+                        if let Some(uri) = feature.uri.as_deref() {
                             urls.push(uri.to_owned());
                         }
                     }
@@ -110,30 +274,47 @@ impl JetstreamState {
                 }
             }
         }
-        let embed = &record["embed"];
-        let embed_type = embed["$type"].as_str().unwrap_or_default();
-        let quoted_id = match embed_type {
-            "app.bsky.embed.record" => embed["record"]["uri"].as_str(),
-            "app.bsky.embed.recordWithMedia" => embed["record"]["record"]["uri"].as_str(),
-            _ => None,
+        let mut has_media = false;
+        let mut quoted_id = None;
+        let mut embeds = record.embed.iter().collect::<Vec<_>>();
+        while let Some(embed) = embeds.pop() {
+            match embed.kind.as_deref().unwrap_or_default() {
+                "app.bsky.embed.images" | "app.bsky.embed.video" => has_media = true,
+                "app.bsky.embed.external" => {
+                    if let Some(external) = &embed.external
+                        && !urls.iter().any(|url| *url == external.uri)
+                    {
+                        urls.push(external.uri.as_ref().to_owned());
+                    }
+                }
+                "app.bsky.embed.record" | "app.bsky.embed.recordWithMedia" => {
+                    let strong_ref = embed.record.as_ref().and_then(|record| {
+                        record
+                            .uri
+                            .as_deref()
+                            .or(record.record.as_ref().map(|inner| inner.uri.as_ref()))
+                    });
+                    // Embedded lists and feed generators are not quotes.
+                    if let Some(uri) = strong_ref.filter(|uri| uri.contains("/app.bsky.feed.post/"))
+                    {
+                        quoted_id = Some(uri.to_owned());
+                    }
+                    if let Some(media) = &embed.media {
+                        embeds.push(media);
+                    }
+                }
+                _ => {}
+            }
         }
-        .map(str::to_owned);
-        let has_media = matches!(embed_type, "app.bsky.embed.images" | "app.bsky.embed.video")
-            || (embed_type == "app.bsky.embed.recordWithMedia");
-        if embed_type == "app.bsky.embed.external"
-            && let Some(uri) = embed["external"]["uri"].as_str()
-            && !urls.iter().any(|url| url == uri)
-        {
-            urls.push(uri.to_owned());
-        }
-        let reply_parent = record["reply"]["parent"]["uri"].as_str();
-        let reply_to = reply_parent.map(|parent| {
-            // at://DID/app.bsky.feed.post/RKEY: the replied-to account is the DID.
-            let parent_did = parent.strip_prefix("at://").and_then(|rest| rest.split('/').next()).map(str::to_owned);
+        let reply_to = record.reply.as_ref().map(|reply| {
+            let parent = reply.parent.uri.as_ref();
+            let parent_did = uri_did(parent);
             ReplyTo {
                 post_id: Some(parent.to_owned()),
-                handle: parent_did.as_deref().map(|did| self.handle(did)),
-                author_id: parent_did,
+                author_id: parent_did.map(str::to_owned),
+                handle: parent_did
+                    .and_then(|did| self.known_handle(did))
+                    .map(str::to_owned),
             }
         });
         let kind = if reply_to.is_some() {
@@ -143,13 +324,13 @@ impl JetstreamState {
         } else {
             Kind::Post
         };
-        Ok(Post {
+        Post {
             id,
             source: Source::Bluesky,
             kind,
             author,
-            text,
-            lang: record["langs"][0].as_str().map(str::to_owned),
+            text: text.to_owned(),
+            lang: record.langs.first().map(|lang| lang.as_ref().to_owned()),
             created_at,
             retweeted_id: None,
             quoted_id,
@@ -160,11 +341,24 @@ impl JetstreamState {
             cashtags: Vec::new(),
             has_media,
             counts: Counts::default(),
-        })
+        }
     }
 }
 
-fn repost(id: String, author: Author, created_at: DateTime<Utc>, subject: &str) -> Post {
+/// The record's `createdAt`, else the event's time (both are the author's
+/// claim or the relay's clock; neither is more authoritative for display).
+fn created_at(created_at: Option<&str>, time_us: Option<i64>) -> Result<DateTime<Utc>, ParseError> {
+    if let Some(created_at) = created_at
+        && let Ok(time) = rfc3339(created_at, "record.createdAt")
+    {
+        return Ok(time);
+    }
+    time_us
+        .and_then(|time_us| Utc.timestamp_micros(time_us).single())
+        .ok_or(ParseError::Field("record.createdAt"))
+}
+
+fn repost_post(id: String, author: Author, created_at: DateTime<Utc>, subject: &str) -> Post {
     Post {
         id,
         source: Source::Bluesky,
