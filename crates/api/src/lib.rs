@@ -53,13 +53,11 @@ pub struct Post {
     pub has_media: bool,
     /// `x` | `bluesky` | `mastodon` | `demo`.
     pub source: String,
-    
+
     pub reply_to: Option<ReplyTo>,
     /// A retweet's original, where known.
-    
     pub retweeted: Option<Box<Post>>,
     /// A quote's quoted post, where known.
-    
     pub quoted: Option<Box<Post>>,
     /// This post's position in every timeline (same string as `next`/`before`).
     pub cursor: String,
@@ -72,9 +70,7 @@ impl Post {
             kind: post.kind.as_str().to_owned(),
             text: post.text.clone(),
             lang: post.lang.clone(),
-            created_at: post
-                .created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            created_at: post.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             author: Author {
                 id: post.author.id.clone(),
                 handle: post.author.handle.clone(),
@@ -90,10 +86,10 @@ impl Post {
             quote_count: post.counts.quotes,
             has_media: post.has_media,
             source: post.source.as_str().to_owned(),
-            reply_to: post.reply_to.as_ref().map(|reply_to| ReplyTo {
-                post_id: reply_to.post_id.clone(),
-                handle: reply_to.handle.clone(),
-            }),
+            reply_to: post
+                .reply_to
+                .as_ref()
+                .map(|reply_to| ReplyTo { post_id: reply_to.post_id.clone(), handle: reply_to.handle.clone() }),
             retweeted: None,
             quoted: None,
             cursor: post.cursor().encode(),
@@ -104,14 +100,8 @@ impl Post {
 impl From<&StoredPost> for Post {
     fn from(stored: &StoredPost) -> Post {
         let mut post = Post::from_domain(&stored.post);
-        post.retweeted = stored
-            .retweeted
-            .as_deref()
-            .map(|original| Box::new(Post::from_domain(original)));
-        post.quoted = stored
-            .quoted
-            .as_deref()
-            .map(|quoted| Box::new(Post::from_domain(quoted)));
+        post.retweeted = stored.retweeted.as_deref().map(|original| Box::new(Post::from_domain(original)));
+        post.quoted = stored.quoted.as_deref().map(|quoted| Box::new(Post::from_domain(quoted)));
         // A retweet shows its original's live counts: that is what people retweet.
         if stored.post.kind == Kind::Retweet
             && let Some(original) = &stored.retweeted
@@ -138,13 +128,10 @@ pub struct TimelineResponse {
 pub struct ErrorResponse {
     pub error: String,
     /// A short machine-readable code (`bad_query`, `bad_cursor`, `rate_limited`, …).
-    
     pub code: Option<String>,
     /// For a bad query: the 0-based character position of the mistake.
-    
     pub position: Option<usize>,
     /// For bad input: the field that caused it.
-    
     pub field: Option<String>,
 }
 
@@ -217,6 +204,8 @@ pub enum ClientMessage {
 }
 
 /// A message from the server to a WebSocket client (docs/protocol.md).
+// Built once per frame and serialized at once; never stored in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[ts(export)]
@@ -259,9 +248,9 @@ pub enum ServerMessage {
     Error {
         code: String,
         message: String,
-        
+
         column: Option<String>,
-        
+
         position: Option<usize>,
     },
     Pong,
@@ -283,23 +272,12 @@ mod tests {
     #[test]
     fn client_messages_use_the_contract_names() {
         let subscribe: ClientMessage =
-            serde_json::from_str(r#"{"type":"subscribe","column":"c1","q":"BTS","since":"abc"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"type":"subscribe","column":"c1","q":"BTS","since":"abc"}"#).unwrap();
         assert_eq!(
             subscribe,
-            ClientMessage::Subscribe {
-                column: "c1".into(),
-                q: "BTS".into(),
-                since: Some("abc".into())
-            }
+            ClientMessage::Subscribe { column: "c1".into(), q: "BTS".into(), since: Some("abc".into()) }
         );
-        let resync = serde_json::to_value(ServerMessage::Resync {
-            column: "c1".into(),
-        })
-        .unwrap();
-        assert_eq!(
-            resync,
-            serde_json::json!({"type": "resync", "column": "c1"})
-        );
+        let resync = serde_json::to_value(ServerMessage::Resync { column: "c1".into() }).unwrap();
+        assert_eq!(resync, serde_json::json!({"type": "resync", "column": "c1"}));
     }
 }

@@ -194,7 +194,8 @@ async fn requery(args: WsArgs) -> anyhow::Result<()> {
             n_messages += 1;
             for post in page["posts"].as_array().into_iter().flatten() {
                 let Some(id) = post["id"].as_str() else { continue };
-                if seen.insert(format!("{query}\u{0}{id}")) && !first_round
+                if seen.insert(format!("{query}\u{0}{id}"))
+                    && !first_round
                     && let Some(created) = created_ms(post)
                 {
                     latencies.push(now_ms() - created);

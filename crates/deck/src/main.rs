@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// Extra origins allowed to open WebSockets (the served origin always is).
     #[arg(long = "allowed-origin", env = "DECK_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Bytes of live frames queued per WebSocket before a slow column is dropped (resync).
+    #[arg(long, env = "DECK_STREAM_QUEUE_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub stream_queue_bytes: usize,
     /// WebSockets one client address may hold open.
     #[arg(long, default_value_t = 256)]
     pub max_connections_per_ip: usize,

@@ -25,7 +25,6 @@ impl Publisher for HubPublisher {
     }
 }
 
-
 /// Feeds the trend store with the stored posts of the last `span_ms` before the newest post.
 async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span_ms: i64) -> anyhow::Result<usize> {
     let Some(newest) = store.newest().await? else {
@@ -72,16 +71,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(restored, "trends restored from the store");
 
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::new(1, 65_536));
-    let hub = Arc::new(Hub::new(HubConfig::default()));
+    let hub = Arc::new(Hub::new(HubConfig { queue_bytes: args.stream_queue_bytes, ..HubConfig::default() }));
     let shutdown = CancellationToken::new();
     let sources_shutdown = shutdown.child_token();
 
-    let source_options = ingest::SourceOptions {
-        replay_rate: args.replay_rate,
-        demo_rate: args.demo_rate,
-        demo_seed: args.demo_seed,
-        ..ingest::SourceOptions::default()
-    };
+    let source_options =
+        ingest::SourceOptions { replay_rate: args.replay_rate, demo_rate: args.demo_rate, demo_seed: args.demo_seed };
     let mut source_tasks = Vec::new();
     // `--source none` runs without a source (serve what is stored).
     for spec in args.sources.iter().filter(|spec| spec.as_str() != "none") {

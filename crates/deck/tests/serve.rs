@@ -4,6 +4,9 @@
 //! bad queries are 400s; restarts and re-replays duplicate nothing; an
 //! acknowledged post survives `kill -9`.
 
+// A test fails by panicking: unwrapping is how it says what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
@@ -48,9 +51,9 @@ fn write_replay(dir: &Path) -> (std::path::PathBuf, usize) {
 fn x_posts_with_hashtag(path: &Path, tag: &str) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     let has_tag = |tweet: &Value| {
-        tweet["entities"]["hashtags"]
-            .as_array()
-            .is_some_and(|tags| tags.iter().any(|entry| entry["tag"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(tag))))
+        tweet["entities"]["hashtags"].as_array().is_some_and(|tags| {
+            tags.iter().any(|entry| entry["tag"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(tag)))
+        })
     };
     for line in std::fs::read_to_string(path).unwrap().lines() {
         let Ok(message) = serde_json::from_str::<Value>(line) else { continue };

@@ -20,15 +20,9 @@ pub(crate) fn scan(text: &str, spans: &mut Vec<Span>) {
             continue;
         }
         let symbol_end = symbol_start + letters;
-        let end = suffix_end(text, symbol_end)
-            .or_else(|| ends_cashtag(text, symbol_end).then_some(symbol_end));
+        let end = suffix_end(text, symbol_end).or_else(|| ends_cashtag(text, symbol_end).then_some(symbol_end));
         if let Some(end) = end {
-            spans.push(Span {
-                start: dollar,
-                end,
-                value_start: symbol_start,
-                value_end: end,
-            });
+            spans.push(Span { start: dollar, end, value_start: symbol_start, value_end: end });
         }
     }
 }
@@ -42,18 +36,12 @@ fn suffix_end(text: &str, symbol_end: usize) -> Option<usize> {
     let letters = ascii_letters(&bytes[symbol_end + 1..]).min(MAX_SUFFIX);
     // Like the regex, try the longest suffix first and accept the first one
     // that the cashtag may end after.
-    (1..=letters)
-        .rev()
-        .map(|n_letters| symbol_end + 1 + n_letters)
-        .find(|&end| ends_cashtag(text, end))
+    (1..=letters).rev().map(|n_letters| symbol_end + 1 + n_letters).find(|&end| ends_cashtag(text, end))
 }
 
 /// The cashtag's lookahead: the end of the text, a space or punctuation.
 fn ends_cashtag(text: &str, end: usize) -> bool {
-    text[end..]
-        .chars()
-        .next()
-        .is_none_or(|c| is_js_whitespace(c) || is_twitter_punct(c))
+    text[end..].chars().next().is_none_or(|c| is_js_whitespace(c) || is_twitter_punct(c))
 }
 
 fn ascii_letters(bytes: &[u8]) -> usize {

@@ -10,11 +10,9 @@ impl RangeSet {
     fn from_class(pattern: &str) -> RangeSet {
         let hir = regex_syntax::parse(pattern).expect("constant character class is valid");
         let ranges = match hir.kind() {
-            regex_syntax::hir::HirKind::Class(regex_syntax::hir::Class::Unicode(class)) => class
-                .ranges()
-                .iter()
-                .map(|range| (u32::from(range.start()), u32::from(range.end())))
-                .collect(),
+            regex_syntax::hir::HirKind::Class(regex_syntax::hir::Class::Unicode(class)) => {
+                class.ranges().iter().map(|range| (u32::from(range.start()), u32::from(range.end()))).collect()
+            }
             _ => Vec::new(),
         };
         RangeSet(ranges)
@@ -37,8 +35,7 @@ impl RangeSet {
 }
 
 /// Letters and marks: what a hashtag needs at least one of.
-static LETTERS_AND_MARKS: LazyLock<RangeSet> =
-    LazyLock::new(|| RangeSet::from_class(r"[\p{L}\p{M}]"));
+static LETTERS_AND_MARKS: LazyLock<RangeSet> = LazyLock::new(|| RangeSet::from_class(r"[\p{L}\p{M}]"));
 
 /// Decimal digits of every script.
 static DECIMAL_DIGITS: LazyLock<RangeSet> = LazyLock::new(|| RangeSet::from_class(r"\p{Nd}"));

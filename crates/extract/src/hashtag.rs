@@ -40,12 +40,7 @@ pub(crate) fn scan(text: &str, spans: &mut Vec<Span>) {
         if after.starts_with(['#', '\u{ff03}']) || after.starts_with("://") {
             continue;
         }
-        spans.push(Span {
-            start: hash_start,
-            end: tag_end,
-            value_start: tag_start,
-            value_end: tag_end,
-        });
+        spans.push(Span { start: hash_start, end: tag_end, value_start: tag_start, value_end: tag_end });
     }
 }
 

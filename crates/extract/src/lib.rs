@@ -64,12 +64,7 @@ pub(crate) struct Span {
 impl Span {
     /// A span whose value is all of it (URLs).
     pub(crate) fn whole(start: usize, end: usize) -> Span {
-        Span {
-            start,
-            end,
-            value_start: start,
-            value_end: end,
-        }
+        Span { start, end, value_start: start, value_end: end }
     }
 }
 
@@ -89,8 +84,7 @@ const FULLWIDTH_LEAD_BYTE: u8 = 0xef;
 /// ruled out by two vectorised scans.
 fn may_have_entities(text: &str) -> bool {
     let bytes = text.as_bytes();
-    memchr::memchr3(b'#', b'@', b'$', bytes).is_some()
-        || memchr::memchr2(b'.', FULLWIDTH_LEAD_BYTE, bytes).is_some()
+    memchr::memchr3(b'#', b'@', b'$', bytes).is_some() || memchr::memchr2(b'.', FULLWIDTH_LEAD_BYTE, bytes).is_some()
 }
 
 fn has_hash_sign(text: &str) -> bool {
@@ -141,17 +135,8 @@ fn mention_or_list_spans(text: &str) -> Vec<(Kind, Span)> {
     raw_mentions
         .into_iter()
         .map(|raw| {
-            let kind = if raw.end > raw.name_end {
-                Kind::List
-            } else {
-                Kind::Mention
-            };
-            let span = Span {
-                start: raw.start,
-                end: raw.end,
-                value_start: raw.name_start,
-                value_end: raw.name_end,
-            };
+            let kind = if raw.end > raw.name_end { Kind::List } else { Kind::Mention };
+            let span = Span { start: raw.start, end: raw.end, value_start: raw.name_start, value_end: raw.name_end };
             (kind, span)
         })
         .collect()
@@ -173,11 +158,7 @@ fn hashtag_spans_outside_urls(text: &str) -> Vec<Span> {
         .chain(urls.into_iter().map(|span| (Kind::Url, span)))
         .collect();
     remove_overlapping(&mut entities);
-    entities
-        .into_iter()
-        .filter(|(kind, _)| *kind == Kind::Hashtag)
-        .map(|(_, span)| span)
-        .collect()
+    entities.into_iter().filter(|(kind, _)| *kind == Kind::Hashtag).map(|(_, span)| span).collect()
 }
 
 /// Orders entities by start and drops each one that begins before the
@@ -205,11 +186,7 @@ struct CharOffsets<'text> {
 
 impl<'text> CharOffsets<'text> {
     fn new(text: &'text str) -> Self {
-        CharOffsets {
-            text,
-            byte_offset: 0,
-            char_offset: 0,
-        }
+        CharOffsets { text, byte_offset: 0, char_offset: 0 }
     }
 
     fn char_offset_of(&mut self, byte_offset: usize) -> usize {
@@ -224,10 +201,7 @@ impl<'text> CharOffsets<'text> {
 }
 
 fn values(text: &str, spans: &[Span]) -> Vec<String> {
-    spans
-        .iter()
-        .map(|span| text[span.value_start..span.value_end].to_owned())
-        .collect()
+    spans.iter().map(|span| text[span.value_start..span.value_end].to_owned()).collect()
 }
 
 fn values_with_indices(text: &str, spans: &[Span]) -> Vec<(String, usize, usize)> {
@@ -237,11 +211,7 @@ fn values_with_indices(text: &str, spans: &[Span]) -> Vec<(String, usize, usize)
         .map(|span| {
             let start = offsets.char_offset_of(span.start);
             let end = offsets.char_offset_of(span.end);
-            (
-                text[span.value_start..span.value_end].to_owned(),
-                start,
-                end,
-            )
+            (text[span.value_start..span.value_end].to_owned(), start, end)
         })
         .collect()
 }
@@ -254,17 +224,9 @@ pub fn extract(text: &str) -> Entities {
     }
     let mut entities: Vec<(Kind, Span)> = Vec::new();
     entities.extend(url_spans(text).into_iter().map(|span| (Kind::Url, span)));
-    entities.extend(
-        hashtag_spans(text)
-            .into_iter()
-            .map(|span| (Kind::Hashtag, span)),
-    );
+    entities.extend(hashtag_spans(text).into_iter().map(|span| (Kind::Hashtag, span)));
     entities.extend(mention_or_list_spans(text));
-    entities.extend(
-        cashtag_spans(text)
-            .into_iter()
-            .map(|span| (Kind::Cashtag, span)),
-    );
+    entities.extend(cashtag_spans(text).into_iter().map(|span| (Kind::Cashtag, span)));
     let mut extracted = Entities::default();
     if entities.is_empty() {
         return extracted;
@@ -295,11 +257,7 @@ pub fn extract_hashtags_with_indices(text: &str) -> Vec<(String, usize, usize)> 
 }
 
 fn mention_spans(text: &str) -> Vec<Span> {
-    mention_or_list_spans(text)
-        .into_iter()
-        .filter(|(kind, _)| *kind == Kind::Mention)
-        .map(|(_, span)| span)
-        .collect()
+    mention_or_list_spans(text).into_iter().filter(|(kind, _)| *kind == Kind::Mention).map(|(_, span)| span).collect()
 }
 
 /// Mentioned screen names without `@`, in order (lists excluded).
@@ -358,8 +316,7 @@ mod tests {
 
     #[test]
     fn extracts_every_kind_at_once() {
-        let entities =
-            extract("RT @deck: #방탄소년단 #BTS進撃 ✌️#hashtag $AAPL http://example.com/#frag");
+        let entities = extract("RT @deck: #방탄소년단 #BTS進撃 ✌️#hashtag $AAPL http://example.com/#frag");
         assert_eq!(entities.hashtags, ["방탄소년단", "BTS進撃", "hashtag"]);
         assert_eq!(entities.mentions, ["deck"]);
         assert_eq!(entities.cashtags, ["AAPL"]);
@@ -379,9 +336,6 @@ mod tests {
 
     #[test]
     fn offsets_are_code_points() {
-        assert_eq!(
-            extract_hashtags_with_indices("한국 #한국말"),
-            [("한국말".to_owned(), 3, 7)]
-        );
+        assert_eq!(extract_hashtags_with_indices("한국 #한국말"), [("한국말".to_owned(), 3, 7)]);
     }
 }

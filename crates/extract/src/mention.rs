@@ -34,27 +34,16 @@ pub(crate) fn scan(text: &str, mentions: &mut Vec<RawMention>) {
             continue;
         }
         let mut end = name_end;
-        if bytes.get(name_end) == Some(&b'/')
-            && bytes.get(name_end + 1).is_some_and(u8::is_ascii_alphabetic)
-        {
+        if bytes.get(name_end) == Some(&b'/') && bytes.get(name_end + 1).is_some_and(u8::is_ascii_alphabetic) {
             let slug_tail = &bytes[name_end + 2..];
-            end = name_end
-                + 2
-                + ascii_run(slug_tail, MAX_LIST_SLUG_TAIL, |b| {
-                    is_name_byte(b) || b == b'-'
-                });
+            end = name_end + 2 + ascii_run(slug_tail, MAX_LIST_SLUG_TAIL, |b| is_name_byte(b) || b == b'-');
         }
         consumed_until = end;
         search_from = end;
         if invalid_mention_end(&text[end..]) {
             continue;
         }
-        mentions.push(RawMention {
-            start: at_start,
-            name_start,
-            name_end,
-            end,
-        });
+        mentions.push(RawMention { start: at_start, name_start, name_end, end });
     }
 }
 
@@ -62,9 +51,7 @@ pub(crate) fn scan(text: &str, mentions: &mut Vec<RawMention>) {
 /// but spaces and directional markers.
 pub(crate) fn reply(text: &str) -> Option<&str> {
     let trimmed = text.trim_start_matches(|c| is_space(c) || is_directional_marker(c));
-    let after_at = trimmed
-        .strip_prefix('@')
-        .or_else(|| trimmed.strip_prefix('\u{ff20}'))?;
+    let after_at = trimmed.strip_prefix('@').or_else(|| trimmed.strip_prefix('\u{ff20}'))?;
     let name_len = ascii_run(after_at.as_bytes(), MAX_SCREEN_NAME, is_name_byte);
     if name_len == 0 || invalid_mention_end(&after_at[name_len..]) {
         return None;
@@ -78,11 +65,7 @@ fn is_name_byte(byte: u8) -> bool {
 
 /// Length of the leading run of bytes accepted by `accept`, at most `max`.
 fn ascii_run(bytes: &[u8], max: usize, accept: impl Fn(u8) -> bool) -> usize {
-    bytes
-        .iter()
-        .take(max)
-        .take_while(|&&byte| accept(byte))
-        .count()
+    bytes.iter().take(max).take_while(|&&byte| accept(byte)).count()
 }
 
 /// twitter-text's `endMentionMatch`: a mention followed by another at sign, an
@@ -120,20 +103,14 @@ fn preceding_allows(bytes: &[u8], at_start: usize, consumed_until: usize) -> boo
     // The byte before is either ASCII or the last byte of a non-ASCII
     // character; only ASCII ones (and the `＠` sign) are excluded.
     let last = before[before.len() - 1];
-    let excluded = last.is_ascii_alphanumeric()
-        || b"_!#$%&*@".contains(&last)
-        || before.ends_with("\u{ff20}".as_bytes());
+    let excluded =
+        last.is_ascii_alphanumeric() || b"_!#$%&*@".contains(&last) || before.ends_with("\u{ff20}".as_bytes());
     if !excluded {
         let last_len = if last.is_ascii() {
             1
         } else {
             // Step back over continuation bytes to the start of the character.
-            before
-                .iter()
-                .rev()
-                .take_while(|&&b| b & 0xc0 == 0x80)
-                .count()
-                + 1
+            before.iter().rev().take_while(|&&b| b & 0xc0 == 0x80).count() + 1
         };
         return at_start - last_len >= consumed_until;
     }

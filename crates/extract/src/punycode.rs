@@ -22,11 +22,7 @@ fn adapt(mut delta: u32, n_points: u32, first_time: bool) -> u32 {
 
 fn digit(value: u32) -> char {
     // Values are below 36 by construction: a-z then 0-9.
-    let byte = if value < 26 {
-        b'a' + value as u8
-    } else {
-        b'0' + (value as u8 - 26)
-    };
+    let byte = if value < 26 { b'a' + value as u8 } else { b'0' + (value as u8 - 26) };
     char::from(byte)
 }
 
@@ -44,11 +40,7 @@ pub(crate) fn encode(input: &str) -> Option<String> {
     let mut bias = INITIAL_BIAS;
     let total = code_points.len() as u32;
     while n_handled < total {
-        let next = code_points
-            .iter()
-            .copied()
-            .filter(|&point| point >= n)
-            .min()?;
+        let next = code_points.iter().copied().filter(|&point| point >= n).min()?;
         delta = delta.checked_add((next - n).checked_mul(n_handled + 1)?)?;
         n = next;
         for &point in &code_points {
@@ -90,18 +82,11 @@ pub(crate) fn encode(input: &str) -> Option<String> {
 /// characters becomes `xn--` + Punycode. `None` if encoding overflows.
 pub(crate) fn ascii_label_len(label: &str) -> Option<usize> {
     let mut total = 0;
-    for (part_idx, part) in label
-        .split(['.', '\u{3002}', '\u{ff0e}', '\u{ff61}'])
-        .enumerate()
-    {
+    for (part_idx, part) in label.split(['.', '\u{3002}', '\u{ff0e}', '\u{ff61}']).enumerate() {
         if part_idx > 0 {
             total += 1;
         }
-        total += if part.is_ascii() {
-            part.len()
-        } else {
-            4 + encode(part)?.len()
-        };
+        total += if part.is_ascii() { part.len() } else { 4 + encode(part)?.len() };
     }
     Some(total)
 }

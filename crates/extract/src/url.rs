@@ -11,8 +11,8 @@
 
 use crate::Span;
 use crate::chars::{
-    continues_tld, is_domain_char, is_invalid, is_latin_accent, is_url_path_char,
-    is_url_path_ending_char, is_url_query_char, is_url_query_ending_char,
+    continues_tld, is_domain_char, is_invalid, is_latin_accent, is_url_path_char, is_url_path_ending_char,
+    is_url_query_char, is_url_query_ending_char,
 };
 use crate::punycode;
 use crate::tlds::{MAX_TLD_CHARS, TLDS};
@@ -47,11 +47,7 @@ pub(crate) fn scan(text: &str, spans: &mut Vec<Span>) {
         search_from = found.end;
         let url = &text[found.start..found.end];
         let domain = &text[found.domain_start..found.domain_end];
-        let protocol_len = if found.protocol_len == 0 {
-            DEFAULT_PROTOCOL_LENGTH
-        } else {
-            found.protocol_len
-        };
+        let protocol_len = if found.protocol_len == 0 { DEFAULT_PROTOCOL_LENGTH } else { found.protocol_len };
         if !is_valid_domain(domain) || protocol_len + utf16_len(url) > MAX_URL_LENGTH {
             continue;
         }
@@ -116,10 +112,9 @@ fn is_valid_domain(domain: &str) -> bool {
             return false;
         }
     }
-    domain.split('.').all(|label| {
-        punycode::ascii_label_len(label)
-            .is_some_and(|len| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&len))
-    })
+    domain
+        .split('.')
+        .all(|label| punycode::ascii_label_len(label).is_some_and(|len| (1..=MAX_DOMAIN_LABEL_LENGTH).contains(&len)))
 }
 
 struct SlugTooLong;
@@ -139,10 +134,7 @@ fn tco_end(url: &str) -> Option<Result<usize, SlugTooLong>> {
         return None;
     }
     let slug_start = scheme_len + 5;
-    let slug_len = bytes[slug_start..]
-        .iter()
-        .take_while(|b| b.is_ascii_alphanumeric())
-        .count();
+    let slug_len = bytes[slug_start..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
     if slug_len == 0 {
         return None;
     }
@@ -164,9 +156,7 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
 
 /// twitter-text's `validUrlPrecedingChars`.
 fn may_precede_url(c: char) -> bool {
-    !(c.is_ascii_alphanumeric()
-        || matches!(c, '@' | '\u{ff20}' | '$' | '#' | '\u{ff03}')
-        || is_invalid(c))
+    !(c.is_ascii_alphanumeric() || matches!(c, '@' | '\u{ff20}' | '$' | '#' | '\u{ff03}') || is_invalid(c))
 }
 
 /// Whether a char may be part of a domain label run (label chars, `-`, `_`).
@@ -235,11 +225,7 @@ impl Scanner<'_> {
                 };
             }
         }
-        let mut run = LabelRun {
-            from,
-            end: self.text.len(),
-            last_underscore: None,
-        };
+        let mut run = LabelRun { from, end: self.text.len(), last_underscore: None };
         for (offset, c) in self.text[from..].char_indices() {
             if c == '_' {
                 run.last_underscore = Some(from + offset);
@@ -339,10 +325,7 @@ impl Scanner<'_> {
         };
         let mut end = domain_end;
         if bytes.get(end) == Some(&b':') {
-            let digits = bytes[end + 1..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count();
+            let digits = bytes[end + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
             if digits > 0 {
                 end += 1 + digits;
             }
@@ -356,14 +339,7 @@ impl Scanner<'_> {
                 end = query_end;
             }
         }
-        Some(UrlMatch {
-            start,
-            protocol_len,
-            domain_start,
-            domain_end,
-            has_path,
-            end,
-        })
+        Some(UrlMatch { start, protocol_len, domain_start, domain_end, has_path, end })
     }
 }
 
@@ -390,11 +366,7 @@ fn match_tld(text: &str, start: usize) -> Option<usize> {
         n_prefixes += 1;
     }
     for &(candidate_len, candidate_end) in prefixes[..n_prefixes].iter().rev() {
-        if rest[candidate_end..]
-            .chars()
-            .next()
-            .is_some_and(continues_tld)
-        {
+        if rest[candidate_end..].chars().next().is_some_and(continues_tld) {
             continue;
         }
         let Ok(candidate) = std::str::from_utf8(&lowered[..candidate_len]) else {
@@ -407,10 +379,7 @@ fn match_tld(text: &str, start: usize) -> Option<usize> {
     // twitter-text's `validPunycode`: `xn--` and at least one of `[-0-9a-z]`.
     let bytes = rest.as_bytes();
     if starts_with_ignore_case(bytes, b"xn--") {
-        let tail = bytes[4..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
-            .count();
+        let tail = bytes[4..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-').count();
         if tail > 0 {
             return Some(start + 4 + tail);
         }
@@ -442,10 +411,7 @@ fn match_ascii_domain(haystack: &str, start: usize) -> Option<usize> {
         n_labels += 1;
         position = run + 1;
     }
-    label_ends[..n_labels]
-        .iter()
-        .rev()
-        .find_map(|&label_end| match_tld(haystack, label_end + 1))
+    label_ends[..n_labels].iter().rev().find_map(|&label_end| match_tld(haystack, label_end + 1))
 }
 
 /// Where a URL path that starts at `start` (just after its `/`) ends:
@@ -479,10 +445,7 @@ fn path_end(text: &str, start: usize) -> usize {
 /// characters, possibly with one nested group.
 fn balanced_parens_end(text: &str, open: usize) -> Option<usize> {
     let path_run = |from: usize| {
-        text[from..]
-            .char_indices()
-            .find(|&(_, c)| !is_url_path_char(c))
-            .map_or(text.len(), |(offset, _)| from + offset)
+        text[from..].char_indices().find(|&(_, c)| !is_url_path_char(c)).map_or(text.len(), |(offset, _)| from + offset)
     };
     let bytes = text.as_bytes();
     let inner_start = open + 1;

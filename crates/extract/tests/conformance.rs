@@ -21,10 +21,7 @@ macro_rules! report {
     }};
 }
 
-const SUITE_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/testdata/twitter-text"
-);
+const SUITE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/twitter-text");
 
 /// URL cases known to fail: (section, description, reason). Empty: every URL case passes.
 const URL_ALLOWLIST: &[(&str, &str, &str)] = &[];
@@ -37,20 +34,12 @@ fn load(file: &str) -> serde_yaml::Mapping {
 }
 
 fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|item| item.as_str().unwrap().to_owned())
-        .collect()
+    value.as_sequence().unwrap().iter().map(|item| item.as_str().unwrap().to_owned()).collect()
 }
 
 fn index_pair(value: &Value) -> (usize, usize) {
     let indices = value["indices"].as_sequence().unwrap();
-    (
-        indices[0].as_u64().unwrap() as usize,
-        indices[1].as_u64().unwrap() as usize,
-    )
+    (indices[0].as_u64().unwrap() as usize, indices[1].as_u64().unwrap() as usize)
 }
 
 /// Expected `(value, start, end)` triples from `[{<key>: ..., indices: [s, e]}]`.
@@ -69,24 +58,18 @@ fn triples(value: &Value, key: &str) -> Vec<(String, usize, usize)> {
 /// Runs one case; `Ok(())` if the result matches, `Err(description of the mismatch)` otherwise.
 fn run_case(section: &str, text: &str, expected: &Value) -> Result<(), String> {
     fn compare<T: PartialEq + std::fmt::Debug>(actual: T, expected: T) -> Result<(), String> {
-        if actual == expected {
-            Ok(())
-        } else {
-            Err(format!("expected {expected:?}, got {actual:?}"))
-        }
+        if actual == expected { Ok(()) } else { Err(format!("expected {expected:?}, got {actual:?}")) }
     }
     match section {
         "mentions" => compare(extract::extract_mentions(text), strings(expected)),
-        "mentions_with_indices" => compare(
-            extract::extract_mentions_with_indices(text),
-            triples(expected, "screen_name"),
-        ),
+        "mentions_with_indices" => {
+            compare(extract::extract_mentions_with_indices(text), triples(expected, "screen_name"))
+        }
         "mentions_or_lists_with_indices" => {
-            let actual: Vec<(String, String, usize, usize)> =
-                extract::extract_mentions_or_lists_with_indices(text)
-                    .into_iter()
-                    .map(|found| (found.screen_name, found.list_slug, found.start, found.end))
-                    .collect();
+            let actual: Vec<(String, String, usize, usize)> = extract::extract_mentions_or_lists_with_indices(text)
+                .into_iter()
+                .map(|found| (found.screen_name, found.list_slug, found.start, found.end))
+                .collect();
             let wanted = expected
                 .as_sequence()
                 .unwrap()
@@ -103,29 +86,17 @@ fn run_case(section: &str, text: &str, expected: &Value) -> Result<(), String> {
                 .collect();
             compare(actual, wanted)
         }
-        "replies" => compare(
-            extract::extract_reply_username(text),
-            expected.as_str().map(str::to_owned),
-        ),
+        "replies" => compare(extract::extract_reply_username(text), expected.as_str().map(str::to_owned)),
         "urls" | "tco_urls_with_params" | "country" | "generic" => {
             compare(extract::extract_urls(text), strings(expected))
         }
-        "urls_with_indices" | "urls_with_directional_markers" => compare(
-            extract::extract_urls_with_indices(text),
-            triples(expected, "url"),
-        ),
-        "hashtags" | "hashtags_from_astral" => {
-            compare(extract::extract_hashtags(text), strings(expected))
+        "urls_with_indices" | "urls_with_directional_markers" => {
+            compare(extract::extract_urls_with_indices(text), triples(expected, "url"))
         }
-        "hashtags_with_indices" => compare(
-            extract::extract_hashtags_with_indices(text),
-            triples(expected, "hashtag"),
-        ),
+        "hashtags" | "hashtags_from_astral" => compare(extract::extract_hashtags(text), strings(expected)),
+        "hashtags_with_indices" => compare(extract::extract_hashtags_with_indices(text), triples(expected, "hashtag")),
         "cashtags" => compare(extract::extract_cashtags(text), strings(expected)),
-        "cashtags_with_indices" => compare(
-            extract::extract_cashtags_with_indices(text),
-            triples(expected, "cashtag"),
-        ),
+        "cashtags_with_indices" => compare(extract::extract_cashtags_with_indices(text), triples(expected, "cashtag")),
         unknown => Err(format!("no runner for section {unknown}")),
     }
 }
@@ -145,9 +116,9 @@ fn run_suite(file: &str) -> Vec<String> {
         for case in cases {
             let description = case["description"].as_str().unwrap();
             let text = case["text"].as_str().unwrap();
-            let allowed = URL_ALLOWLIST.iter().any(|(listed_section, listed, _)| {
-                *listed_section == section && *listed == description
-            });
+            let allowed = URL_ALLOWLIST
+                .iter()
+                .any(|(listed_section, listed, _)| *listed_section == section && *listed == description);
             match run_case(section, text, &case["expected"]) {
                 Ok(()) => {
                     n_passed += 1;
@@ -161,9 +132,7 @@ fn run_suite(file: &str) -> Vec<String> {
                     if allowed && is_url_section(section) {
                         report!("  allowed failure {section}: '{description}': {mismatch}");
                     } else {
-                        problems.push(format!(
-                            "{file} {section}: '{description}' on {text:?}: {mismatch}"
-                        ));
+                        problems.push(format!("{file} {section}: '{description}' on {text:?}: {mismatch}"));
                     }
                 }
             }
@@ -182,11 +151,7 @@ fn extract_yml_conformance() {
     for problem in &problems {
         report!("FAIL {problem}");
     }
-    assert!(
-        problems.is_empty(),
-        "{} conformance problems",
-        problems.len()
-    );
+    assert!(problems.is_empty(), "{} conformance problems", problems.len());
 }
 
 #[test]
@@ -195,11 +160,7 @@ fn tlds_yml_conformance() {
     for problem in &problems {
         report!("FAIL {problem}");
     }
-    assert!(
-        problems.is_empty(),
-        "{} conformance problems",
-        problems.len()
-    );
+    assert!(problems.is_empty(), "{} conformance problems", problems.len());
 }
 
 #[test]

@@ -13,7 +13,7 @@
 //! the column's lock, so nothing is lost or repeated at the seam.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use model::StoredPost;
@@ -28,23 +28,30 @@ pub type ConnectionId = u64;
 /// Limits of the fan-out.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
-    /// Frames queued per connection before its columns are dropped.
+    /// Frames a connection's queue can hold at all.
     pub queue_capacity: usize,
+    /// Bytes of live frames queued per connection before a column that
+    /// needs more is dropped: the memory a slow reader can cost.
+    pub queue_bytes: usize,
     /// Live frames a column may hold while it catches up.
     pub catch_up_buffer: usize,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { queue_capacity: 512, catch_up_buffer: 4096 }
+        HubConfig { queue_capacity: 8192, queue_bytes: 2 * 1024 * 1024, catch_up_buffer: 4096 }
     }
 }
 
 /// What a connection's writer sends.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A serialized server message.
+    /// A live frame from the fan-out; its bytes count against the
+    /// connection's budget until the writer has sent it.
     Frame(String),
+    /// A frame the connection's own task sends (acknowledgements, errors,
+    /// catch-up); that task awaits room in the queue, so it needs no budget.
+    Direct(String),
 }
 
 /// Where a column's live matches go.
@@ -68,12 +75,37 @@ struct Connection {
     signals: Arc<Signals>,
 }
 
-/// Out-of-band signals for a connection's writer, which cannot be lost to a
-/// full queue.
+/// What a connection's writer shares with the fan-out: signals that cannot
+/// be lost to a full queue, and the bytes queued.
 #[derive(Default)]
 pub struct Signals {
     pub resyncs: Mutex<Vec<String>>,
     pub wake: Notify,
+    /// Bytes of [`Outbound::Frame`]s queued and not yet sent.
+    pub queued_bytes: AtomicUsize,
+}
+
+impl Signals {
+    /// The writer calls this once it has sent a [`Outbound::Frame`].
+    pub fn sent(&self, frame_len: usize) {
+        self.queued_bytes.fetch_sub(frame_len, Ordering::Relaxed);
+    }
+}
+
+impl Connection {
+    /// Queues a live frame if it fits the connection's byte budget.
+    fn try_queue(&self, frame: String, budget: usize) -> bool {
+        let frame_len = frame.len();
+        if self.signals.queued_bytes.load(Ordering::Relaxed) + frame_len > budget {
+            return false;
+        }
+        self.signals.queued_bytes.fetch_add(frame_len, Ordering::Relaxed);
+        if self.outbound.try_send(Outbound::Frame(frame)).is_err() {
+            self.signals.queued_bytes.fetch_sub(frame_len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
 }
 
 #[derive(Default)]
@@ -132,9 +164,7 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (outbound, outbound_rx) = mpsc::channel(self.config.queue_capacity);
         let signals = Arc::new(Signals::default());
-        self.write()
-            .connections
-            .insert(id, Connection { outbound, columns: HashMap::new(), signals: signals.clone() });
+        self.write().connections.insert(id, Connection { outbound, columns: HashMap::new(), signals: signals.clone() });
         (id, outbound_rx, signals)
     }
 
@@ -215,7 +245,7 @@ impl Hub {
                     if already_sent.contains(&post_id) {
                         continue;
                     }
-                    if entry.outbound.try_send(Outbound::Frame(frame)).is_err() {
+                    if !entry.try_queue(frame, self.config.queue_bytes) {
                         *mode = ColumnMode::Dropped;
                         overflowed.push(entry.columns[column]);
                         break;
@@ -228,7 +258,8 @@ impl Hub {
 
     /// Drops a column whose backlog overflowed and tells its connection to resync it.
     pub fn resync(&self, connection: ConnectionId, column: &str) {
-        let subscription = self.read().connections.get(&connection).and_then(|entry| entry.columns.get(column).copied());
+        let subscription =
+            self.read().connections.get(&connection).and_then(|entry| entry.columns.get(column).copied());
         if let Some(subscription) = subscription {
             self.drop_columns(&[subscription]);
         }
@@ -290,7 +321,7 @@ impl Hub {
                             overflowed.push(subscription);
                         }
                         ColumnMode::Live => {
-                            if connection.outbound.try_send(Outbound::Frame(frame)).is_ok() {
+                            if connection.try_queue(frame, self.config.queue_bytes) {
                                 n_frames += 1;
                             } else {
                                 *mode = ColumnMode::Dropped;
@@ -345,7 +376,7 @@ impl Hub {
             };
             for connection in connections {
                 if let Some(entry) = state.connections.get(&connection)
-                    && entry.outbound.try_send(Outbound::Frame(frame.clone())).is_ok()
+                    && entry.try_queue(frame.clone(), self.config.queue_bytes)
                 {
                     n_frames += 1;
                 }

@@ -52,10 +52,8 @@ impl Percolator {
                 Vec::new()
             }
             Plan::AnyOf(conjunctions) => {
-                let mut anchors: Vec<Term> = conjunctions
-                    .into_iter()
-                    .filter_map(|terms| terms.into_iter().max_by_key(selectivity))
-                    .collect();
+                let mut anchors: Vec<Term> =
+                    conjunctions.into_iter().filter_map(|terms| terms.into_iter().max_by_key(selectivity)).collect();
                 anchors.sort();
                 anchors.dedup();
                 for anchor in &anchors {

@@ -3,6 +3,9 @@
 //! (The store's timeline equals the matcher too — see store's agreement
 //! test — so live and history agree.)
 
+// A test fails by panicking: unwrapping is how it says what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{TimeZone, Utc};
 use feed::Percolator;
 use model::{Author, Counts, Kind, Post, ReplyTo, Source, StoredPost};
@@ -13,11 +16,35 @@ const WORDS: &[&str] = &["bts", "army", "jimin", "방탄소년단이", "콘서�
 const TAGS: &[&str] = &["BTS", "ARMY", "방탄소년단", "kpop"];
 const HANDLES: &[&str] = &["alice", "bob", "carol"];
 const QUERY_PARTS: &[&str] = &[
-    "bts", "#bts", "army", "jimin", "방탄소년단", "콘서트", "進撃", "💜", "\"hello world\"", "from:alice", "@bob",
-    "to:carol", "lang:ko", "filter:media", "-filter:retweets", "filter:retweets", "min_retweets:2", "-army", "#kpop",
+    "bts",
+    "#bts",
+    "army",
+    "jimin",
+    "방탄소년단",
+    "콘서트",
+    "進撃",
+    "💜",
+    "\"hello world\"",
+    "from:alice",
+    "@bob",
+    "to:carol",
+    "lang:ko",
+    "filter:media",
+    "-filter:retweets",
+    "filter:retweets",
+    "min_retweets:2",
+    "-army",
+    "#kpop",
 ];
 
-fn post(words: &[usize], tags: &[usize], author: usize, retweet: bool, media: bool, reply: Option<usize>) -> StoredPost {
+fn post(
+    words: &[usize],
+    tags: &[usize],
+    author: usize,
+    retweet: bool,
+    media: bool,
+    reply: Option<usize>,
+) -> StoredPost {
     let text: Vec<String> = words
         .iter()
         .map(|word_idx| WORDS[*word_idx].to_owned())

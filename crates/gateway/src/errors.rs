@@ -20,7 +20,12 @@ impl IntoResponse for ApiError {
         let (status, body, retry_after) = match self {
             ApiError::BadQuery { message, position } => (
                 StatusCode::BAD_REQUEST,
-                api::ErrorResponse { error: message, code: Some("bad_query".into()), position: Some(position), field: Some("q".into()) },
+                api::ErrorResponse {
+                    error: message,
+                    code: Some("bad_query".into()),
+                    position: Some(position),
+                    field: Some("q".into()),
+                },
                 None,
             ),
             ApiError::BadRequest { code, message } => (
@@ -30,24 +35,44 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unauthorized(message) => (
                 StatusCode::UNAUTHORIZED,
-                api::ErrorResponse { error: message.into(), code: Some("unauthorized".into()), position: None, field: None },
+                api::ErrorResponse {
+                    error: message.into(),
+                    code: Some("unauthorized".into()),
+                    position: None,
+                    field: None,
+                },
                 None,
             ),
             ApiError::Forbidden(message) => (
                 StatusCode::FORBIDDEN,
-                api::ErrorResponse { error: message.into(), code: Some("forbidden".into()), position: None, field: None },
+                api::ErrorResponse {
+                    error: message.into(),
+                    code: Some("forbidden".into()),
+                    position: None,
+                    field: None,
+                },
                 None,
             ),
             ApiError::TooManyRequests { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                api::ErrorResponse { error: "too many requests".into(), code: Some("rate_limited".into()), position: None, field: None },
+                api::ErrorResponse {
+                    error: "too many requests".into(),
+                    code: Some("rate_limited".into()),
+                    position: None,
+                    field: None,
+                },
                 Some(retry_after_secs),
             ),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    api::ErrorResponse { error: "internal error".into(), code: Some("internal".into()), position: None, field: None },
+                    api::ErrorResponse {
+                        error: "internal error".into(),
+                        code: Some("internal".into()),
+                        position: None,
+                        field: None,
+                    },
                     None,
                 )
             }

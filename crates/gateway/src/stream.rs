@@ -189,7 +189,7 @@ async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant) 
             Message::Text(text) => text,
             Message::Binary(_) => {
                 let frame = error_frame("bad_message", "binary frames are not supported".into(), None, None);
-                let _ = outbound.send(Outbound::Frame(frame)).await;
+                let _ = outbound.send(Outbound::Direct(frame)).await;
                 continue;
             }
             Message::Close(_) => break,
@@ -210,7 +210,7 @@ async fn handle_message(
     text: &str,
 ) {
     let send = |frame: String| async move {
-        let _ = outbound.send(Outbound::Frame(frame)).await;
+        let _ = outbound.send(Outbound::Direct(frame)).await;
     };
     let message: api::ClientMessage = match serde_json::from_str(text) {
         Ok(message) => message,
@@ -259,7 +259,7 @@ async fn subscribe(
     since: Option<String>,
 ) {
     let send = |frame: String| async move {
-        let _ = outbound.send(Outbound::Frame(frame)).await;
+        let _ = outbound.send(Outbound::Direct(frame)).await;
     };
     if column.is_empty() || column.len() > 128 {
         send(error_frame("bad_column", "column ids are 1 to 128 bytes".into(), None, None)).await;
@@ -340,7 +340,11 @@ async fn write_loop(
     loop {
         let frame: String = tokio::select! {
             outbound = outbound_rx.recv() => match outbound {
-                Some(Outbound::Frame(frame)) => frame,
+                Some(Outbound::Frame(frame)) => {
+                    signals.sent(frame.len());
+                    frame
+                }
+                Some(Outbound::Direct(frame)) => frame,
                 None => break,
             },
             () = signals.wake.notified() => {
@@ -391,6 +395,5 @@ async fn next_trend_frame(
 ) -> Option<String> {
     let frames = frames.as_mut()?;
     frames.changed().await.ok()?;
-    let frame = frames.borrow_and_update().as_ref().map(|frame| frame.frame.to_string());
-    frame
+    frames.borrow_and_update().as_ref().map(|frame| frame.frame.to_string())
 }

@@ -29,10 +29,13 @@ pub struct TrendFrame {
     pub frame: Arc<str>,
 }
 
+/// Where one window's latest frame is published.
+type TrendSender = watch::Sender<Option<Arc<TrendFrame>>>;
+
 /// The latest serialized `trends` frame per window; connections watch these.
 #[derive(Clone)]
 pub struct TrendFrames {
-    senders: Arc<[(Window, watch::Sender<Option<Arc<TrendFrame>>>); 3]>,
+    senders: Arc<[(Window, TrendSender); 3]>,
 }
 
 impl TrendFrames {
@@ -89,11 +92,20 @@ pub async fn ranking(state: &AppState, window: Window) -> Result<api::TrendsResp
     Ok(api::TrendsResponse {
         window: window.as_str().to_owned(),
         ends_at,
-        hashtags: ranking.hashtags.into_iter().map(|row| api::HashtagCount { tag: row.tag, count: row.count }).collect(),
+        hashtags: ranking
+            .hashtags
+            .into_iter()
+            .map(|row| api::HashtagCount { tag: row.tag, count: row.count })
+            .collect(),
         trending: ranking
             .trending
             .into_iter()
-            .map(|row| api::TrendingTag { tag: row.tag, score: row.score, accounts: row.accounts, expected: row.expected })
+            .map(|row| api::TrendingTag {
+                tag: row.tag,
+                score: row.score,
+                accounts: row.accounts,
+                expected: row.expected,
+            })
             .collect(),
         top_retweeted,
     })

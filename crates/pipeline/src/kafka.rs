@@ -109,10 +109,7 @@ impl Default for KafkaConfig {
 impl KafkaConfig {
     /// Production defaults for the given bootstrap servers.
     pub fn new(brokers: &str) -> KafkaConfig {
-        KafkaConfig {
-            brokers: brokers.to_owned(),
-            ..KafkaConfig::default()
-        }
+        KafkaConfig { brokers: brokers.to_owned(), ..KafkaConfig::default() }
     }
 
     /// A one-broker development cluster: replication factor 1, and a few
@@ -147,20 +144,14 @@ fn backend(error: impl std::fmt::Display) -> LogError {
 
 /// Creates the raw and processed topics if they are missing.
 pub async fn create_topics(config: &KafkaConfig) -> Result<(), LogError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .create()
-        .map_err(backend)?;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &config.brokers).create().map_err(backend)?;
     let min_insync = config.min_insync_replicas.to_string();
     let raw_retention = config.retention_ms.to_string();
     let processed_retention = config.processed_retention_ms.to_string();
-    let raw = NewTopic::new(
-        &config.raw_topic,
-        config.partitions,
-        TopicReplication::Fixed(config.replication_factor),
-    )
-    .set("min.insync.replicas", &min_insync)
-    .set("retention.ms", &raw_retention);
+    let raw = NewTopic::new(&config.raw_topic, config.partitions, TopicReplication::Fixed(config.replication_factor))
+        .set("min.insync.replicas", &min_insync)
+        .set("retention.ms", &raw_retention);
     let processed = NewTopic::new(
         &config.processed_topic,
         config.processed_partitions,
@@ -169,10 +160,7 @@ pub async fn create_topics(config: &KafkaConfig) -> Result<(), LogError> {
     .set("min.insync.replicas", &min_insync)
     .set("retention.ms", &processed_retention);
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
-    let results = admin
-        .create_topics([&raw, &processed], &options)
-        .await
-        .map_err(backend)?;
+    let results = admin.create_topics([&raw, &processed], &options).await.map_err(backend)?;
     for result in results {
         match result {
             Ok(topic) => tracing::info!(%topic, "Kafka topic created"),
@@ -195,10 +183,7 @@ async fn partition_count(producer: &FutureProducer, topic: &str) -> Result<u32, 
         let name = topic.to_owned();
         // Metadata requests block: keep them off the runtime's threads.
         let count = tokio::task::spawn_blocking(move || {
-            let metadata = client
-                .client()
-                .fetch_metadata(Some(&name), Duration::from_secs(5))
-                .map_err(backend)?;
+            let metadata = client.client().fetch_metadata(Some(&name), Duration::from_secs(5)).map_err(backend)?;
             Ok::<_, LogError>(
                 metadata
                     .topics()
@@ -282,11 +267,7 @@ impl KafkaLog {
         }
         let producer = config.producer()?;
         let partitions = partition_count(&producer, &config.raw_topic).await?;
-        Ok(KafkaLog {
-            config: Arc::new(config),
-            producer,
-            partitions,
-        })
+        Ok(KafkaLog { config: Arc::new(config), producer, partitions })
     }
 
     /// The settings in force.
@@ -302,25 +283,14 @@ impl KafkaLog {
             .set("group.id", group)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
-            .set(
-                "auto.commit.interval.ms",
-                self.config.auto_commit_interval_ms.to_string(),
-            )
+            .set("auto.commit.interval.ms", self.config.auto_commit_interval_ms.to_string())
             .set("auto.offset.reset", "earliest")
-            .set(
-                "session.timeout.ms",
-                self.config.session_timeout_ms.to_string(),
-            )
+            .set("session.timeout.ms", self.config.session_timeout_ms.to_string())
             .set("partition.assignment.strategy", "cooperative-sticky")
             .create()
             .map_err(backend)?;
-        consumer
-            .subscribe(&[&self.config.raw_topic])
-            .map_err(backend)?;
-        Ok(KafkaConsumer {
-            consumer,
-            topic: self.config.raw_topic.clone(),
-        })
+        consumer.subscribe(&[&self.config.raw_topic]).map_err(backend)?;
+        Ok(KafkaConsumer { consumer, topic: self.config.raw_topic.clone() })
     }
 }
 
@@ -333,11 +303,7 @@ impl Log for KafkaLog {
     async fn append(&self, records: Vec<RawRecord>) -> Result<(), LogError> {
         let mut messages = Vec::with_capacity(records.len());
         for record in &records {
-            messages.push((
-                record.key.as_bytes(),
-                serde_json::to_vec(record).map_err(backend)?,
-                None,
-            ));
+            messages.push((record.key.as_bytes(), serde_json::to_vec(record).map_err(backend)?, None));
         }
         produce_all(&self.producer, &self.config.raw_topic, messages).await
     }
@@ -376,15 +342,15 @@ impl KafkaConsumer {
             tracing::warn!(topic = %self.topic, partition, offset, %error, "undecodable Kafka record");
             RawRecord {
                 key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
-                origin: Origin { source: format!("kafka:{}/{partition}", self.topic), position: offset, checkpoint: None },
+                origin: Origin {
+                    source: format!("kafka:{}/{partition}", self.topic),
+                    position: offset,
+                    checkpoint: None,
+                },
                 payload: String::from_utf8_lossy(payload).into_owned(),
             }
         });
-        Some(Delivery {
-            partition,
-            offset,
-            record,
-        })
+        Some(Delivery { partition, offset, record })
     }
 }
 
@@ -426,8 +392,7 @@ impl LogConsumer for KafkaConsumer {
             *slot = (*slot).max(delivery.offset);
         }
         for (partition, offset) in highest {
-            let (Ok(partition), Ok(offset)) = (i32::try_from(partition), i64::try_from(offset))
-            else {
+            let (Ok(partition), Ok(offset)) = (i32::try_from(partition), i64::try_from(offset)) else {
                 continue;
             };
             // librdkafka stores `offset + 1`, the next offset to read; auto-commit sends it.
@@ -459,11 +424,7 @@ impl WirePost {
     }
 
     fn into_stored(self) -> StoredPost {
-        StoredPost {
-            post: self.post,
-            retweeted: self.retweeted.map(Box::new),
-            quoted: self.quoted.map(Box::new),
-        }
+        StoredPost { post: self.post, retweeted: self.retweeted.map(Box::new), quoted: self.quoted.map(Box::new) }
     }
 }
 
@@ -501,29 +462,18 @@ impl KafkaPublisher {
         }
         let producer = config.producer()?;
         let partitions = partition_count(&producer, &config.processed_topic).await?;
-        Ok(KafkaPublisher {
-            producer,
-            topic: config.processed_topic.clone(),
-            partitions,
-        })
+        Ok(KafkaPublisher { producer, topic: config.processed_topic.clone(), partitions })
     }
 
     /// Sends one batch and waits until Kafka acknowledged it.
     pub async fn send(&self, applied: &Applied) -> Result<(), LogError> {
         let mut by_partition: HashMap<u32, Vec<ProcessedMessage>> = HashMap::new();
-        let lists = [
-            (&applied.inserted, 0usize),
-            (&applied.updated, 1),
-            (&applied.deleted, 2),
-        ];
+        let lists = [(&applied.inserted, 0usize), (&applied.updated, 1), (&applied.deleted, 2)];
         for (posts, list_idx) in lists {
             for stored in posts {
                 let partition = partition_for(&stored.post.id, self.partitions);
                 let messages = by_partition.entry(partition).or_default();
-                if messages
-                    .last()
-                    .is_none_or(|message| message.len() >= POSTS_PER_MESSAGE)
-                {
+                if messages.last().is_none_or(|message| message.len() >= POSTS_PER_MESSAGE) {
                     messages.push(ProcessedMessage::default());
                 }
                 if let Some(message) = messages.last_mut() {
@@ -539,11 +489,7 @@ impl KafkaPublisher {
         let mut encoded: Vec<(&[u8], Vec<u8>, Option<i32>)> = Vec::new();
         for (partition, messages) in by_partition {
             for message in messages {
-                encoded.push((
-                    b"",
-                    serde_json::to_vec(&message).map_err(backend)?,
-                    i32::try_from(partition).ok(),
-                ));
+                encoded.push((b"", serde_json::to_vec(&message).map_err(backend)?, i32::try_from(partition).ok()));
             }
         }
         produce_all(&self.producer, &self.topic, encoded).await
@@ -588,9 +534,7 @@ impl ProcessedConsumer {
         let positioned = consumer.clone();
         // Watermark and metadata requests block: keep them off the runtime's threads.
         tokio::task::spawn_blocking(move || {
-            let metadata = positioned
-                .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
-                .map_err(backend)?;
+            let metadata = positioned.fetch_metadata(Some(&topic), METADATA_TIMEOUT).map_err(backend)?;
             let partitions: Vec<i32> = metadata
                 .topics()
                 .iter()
@@ -598,33 +542,24 @@ impl ProcessedConsumer {
                 .flat_map(|found| found.partitions().iter().map(|partition| partition.id()))
                 .collect();
             if partitions.is_empty() {
-                return Err(LogError::Backend(format!(
-                    "topic {topic} has no partitions"
-                )));
+                return Err(LogError::Backend(format!("topic {topic} has no partitions")));
             }
             let mut assignment = TopicPartitionList::new();
             for partition in partitions {
-                let (_, high) = positioned
-                    .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
-                    .map_err(backend)?;
-                assignment
-                    .add_partition_offset(&topic, partition, Offset::Offset(high))
-                    .map_err(backend)?;
+                let (_, high) = positioned.fetch_watermarks(&topic, partition, METADATA_TIMEOUT).map_err(backend)?;
+                assignment.add_partition_offset(&topic, partition, Offset::Offset(high)).map_err(backend)?;
             }
             positioned.assign(&assignment).map_err(backend)
         })
         .await
         .map_err(backend)??;
-        let consumer = Arc::try_unwrap(consumer)
-            .map_err(|_| LogError::Backend("processed consumer still shared".into()))?;
+        let consumer =
+            Arc::try_unwrap(consumer).map_err(|_| LogError::Backend("processed consumer still shared".into()))?;
         Ok(ProcessedConsumer { consumer })
     }
 
     /// The next batch (part of a processor batch), or `None` at `shutdown`.
-    pub async fn next(
-        &mut self,
-        shutdown: &CancellationToken,
-    ) -> Result<Option<Applied>, LogError> {
+    pub async fn next(&mut self, shutdown: &CancellationToken) -> Result<Option<Applied>, LogError> {
         loop {
             let message = tokio::select! {
                 message = self.consumer.recv() => message,
@@ -637,25 +572,12 @@ impl ProcessedConsumer {
                     continue;
                 }
             };
-            match serde_json::from_slice::<ProcessedMessage>(message.payload().unwrap_or_default())
-            {
+            match serde_json::from_slice::<ProcessedMessage>(message.payload().unwrap_or_default()) {
                 Ok(batch) => {
                     return Ok(Some(Applied {
-                        inserted: batch
-                            .inserted
-                            .into_iter()
-                            .map(WirePost::into_stored)
-                            .collect(),
-                        updated: batch
-                            .updated
-                            .into_iter()
-                            .map(WirePost::into_stored)
-                            .collect(),
-                        deleted: batch
-                            .deleted
-                            .into_iter()
-                            .map(WirePost::into_stored)
-                            .collect(),
+                        inserted: batch.inserted.into_iter().map(WirePost::into_stored).collect(),
+                        updated: batch.updated.into_iter().map(WirePost::into_stored).collect(),
+                        deleted: batch.deleted.into_iter().map(WirePost::into_stored).collect(),
                     }));
                 }
                 Err(error) => {

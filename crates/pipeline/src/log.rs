@@ -103,9 +103,8 @@ impl EmbeddedLog {
     /// A log of `partitions` partitions, each holding at most
     /// `capacity_per_partition` records not yet committed by every group.
     pub fn new(partitions: u32, capacity_per_partition: usize) -> EmbeddedLog {
-        let partitions = (0..partitions.max(1))
-            .map(|_| Partition { base_offset: 0, records: VecDeque::new() })
-            .collect();
+        let partitions =
+            (0..partitions.max(1)).map(|_| Partition { base_offset: 0, records: VecDeque::new() }).collect();
         EmbeddedLog {
             shared: Arc::new(Shared {
                 state: Mutex::new(State { partitions, groups: HashMap::new() }),

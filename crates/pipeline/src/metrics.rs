@@ -31,7 +31,8 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("deck".into()), None)?;
-        let records_in = IntCounterVec::new(Opts::new("records_in_total", "Raw records read from sources"), &["source"])?;
+        let records_in =
+            IntCounterVec::new(Opts::new("records_in_total", "Raw records read from sources"), &["source"])?;
         let malformed =
             IntCounterVec::new(Opts::new("malformed_total", "Records that could not be parsed"), &["source"])?;
         let records_processed = IntCounter::new("records_processed_total", "Records processed and committed")?;

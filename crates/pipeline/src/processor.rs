@@ -142,11 +142,8 @@ pub async fn apply_and_count(
     if !recorded.is_empty() {
         trends.record(&recorded).await?;
     }
-    let removed: Vec<TrendEvent> = applied
-        .deleted
-        .iter()
-        .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
-        .collect();
+    let removed: Vec<TrendEvent> =
+        applied.deleted.iter().map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref())).collect();
     if !removed.is_empty() {
         trends.remove(&removed).await?;
     }

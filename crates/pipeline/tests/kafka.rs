@@ -17,9 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{TimeZone, Utc};
 use model::{Author, Counts, Kind, Origin, Post, RawRecord, Source, StoredPost};
-use pipeline::{
-    Delivery, KafkaConfig, KafkaLog, KafkaPublisher, Log, LogConsumer, ProcessedConsumer, Publisher,
-};
+use pipeline::{Delivery, KafkaConfig, KafkaLog, KafkaPublisher, Log, LogConsumer, ProcessedConsumer, Publisher};
 use store::Applied;
 use tokio_util::sync::CancellationToken;
 
@@ -43,11 +41,7 @@ fn config_or_skip(test_name: &str, partitions: i32) -> Option<KafkaConfig> {
              (sets DECK_KAFKA) or set DECK_TEST_KAFKA; DECK_SKIP_ENGINES=1 skips (loudly)"
         );
     };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000_000;
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000_000;
     Some(KafkaConfig {
         raw_topic: format!("test.{test_name}.{nanos}.raw"),
         processed_topic: format!("test.{test_name}.{nanos}.processed"),
@@ -62,36 +56,20 @@ fn config_or_skip(test_name: &str, partitions: i32) -> Option<KafkaConfig> {
 fn record(key: &str, position: u64) -> RawRecord {
     RawRecord {
         key: key.to_owned(),
-        origin: Origin {
-            source: "test".into(),
-            position,
-            checkpoint: None,
-        },
+        origin: Origin { source: "test".into(), position, checkpoint: None },
         payload: format!("{{\"n\":{position}}}"),
     }
 }
 
 /// Polls until `wanted` records (by origin position) were delivered or the
 /// patience runs out; commits each batch after "processing" when asked.
-async fn poll_until(
-    consumer: &mut dyn LogConsumer,
-    wanted: &HashSet<u64>,
-    commit: bool,
-) -> Vec<Delivery> {
+async fn poll_until(consumer: &mut dyn LogConsumer, wanted: &HashSet<u64>, commit: bool) -> Vec<Delivery> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut got = Vec::new();
     let mut seen = HashSet::new();
     while !wanted.is_subset(&seen) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "records not delivered: {} of {}",
-            seen.len(),
-            wanted.len()
-        );
-        let batch = consumer
-            .poll(500, Duration::from_millis(500))
-            .await
-            .unwrap();
+        assert!(tokio::time::Instant::now() < deadline, "records not delivered: {} of {}", seen.len(), wanted.len());
+        let batch = consumer.poll(500, Duration::from_millis(500)).await.unwrap();
         if commit {
             consumer.commit(&batch).await.unwrap();
         }
@@ -108,9 +86,7 @@ async fn records_not_committed_are_delivered_again() {
     };
     let log = KafkaLog::connect(config).await.unwrap();
     assert_eq!(log.partitions(), 2);
-    log.append((0..40).map(|n| record(&format!("k{n}"), n)).collect())
-        .await
-        .unwrap();
+    log.append((0..40).map(|n| record(&format!("k{n}"), n)).collect()).await.unwrap();
 
     // The first member reads everything but processes (commits) only the
     // first half of each partition, then stops before committing the rest.
@@ -119,26 +95,15 @@ async fn records_not_committed_are_delivered_again() {
     let delivered = poll_until(first.as_mut(), &all, false).await;
     let mut by_partition: HashMap<u32, Vec<&Delivery>> = HashMap::new();
     for delivery in &delivered {
-        by_partition
-            .entry(delivery.partition)
-            .or_default()
-            .push(delivery);
+        by_partition.entry(delivery.partition).or_default().push(delivery);
     }
     let mut processed = Vec::new();
     let mut unprocessed = BTreeSet::new();
     for deliveries in by_partition.values_mut() {
         deliveries.sort_by_key(|delivery| delivery.offset);
         let half = deliveries.len() / 2;
-        processed.extend(
-            deliveries[..half]
-                .iter()
-                .map(|delivery| (*delivery).clone()),
-        );
-        unprocessed.extend(
-            deliveries[half..]
-                .iter()
-                .map(|delivery| delivery.record.origin.position),
-        );
+        processed.extend(deliveries[..half].iter().map(|delivery| (*delivery).clone()));
+        unprocessed.extend(deliveries[half..].iter().map(|delivery| delivery.record.origin.position));
     }
     first.commit(&processed).await.unwrap();
     drop(first);
@@ -146,16 +111,8 @@ async fn records_not_committed_are_delivered_again() {
     // The next member of the group starts at the committed positions: every
     // record not processed comes again, and nothing processed does.
     let mut second = log.consumer("processors").await.unwrap();
-    let again = poll_until(
-        second.as_mut(),
-        &unprocessed.iter().copied().collect(),
-        true,
-    )
-    .await;
-    let again_positions: BTreeSet<u64> = again
-        .iter()
-        .map(|delivery| delivery.record.origin.position)
-        .collect();
+    let again = poll_until(second.as_mut(), &unprocessed.iter().copied().collect(), true).await;
+    let again_positions: BTreeSet<u64> = again.iter().map(|delivery| delivery.record.origin.position).collect();
     assert_eq!(again_positions, unprocessed);
 
     // A new group starts from the earliest offset.
@@ -179,11 +136,7 @@ async fn crash_child_reads_then_dies() {
     let log = KafkaLog::connect(config).await.unwrap();
     let mut consumer = log.consumer("processors").await.unwrap();
     let delivered = poll_until(consumer.as_mut(), &(0..40).collect(), false).await;
-    let half: Vec<Delivery> = delivered
-        .iter()
-        .filter(|delivery| delivery.offset < 5)
-        .cloned()
-        .collect();
+    let half: Vec<Delivery> = delivered.iter().filter(|delivery| delivery.offset < 5).cloned().collect();
     consumer.commit(&half).await.unwrap();
     // Let auto-commit (every second) send the stored offsets, so the group
     // has a position to resume from; then die without leaving.
@@ -198,18 +151,11 @@ async fn a_member_killed_mid_batch_leaves_its_records_to_the_group() {
     };
     let topic = config.raw_topic.clone();
     let log = KafkaLog::connect(config).await.unwrap();
-    log.append((0..40).map(|n| record(&format!("k{n}"), n)).collect())
-        .await
-        .unwrap();
+    log.append((0..40).map(|n| record(&format!("k{n}"), n)).collect()).await.unwrap();
 
     // The child's output is kept apart: its test summary is not this one's.
     let child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "crash_child_reads_then_dies",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "crash_child_reads_then_dies", "--nocapture", "--test-threads=1"])
         .env(CRASH_CHILD_TOPIC, &topic)
         .stdin(std::process::Stdio::null())
         .output()
@@ -239,16 +185,11 @@ async fn a_member_killed_mid_batch_leaves_its_records_to_the_group() {
     let mut seen = HashSet::new();
     let mut first_offsets: HashMap<u32, u64> = HashMap::new();
     while !unprocessed.is_subset(&seen) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "records of the dead member not delivered again"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "records of the dead member not delivered again");
         let batch = next.poll(500, Duration::from_millis(500)).await.unwrap();
         next.commit(&batch).await.unwrap();
         for delivery in &batch {
-            first_offsets
-                .entry(delivery.partition)
-                .or_insert(delivery.offset);
+            first_offsets.entry(delivery.partition).or_insert(delivery.offset);
             seen.insert((delivery.partition, delivery.offset));
         }
     }
@@ -269,37 +210,13 @@ async fn one_key_keeps_its_order() {
     log.append(records).await.unwrap();
     let mut consumer = log.consumer("g").await.unwrap();
     let delivered = poll_until(consumer.as_mut(), &(0..200).collect(), true).await;
-    let same_key: Vec<&Delivery> = delivered
-        .iter()
-        .filter(|delivery| delivery.record.key == "same-key")
-        .collect();
-    let positions: Vec<u64> = same_key
-        .iter()
-        .map(|delivery| delivery.record.origin.position)
-        .collect();
-    assert_eq!(
-        positions,
-        (0..100).collect::<Vec<_>>(),
-        "one key, one partition, in order"
-    );
-    assert!(
-        same_key
-            .iter()
-            .all(|delivery| delivery.partition == same_key[0].partition)
-    );
-    let partitions: HashSet<u32> = delivered
-        .iter()
-        .map(|delivery| delivery.partition)
-        .collect();
-    assert!(
-        partitions.len() > 1,
-        "other keys spread over the partitions"
-    );
-    assert_eq!(
-        same_key[0].record,
-        record("same-key", 0),
-        "records travel intact"
-    );
+    let same_key: Vec<&Delivery> = delivered.iter().filter(|delivery| delivery.record.key == "same-key").collect();
+    let positions: Vec<u64> = same_key.iter().map(|delivery| delivery.record.origin.position).collect();
+    assert_eq!(positions, (0..100).collect::<Vec<_>>(), "one key, one partition, in order");
+    assert!(same_key.iter().all(|delivery| delivery.partition == same_key[0].partition));
+    let partitions: HashSet<u32> = delivered.iter().map(|delivery| delivery.partition).collect();
+    assert!(partitions.len() > 1, "other keys spread over the partitions");
+    assert_eq!(same_key[0].record, record("same-key", 0), "records travel intact");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,28 +234,15 @@ async fn two_members_share_the_partitions_and_take_over() {
     let mut first_seen = Vec::new();
     let mut second_seen = Vec::new();
     loop {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the group never shared the partitions"
-        );
-        for (consumer, seen) in [
-            (&mut first, &mut first_seen),
-            (&mut second, &mut second_seen),
-        ] {
-            let batch = consumer
-                .poll(500, Duration::from_millis(200))
-                .await
-                .unwrap();
+        assert!(tokio::time::Instant::now() < deadline, "the group never shared the partitions");
+        for (consumer, seen) in [(&mut first, &mut first_seen), (&mut second, &mut second_seen)] {
+            let batch = consumer.poll(500, Duration::from_millis(200)).await.unwrap();
             consumer.commit(&batch).await.unwrap();
             seen.extend(batch);
         }
         let first_partitions = first.assigned_partitions().unwrap();
         let second_partitions = second.assigned_partitions().unwrap();
-        let union: BTreeSet<u32> = first_partitions
-            .iter()
-            .chain(&second_partitions)
-            .copied()
-            .collect();
+        let union: BTreeSet<u32> = first_partitions.iter().chain(&second_partitions).copied().collect();
         if !first_partitions.is_empty()
             && !second_partitions.is_empty()
             && union.len() == 4
@@ -349,59 +253,30 @@ async fn two_members_share_the_partitions_and_take_over() {
     }
 
     // Records spread over every partition: each member receives those of its own.
-    log.append((0..200).map(|n| record(&format!("k{n}"), n)).collect())
-        .await
-        .unwrap();
+    log.append((0..200).map(|n| record(&format!("k{n}"), n)).collect()).await.unwrap();
     let wanted: HashSet<u64> = (0..200).collect();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut seen = HashSet::new();
     while !wanted.is_subset(&seen) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "records not delivered to the group"
-        );
-        for (consumer, got) in [
-            (&mut first, &mut first_seen),
-            (&mut second, &mut second_seen),
-        ] {
-            let batch = consumer
-                .poll(500, Duration::from_millis(200))
-                .await
-                .unwrap();
+        assert!(tokio::time::Instant::now() < deadline, "records not delivered to the group");
+        for (consumer, got) in [(&mut first, &mut first_seen), (&mut second, &mut second_seen)] {
+            let batch = consumer.poll(500, Duration::from_millis(200)).await.unwrap();
             consumer.commit(&batch).await.unwrap();
             seen.extend(batch.iter().map(|delivery| delivery.record.origin.position));
             got.extend(batch);
         }
     }
-    let first_partitions: HashSet<u32> = first_seen
-        .iter()
-        .map(|delivery| delivery.partition)
-        .collect();
-    let second_partitions: HashSet<u32> = second_seen
-        .iter()
-        .map(|delivery| delivery.partition)
-        .collect();
-    assert!(
-        !first_seen.is_empty() && !second_seen.is_empty(),
-        "both members did work"
-    );
-    assert!(
-        first_partitions.is_disjoint(&second_partitions),
-        "no partition read by both"
-    );
+    let first_partitions: HashSet<u32> = first_seen.iter().map(|delivery| delivery.partition).collect();
+    let second_partitions: HashSet<u32> = second_seen.iter().map(|delivery| delivery.partition).collect();
+    assert!(!first_seen.is_empty() && !second_seen.is_empty(), "both members did work");
+    assert!(first_partitions.is_disjoint(&second_partitions), "no partition read by both");
 
     // One member leaves: the other takes over its partitions and receives everything.
     drop(second);
-    log.append((200..300).map(|n| record(&format!("k{n}"), n)).collect())
-        .await
-        .unwrap();
+    log.append((200..300).map(|n| record(&format!("k{n}"), n)).collect()).await.unwrap();
     let rest = poll_until(&mut first, &(200..300).collect(), true).await;
     let rest_partitions: HashSet<u32> = rest.iter().map(|delivery| delivery.partition).collect();
-    assert_eq!(
-        rest_partitions.len(),
-        4,
-        "the remaining member reads every partition"
-    );
+    assert_eq!(rest_partitions.len(), 4, "the remaining member reads every partition");
     assert_eq!(first.assigned_partitions().unwrap(), vec![0, 1, 2, 3]);
 }
 
@@ -411,11 +286,7 @@ fn stored_post(id: &str) -> StoredPost {
             id: id.to_owned(),
             source: Source::Demo,
             kind: Kind::Post,
-            author: Author {
-                id: "1".into(),
-                handle: "alice".into(),
-                name: "Alice".into(),
-            },
+            author: Author { id: "1".into(), handle: "alice".into(), name: "Alice".into() },
             text: format!("post {id} #bts"),
             lang: Some("en".into()),
             created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
@@ -441,13 +312,7 @@ async fn processed_batches_reach_every_feed_node() {
     };
     let publisher = KafkaPublisher::connect(&config).await.unwrap();
     // A batch published before the feed nodes start is not theirs to see.
-    publisher
-        .send(&Applied {
-            inserted: vec![stored_post("0")],
-            ..Applied::default()
-        })
-        .await
-        .unwrap();
+    publisher.send(&Applied { inserted: vec![stored_post("0")], ..Applied::default() }).await.unwrap();
 
     let shutdown = CancellationToken::new();
     let mut received = Vec::new();
@@ -459,43 +324,20 @@ async fn processed_batches_reach_every_feed_node() {
         tasks.push(tokio::spawn(consumer.run(
             move |applied| {
                 let mut posts = posts.lock().unwrap();
-                posts.extend(
-                    applied
-                        .inserted
-                        .iter()
-                        .map(|stored| (stored.post.id.clone(), "inserted")),
-                );
-                posts.extend(
-                    applied
-                        .deleted
-                        .iter()
-                        .map(|stored| (stored.post.id.clone(), "deleted")),
-                );
+                posts.extend(applied.inserted.iter().map(|stored| (stored.post.id.clone(), "inserted")));
+                posts.extend(applied.deleted.iter().map(|stored| (stored.post.id.clone(), "deleted")));
             },
             shutdown.clone(),
         )));
     }
     let inserted: Vec<StoredPost> = (1..=450).map(|n| stored_post(&n.to_string())).collect();
-    publisher
-        .publish(Arc::new(Applied {
-            inserted: inserted.clone(),
-            ..Applied::default()
-        }))
-        .await;
-    publisher
-        .publish(Arc::new(Applied {
-            deleted: vec![stored_post("7")],
-            ..Applied::default()
-        }))
-        .await;
+    publisher.publish(Arc::new(Applied { inserted: inserted.clone(), ..Applied::default() })).await;
+    publisher.publish(Arc::new(Applied { deleted: vec![stored_post("7")], ..Applied::default() })).await;
 
     let deadline = tokio::time::Instant::now() + PATIENCE;
     for posts in &received {
         loop {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "processed batches not received"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "processed batches not received");
             let done = posts.lock().unwrap().len() == 451;
             if done {
                 break;
@@ -503,19 +345,12 @@ async fn processed_batches_reach_every_feed_node() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let posts = posts.lock().unwrap();
-        let ids: HashSet<&str> = posts
-            .iter()
-            .filter(|(_, what)| *what == "inserted")
-            .map(|(id, _)| id.as_str())
-            .collect();
+        let ids: HashSet<&str> =
+            posts.iter().filter(|(_, what)| *what == "inserted").map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids.len(), 450);
         assert!(!ids.contains("0"));
         // One post's changes keep their order: inserted, then deleted.
-        let of_seven: Vec<&str> = posts
-            .iter()
-            .filter(|(id, _)| id == "7")
-            .map(|(_, what)| *what)
-            .collect();
+        let of_seven: Vec<&str> = posts.iter().filter(|(id, _)| id == "7").map(|(_, what)| *what).collect();
         assert_eq!(of_seven, vec!["inserted", "deleted"]);
     }
     shutdown.cancel();

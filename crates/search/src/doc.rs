@@ -112,11 +112,8 @@ impl Doc {
         // A retweet whose original is not stored only has its own `RT @x: …`
         // text; the prefix is not content.
         let orphan_retweet = content.kind == Kind::Retweet;
-        let (text, retweeted_handle) = if orphan_retweet {
-            strip_retweet_prefix(&content.text)
-        } else {
-            (content.text.as_str(), None)
-        };
+        let (text, retweeted_handle) =
+            if orphan_retweet { strip_retweet_prefix(&content.text) } else { (content.text.as_str(), None) };
 
         let mut sequences = Vec::with_capacity(1 + content.urls.len() + content.hashtags.len());
         let normalized_text = normalize_text(text);
@@ -125,10 +122,7 @@ impl Doc {
         sequences.push(text_tokens);
         for url in &content.urls {
             let mut url_tokens = Vec::new();
-            tokenize::tokenize(
-                tokenize::strip_link_prefix(&tokenize::normalize(url)),
-                &mut url_tokens,
-            );
+            tokenize::tokenize(tokenize::strip_link_prefix(&tokenize::normalize(url)), &mut url_tokens);
             sequences.push(url_tokens);
         }
         let hashtags = normalized_set(&content.hashtags, '#');
@@ -155,11 +149,7 @@ impl Doc {
         runs.sort_unstable();
         runs.dedup();
 
-        let mut mentions: Vec<Box<str>> = content
-            .mentions
-            .iter()
-            .map(|mention| normalize_name(mention, '@'))
-            .collect();
+        let mut mentions: Vec<Box<str>> = content.mentions.iter().map(|mention| normalize_name(mention, '@')).collect();
         if let Some(handle) = retweeted_handle {
             // The prefix's mention is not content either; the same account
             // mentioned again in the text stays.
@@ -176,10 +166,7 @@ impl Doc {
             .as_deref()
             .map(|lang| tokenize::normalize(lang.trim()).replace('_', "-"))
             .filter(|lang| !lang.is_empty());
-        let lang_primary = lang
-            .as_deref()
-            .and_then(|lang| lang.split_once('-'))
-            .map(|(primary, _)| primary.into());
+        let lang_primary = lang.as_deref().and_then(|lang| lang.split_once('-')).map(|(primary, _)| primary.into());
 
         Doc {
             sequences,
@@ -218,21 +205,9 @@ impl Doc {
         for run in &self.runs {
             push_gram_terms(run, &mut terms);
         }
-        terms.extend(
-            self.hashtags
-                .iter()
-                .map(|hashtag| Term::with_prefix("h", hashtag)),
-        );
-        terms.extend(
-            self.cashtags
-                .iter()
-                .map(|cashtag| Term::with_prefix("c", cashtag)),
-        );
-        terms.extend(
-            self.mentions
-                .iter()
-                .map(|mention| Term::with_prefix("m", mention)),
-        );
+        terms.extend(self.hashtags.iter().map(|hashtag| Term::with_prefix("h", hashtag)));
+        terms.extend(self.cashtags.iter().map(|cashtag| Term::with_prefix("c", cashtag)));
+        terms.extend(self.mentions.iter().map(|mention| Term::with_prefix("m", mention)));
         if !self.author.is_empty() {
             terms.push(Term::with_prefix("a", &self.author));
         }
@@ -252,12 +227,7 @@ impl Doc {
             (self.has_media, "f:media"),
             (self.has_links, "f:links"),
         ];
-        terms.extend(
-            flags
-                .into_iter()
-                .filter(|(set, _)| *set)
-                .map(|(_, raw)| Term::from_raw(raw)),
-        );
+        terms.extend(flags.into_iter().filter(|(set, _)| *set).map(|(_, raw)| Term::from_raw(raw)));
         terms.sort_unstable();
         terms.dedup();
         terms
@@ -332,11 +302,8 @@ pub(crate) fn normalize_name(name: &str, sigil: char) -> Box<str> {
 }
 
 fn normalized_set(names: &[String], sigil: char) -> Vec<Box<str>> {
-    let mut set: Vec<Box<str>> = names
-        .iter()
-        .map(|name| normalize_name(name, sigil))
-        .filter(|name| !name.is_empty())
-        .collect();
+    let mut set: Vec<Box<str>> =
+        names.iter().map(|name| normalize_name(name, sigil)).filter(|name| !name.is_empty()).collect();
     set.sort_unstable();
     set.dedup();
     set
@@ -351,10 +318,8 @@ fn strip_retweet_prefix(text: &str) -> (&str, Option<&str>) {
         return (text, None);
     };
     let handle = &after_at[..colon_idx];
-    let is_handle = !handle.is_empty()
-        && handle
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '@'));
+    let is_handle =
+        !handle.is_empty() && handle.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '@'));
     if !is_handle {
         return (text, None);
     }
@@ -367,26 +332,15 @@ mod tests {
 
     #[test]
     fn retweet_prefix() {
-        assert_eq!(
-            strip_retweet_prefix("RT @bts_twt: 안녕"),
-            ("안녕", Some("bts_twt"))
-        );
-        assert_eq!(
-            strip_retweet_prefix("RT @a.bsky.social:hi"),
-            ("hi", Some("a.bsky.social"))
-        );
+        assert_eq!(strip_retweet_prefix("RT @bts_twt: 안녕"), ("안녕", Some("bts_twt")));
+        assert_eq!(strip_retweet_prefix("RT @a.bsky.social:hi"), ("hi", Some("a.bsky.social")));
         assert_eq!(strip_retweet_prefix("RT this: now"), ("RT this: now", None));
         assert_eq!(strip_retweet_prefix("hello"), ("hello", None));
     }
 
     #[test]
     fn gram_terms() {
-        let raw = |terms: Vec<Term>| {
-            terms
-                .iter()
-                .map(|t| t.as_str().to_string())
-                .collect::<Vec<_>>()
-        };
+        let raw = |terms: Vec<Term>| terms.iter().map(|t| t.as_str().to_string()).collect::<Vec<_>>();
         assert_eq!(raw(gram_terms_of("新")), ["g:新"]);
         assert_eq!(raw(gram_terms_of("新曲")), ["g:新曲"]);
         assert_eq!(raw(gram_terms_of("ああああ")), ["g:ああ"]);

@@ -38,11 +38,8 @@ static ENDINGS: LazyLock<Vec<String>> = LazyLock::new(|| {
     let mut endings: Vec<String> = NOUN_SUFFIXES
         .iter()
         .flat_map(|suffix| {
-            std::iter::once(suffix.to_string()).chain(
-                PARTICLES
-                    .iter()
-                    .map(move |particle| format!("{suffix}{particle}")),
-            )
+            std::iter::once(suffix.to_string())
+                .chain(PARTICLES.iter().map(move |particle| format!("{suffix}{particle}")))
         })
         .chain(HADA_ENDINGS.iter().map(|ending| ending.to_string()))
         .filter(|ending| !ending.is_empty())
@@ -53,19 +50,12 @@ static ENDINGS: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// The longest ending, in chars, bounds how many suffixes of a token are tried.
-static LONGEST_ENDING_CHARS: LazyLock<usize> = LazyLock::new(|| {
-    ENDINGS
-        .iter()
-        .map(|ending| ending.chars().count())
-        .max()
-        .unwrap_or(0)
-});
+static LONGEST_ENDING_CHARS: LazyLock<usize> =
+    LazyLock::new(|| ENDINGS.iter().map(|ending| ending.chars().count()).max().unwrap_or(0));
 
 /// Whether `rest` is a particle ending (what follows a noun in a token).
 pub(crate) fn is_particle_ending(rest: &str) -> bool {
-    ENDINGS
-        .binary_search_by(|ending| ending.as_str().cmp(rest))
-        .is_ok()
+    ENDINGS.binary_search_by(|ending| ending.as_str().cmp(rest)).is_ok()
 }
 
 /// Calls `emit` with every stem of a Hangul token: each proper prefix that is

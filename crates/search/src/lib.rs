@@ -50,10 +50,7 @@ impl Query {
     /// Parses query text (see `docs/query-language.md`).
     pub fn parse(text: &str) -> Result<Query, ParseError> {
         let root = parse::parse(text)?;
-        Ok(Query {
-            text: text.to_string(),
-            root,
-        })
+        Ok(Query { text: text.to_string(), root })
     }
 
     /// Whether the post matches. Prepares a [`Doc`] first; to match one post

@@ -60,9 +60,7 @@ impl Node {
             Node::Mention(handle) => contains_sorted(&doc.mentions, handle),
             Node::From(handle) => doc.author == *handle,
             Node::To(handle) => doc.reply_to.as_ref() == Some(handle),
-            Node::Lang(lang) => {
-                doc.lang.as_ref() == Some(lang) || doc.lang_primary.as_ref() == Some(lang)
-            }
+            Node::Lang(lang) => doc.lang.as_ref() == Some(lang) || doc.lang_primary.as_ref() == Some(lang),
             Node::Filter(filter) => match filter {
                 Filter::Media => doc.has_media,
                 Filter::Links => doc.has_links,
@@ -96,16 +94,9 @@ fn phrase_matches(tokens: &[Token], doc: &Doc) -> bool {
     doc.sequences.iter().any(|sequence| {
         sequence.len() >= n_tokens
             && sequence.windows(n_tokens).any(|window| {
-                window.iter().zip(tokens).enumerate().all(
-                    |(token_idx, (post_token, query_token))| {
-                        token_matches(
-                            post_token,
-                            query_token,
-                            token_idx == 0,
-                            token_idx + 1 == n_tokens,
-                        )
-                    },
-                )
+                window.iter().zip(tokens).enumerate().all(|(token_idx, (post_token, query_token))| {
+                    token_matches(post_token, query_token, token_idx == 0, token_idx + 1 == n_tokens)
+                })
             })
     })
 }
@@ -124,10 +115,7 @@ fn token_matches(post_token: &Token, query_token: &Token, is_first: bool, is_las
             (false, false) => post_text == query_text,
         },
         TokenKind::Hangul if is_last => {
-            post_text == query_text
-                || post_text
-                    .strip_prefix(query_text)
-                    .is_some_and(korean::is_particle_ending)
+            post_text == query_text || post_text.strip_prefix(query_text).is_some_and(korean::is_particle_ending)
         }
         TokenKind::Hangul | TokenKind::Word | TokenKind::Emoji => post_text == query_text,
     }

@@ -61,10 +61,7 @@ fn is_quote(c: char) -> bool {
 }
 
 fn error(message: impl Into<String>, position: usize) -> ParseError {
-    ParseError {
-        message: message.into(),
-        position,
-    }
+    ParseError { message: message.into(), position }
 }
 
 fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
@@ -86,12 +83,7 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
         }
         let position = char_idx;
         let c = lex_char(chars[char_idx]);
-        let lexeme = |kind, chars: &[char]| Lexeme {
-            kind,
-            position,
-            negated,
-            chars: chars.to_vec(),
-        };
+        let lexeme = |kind, chars: &[char]| Lexeme { kind, position, negated, chars: chars.to_vec() };
         if c == '(' {
             lexemes.push(lexeme(LexKind::Open, &[]));
             char_idx += 1;
@@ -100,16 +92,10 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
             char_idx += 1;
         } else if is_quote(c) {
             let inside_start = char_idx + 1;
-            let Some(length) = chars[inside_start..]
-                .iter()
-                .position(|&c| is_quote(lex_char(c)))
-            else {
+            let Some(length) = chars[inside_start..].iter().position(|&c| is_quote(lex_char(c))) else {
                 return Err(error("this quote is never closed", position));
             };
-            lexemes.push(lexeme(
-                LexKind::Phrase,
-                &chars[inside_start..inside_start + length],
-            ));
+            lexemes.push(lexeme(LexKind::Phrase, &chars[inside_start..inside_start + length]));
             char_idx = inside_start + length + 1;
         } else {
             let length = chars[char_idx..]
@@ -134,20 +120,13 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
 pub(crate) fn parse(text: &str) -> Result<Node, ParseError> {
     let chars: Vec<char> = text.chars().collect();
     if chars.len() > MAX_QUERY_CHARS {
-        return Err(error(
-            format!("the query is too long (at most {MAX_QUERY_CHARS} characters)"),
-            MAX_QUERY_CHARS,
-        ));
+        return Err(error(format!("the query is too long (at most {MAX_QUERY_CHARS} characters)"), MAX_QUERY_CHARS));
     }
     let lexemes = lex(&chars)?;
     if lexemes.is_empty() {
         return Err(error("the query is empty", 0));
     }
-    let mut parser = Parser {
-        lexemes: &lexemes,
-        next_idx: 0,
-        first_ignored: None,
-    };
+    let mut parser = Parser { lexemes: &lexemes, next_idx: 0, first_ignored: None };
     let children = parser.parse_and(0)?;
     if let Some(unmatched) = parser.peek() {
         // parse_and only stops early at a ')'.
@@ -324,10 +303,7 @@ fn word_node(lexeme: &Lexeme) -> Result<Parsed, ParseError> {
     match lexed.first() {
         Some('#') => {
             let normalized = tokenize::normalize(&after_first);
-            let hashtag: String = normalized
-                .chars()
-                .take_while(|&c| is_word_char(c))
-                .collect();
+            let hashtag: String = normalized.chars().take_while(|&c| is_word_char(c)).collect();
             if !hashtag.is_empty() {
                 return Ok(Some(Node::Hashtag(hashtag.into())));
             }
@@ -341,19 +317,13 @@ fn word_node(lexeme: &Lexeme) -> Result<Parsed, ParseError> {
         }
         Some('$') if lexed.get(1).is_some_and(|c| c.is_alphabetic()) => {
             let normalized = tokenize::normalize(&after_first);
-            let cashtag: String = normalized
-                .chars()
-                .take_while(|&c| is_word_char(c))
-                .collect();
+            let cashtag: String = normalized.chars().take_while(|&c| is_word_char(c)).collect();
             return Ok(Some(Node::Cashtag(cashtag.into())));
         }
         _ => {}
     }
     if let Some(colon_idx) = lexed.iter().position(|&c| c == ':') {
-        let name: String = lexed[..colon_idx]
-            .iter()
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let name: String = lexed[..colon_idx].iter().collect::<String>().to_ascii_lowercase();
         let value: String = lexeme.chars[colon_idx + 1..].iter().collect();
         let value_position = lexeme.position + colon_idx + 1;
         if let Some(node) = operator_node(&name, &value, lexeme.position, value_position)? {
@@ -370,24 +340,9 @@ fn word_node(lexeme: &Lexeme) -> Result<Parsed, ParseError> {
 
 /// An operator, or `None` when `name` is not one (the word is then searched
 /// as text, as Twitter does with unknown operators).
-fn operator_node(
-    name: &str,
-    value: &str,
-    position: usize,
-    value_position: usize,
-) -> Result<Option<Node>, ParseError> {
-    const KNOWN: &[&str] = &[
-        "from",
-        "to",
-        "lang",
-        "filter",
-        "min_retweets",
-        "min_faves",
-        "min_likes",
-        "min_replies",
-        "since",
-        "until",
-    ];
+fn operator_node(name: &str, value: &str, position: usize, value_position: usize) -> Result<Option<Node>, ParseError> {
+    const KNOWN: &[&str] =
+        &["from", "to", "lang", "filter", "min_retweets", "min_faves", "min_likes", "min_replies", "since", "until"];
     if !KNOWN.contains(&name) {
         return Ok(None);
     }
@@ -399,26 +354,16 @@ fn operator_node(
         "from" | "to" => {
             let handle = value.strip_prefix('@').unwrap_or(&value);
             if handle.is_empty() {
-                return Err(error(
-                    format!("{name}: needs an account name"),
-                    value_position,
-                ));
+                return Err(error(format!("{name}: needs an account name"), value_position));
             }
-            if name == "from" {
-                Node::From(handle.into())
-            } else {
-                Node::To(handle.into())
-            }
+            if name == "from" { Node::From(handle.into()) } else { Node::To(handle.into()) }
         }
         "lang" => {
             let lang = value.replace('_', "-");
             let well_formed = lang.starts_with(|c: char| c.is_ascii_alphabetic())
                 && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !well_formed {
-                return Err(error(
-                    "lang: needs a language code such as ko or en",
-                    value_position,
-                ));
+                return Err(error("lang: needs a language code such as ko or en", value_position));
             }
             Node::Lang(lang.into())
         }
@@ -430,19 +375,14 @@ fn operator_node(
             "quote" | "quotes" => Filter::Quote,
             _ => {
                 return Err(error(
-                    format!(
-                        "unknown filter {value:?}: use media, links, retweets, replies or quote"
-                    ),
+                    format!("unknown filter {value:?}: use media, links, retweets, replies or quote"),
                     value_position,
                 ));
             }
         }),
         "min_retweets" | "min_faves" | "min_likes" | "min_replies" => {
             let Ok(min) = value.parse::<u64>() else {
-                return Err(error(
-                    format!("{name}: needs a whole number"),
-                    value_position,
-                ));
+                return Err(error(format!("{name}: needs a whole number"), value_position));
             };
             match name {
                 "min_retweets" => Node::MinRetweets(min),
@@ -452,21 +392,12 @@ fn operator_node(
         }
         _ => {
             // since, until
-            let date = NaiveDate::parse_from_str(&value, "%Y-%m-%d")
-                .ok()
-                .filter(|_| value.len() == "yyyy-mm-dd".len());
+            let date = NaiveDate::parse_from_str(&value, "%Y-%m-%d").ok().filter(|_| value.len() == "yyyy-mm-dd".len());
             let Some(date) = date else {
-                return Err(error(
-                    format!("{name}: needs a date written YYYY-MM-DD"),
-                    value_position,
-                ));
+                return Err(error(format!("{name}: needs a date written YYYY-MM-DD"), value_position));
             };
             let ms = date.and_time(NaiveTime::MIN).and_utc().timestamp_millis();
-            if name == "since" {
-                Node::Since(ms)
-            } else {
-                Node::Until(ms)
-            }
+            if name == "since" { Node::Since(ms) } else { Node::Until(ms) }
         }
     };
     Ok(Some(node))

@@ -31,11 +31,9 @@ impl Plan {
     pub fn admits(&self, sorted_terms: &[Term]) -> bool {
         match self {
             Plan::All => true,
-            Plan::AnyOf(conjunctions) => conjunctions.iter().any(|conjunction| {
-                conjunction
-                    .iter()
-                    .all(|term| sorted_terms.binary_search(term).is_ok())
-            }),
+            Plan::AnyOf(conjunctions) => conjunctions
+                .iter()
+                .any(|conjunction| conjunction.iter().all(|term| sorted_terms.binary_search(term).is_ok())),
         }
     }
 
@@ -45,9 +43,7 @@ impl Plan {
             Some(mut conjunctions) => {
                 for conjunction in &mut conjunctions {
                     conjunction.sort_by(|left, right| {
-                        left.rarity_rank()
-                            .cmp(&right.rarity_rank())
-                            .then_with(|| left.cmp(right))
+                        left.rarity_rank().cmp(&right.rarity_rank()).then_with(|| left.cmp(right))
                     });
                 }
                 Plan::AnyOf(conjunctions)
@@ -73,10 +69,8 @@ fn dnf(node: &Node) -> Option<Vec<Vec<Term>>> {
                 if conjunctions.len() * part.len() > MAX_CONJUNCTIONS {
                     continue;
                 }
-                conjunctions = conjunctions
-                    .iter()
-                    .flat_map(|left| part.iter().map(move |right| union(left, right)))
-                    .collect();
+                conjunctions =
+                    conjunctions.iter().flat_map(|left| part.iter().map(move |right| union(left, right))).collect();
             }
             Some(absorb(conjunctions))
         }
@@ -108,11 +102,7 @@ fn dnf(node: &Node) -> Option<Vec<Vec<Term>>> {
             Filter::Replies => "k:reply",
             Filter::Quote => "k:quote",
         })),
-        Node::MinRetweets(_)
-        | Node::MinFaves(_)
-        | Node::MinReplies(_)
-        | Node::Since(_)
-        | Node::Until(_) => None,
+        Node::MinRetweets(_) | Node::MinFaves(_) | Node::MinReplies(_) | Node::Since(_) | Node::Until(_) => None,
     }
 }
 
@@ -141,11 +131,7 @@ fn absorb(mut conjunctions: Vec<Vec<Term>>) -> Vec<Vec<Term>> {
     conjunctions.dedup();
     let mut kept: Vec<Vec<Term>> = Vec::with_capacity(conjunctions.len());
     for conjunction in conjunctions {
-        let subsumed = kept.iter().any(|smaller| {
-            smaller
-                .iter()
-                .all(|term| conjunction.binary_search(term).is_ok())
-        });
+        let subsumed = kept.iter().any(|smaller| smaller.iter().all(|term| conjunction.binary_search(term).is_ok()));
         if !subsumed {
             kept.push(conjunction);
         }

@@ -125,10 +125,7 @@ fn is_regional_indicator(c: char) -> bool {
 /// outside emoji, soft hyphens, byte-order marks and skin-tone modifiers (so
 /// that 👍 matches 👍🏽).
 fn is_ignorable(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x00AD | 0x200C | 0x200D | 0x2060 | 0xFE0E | 0xFE0F | 0xFEFF | 0x1F3FB..=0x1F3FF
-    )
+    matches!(u32::from(c), 0x00AD | 0x200C | 0x200D | 0x2060 | 0xFE0E | 0xFE0F | 0xFEFF | 0x1F3FB..=0x1F3FF)
 }
 
 /// Cuts normalized text into tokens, appending them to `tokens`.
@@ -161,9 +158,7 @@ pub(crate) fn tokenize(normalized: &str, tokens: &mut Vec<Token>) {
             flush(&mut current, current_kind, tokens);
             let mut emoji = String::from(c);
             // Two regional indicators make one flag.
-            if let Some(next) =
-                chars.next_if(|&next| is_regional_indicator(c) && is_regional_indicator(next))
-            {
+            if let Some(next) = chars.next_if(|&next| is_regional_indicator(c) && is_regional_indicator(next)) {
                 emoji.push(next);
             }
             while let Some(&next) = chars.peek() {
@@ -189,10 +184,7 @@ pub(crate) fn tokenize(normalized: &str, tokens: &mut Vec<Token>) {
                     _ => break,
                 }
             }
-            tokens.push(Token {
-                kind: TokenKind::Emoji,
-                text: emoji.into_boxed_str(),
-            });
+            tokens.push(Token { kind: TokenKind::Emoji, text: emoji.into_boxed_str() });
         } else {
             flush(&mut current, current_kind, tokens);
         }
@@ -202,10 +194,7 @@ pub(crate) fn tokenize(normalized: &str, tokens: &mut Vec<Token>) {
 
 fn flush(current: &mut String, kind: TokenKind, tokens: &mut Vec<Token>) {
     if !current.is_empty() {
-        tokens.push(Token {
-            kind,
-            text: current.as_str().into(),
-        });
+        tokens.push(Token { kind, text: current.as_str().into() });
         current.clear();
     }
 }
@@ -213,18 +202,13 @@ fn flush(current: &mut String, kind: TokenKind, tokens: &mut Vec<Token>) {
 /// Strips `http://`, `https://` and a leading `www.` from a normalized link so
 /// that links and query words about links tokenize the same way.
 pub(crate) fn strip_link_prefix(normalized: &str) -> &str {
-    let rest = normalized
-        .strip_prefix("https://")
-        .or_else(|| normalized.strip_prefix("http://"))
-        .unwrap_or(normalized);
+    let rest = normalized.strip_prefix("https://").or_else(|| normalized.strip_prefix("http://")).unwrap_or(normalized);
     rest.strip_prefix("www.").unwrap_or(rest)
 }
 
 /// Whether a normalized query word is written as a link.
 pub(crate) fn looks_like_link(normalized: &str) -> bool {
-    normalized.starts_with("https://")
-        || normalized.starts_with("http://")
-        || normalized.starts_with("www.")
+    normalized.starts_with("https://") || normalized.starts_with("http://") || normalized.starts_with("www.")
 }
 
 /// Replaces every `http(s)://…` span (up to the next whitespace) with a space.
@@ -253,10 +237,7 @@ fn find_link_start(text: &str) -> Option<usize> {
         let start = search_from + found;
         let tail = &text[start..];
         // A link starts a word: "xhttps://" is not one.
-        let starts_word = text[..start]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !is_word_char(c));
+        let starts_word = text[..start].chars().next_back().is_none_or(|c| !is_word_char(c));
         if starts_word && (tail.starts_with("https://") || tail.starts_with("http://")) {
             return Some(start);
         }
@@ -272,10 +253,7 @@ mod tests {
     fn tokens(text: &str) -> Vec<(TokenKind, String)> {
         let mut tokens = Vec::new();
         tokenize(&normalize(text), &mut tokens);
-        tokens
-            .into_iter()
-            .map(|token| (token.kind, token.text.into_string()))
-            .collect()
+        tokens.into_iter().map(|token| (token.kind, token.text.into_string())).collect()
     }
 
     fn texts(text: &str) -> Vec<String> {
@@ -291,10 +269,7 @@ mod tests {
 
     #[test]
     fn words_split_on_punctuation_and_scripts() {
-        assert_eq!(
-            texts("BTS가 1위! #BTS @bts_twt"),
-            ["bts", "가", "1", "위", "bts", "bts_twt"]
-        );
+        assert_eq!(texts("BTS가 1위! #BTS @bts_twt"), ["bts", "가", "1", "위", "bts", "bts_twt"]);
         assert_eq!(texts("don't stop"), ["don", "t", "stop"]);
         assert_eq!(texts("BTSの新曲、最高"), ["bts", "の新曲", "最高"]);
     }
@@ -327,9 +302,6 @@ mod tests {
         assert_eq!(remove_links("watch https://t.co/abc now"), "watch   now");
         assert_eq!(remove_links("no links"), "no links");
         assert_eq!(remove_links("xhttps://a b"), "xhttps://a b");
-        assert_eq!(
-            strip_link_prefix("https://www.youtube.com/watch"),
-            "youtube.com/watch"
-        );
+        assert_eq!(strip_link_prefix("https://www.youtube.com/watch"), "youtube.com/watch");
     }
 }

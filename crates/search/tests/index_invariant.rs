@@ -60,20 +60,12 @@ const WORDS: &[&str] = &[
 const HANDLES: &[&str] = &["bts_twt", "jimin", "army_daily", "rm.bsky.social"];
 const LANGS: &[&str] = &["ko", "en", "ja", "ko-KR", "und"];
 const HASHTAGS: &[&str] = &["BTS", "방탄소년단", "防弾少年団", "Butter", "bts_butter"];
-const URLS: &[&str] = &[
-    "https://www.youtube.com/watch?v=abc",
-    "https://weverse.io/bts/artist",
-    "http://bts.jp/新曲",
-];
+const URLS: &[&str] = &["https://www.youtube.com/watch?v=abc", "https://weverse.io/bts/artist", "http://bts.jp/新曲"];
 
 fn text() -> impl Strategy<Value = String> {
     let separators = prop::sample::select(vec![" ", " ", "", ", ", "!"]);
-    prop::collection::vec((prop::sample::select(WORDS), separators), 0..10).prop_map(|parts| {
-        parts
-            .into_iter()
-            .map(|(word, separator)| format!("{word}{separator}"))
-            .collect()
-    })
+    prop::collection::vec((prop::sample::select(WORDS), separators), 0..10)
+        .prop_map(|parts| parts.into_iter().map(|(word, separator)| format!("{word}{separator}")).collect())
 }
 
 fn subset(pool: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
@@ -87,22 +79,11 @@ fn plain_post() -> impl Strategy<Value = Post> {
         prop::sample::select(LANGS),
         text(),
         (subset(HASHTAGS), subset(HANDLES), subset(URLS)),
-        (
-            any::<bool>(),
-            prop::option::of(prop::sample::select(HANDLES)),
-            any::<bool>(),
-        ),
+        (any::<bool>(), prop::option::of(prop::sample::select(HANDLES)), any::<bool>()),
         (0u64..3000, 0u64..3000, 0i64..20),
     )
         .prop_map(
-            |(
-                handle,
-                lang,
-                text,
-                (hashtags, mentions, urls),
-                (has_media, reply_to, quote),
-                (retweets, likes, day),
-            )| {
+            |(handle, lang, text, (hashtags, mentions, urls), (has_media, reply_to, quote), (retweets, likes, day))| {
                 let mut post = common::post(handle, lang, &text);
                 post.hashtags = hashtags;
                 post.mentions = mentions;
@@ -116,30 +97,26 @@ fn plain_post() -> impl Strategy<Value = Post> {
                 }
                 post.counts.retweets = retweets;
                 post.counts.likes = likes;
-                post.created_at =
-                    Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).unwrap() + Duration::days(day);
+                post.created_at = Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).unwrap() + Duration::days(day);
                 post
             },
         )
 }
 
 fn stored_post() -> impl Strategy<Value = StoredPost> {
-    (
-        plain_post(),
-        prop::option::of(prop::sample::select(HANDLES)),
-        any::<bool>(),
-    )
-        .prop_map(|(post, retweeter, original_stored)| match retweeter {
+    (plain_post(), prop::option::of(prop::sample::select(HANDLES)), any::<bool>()).prop_map(
+        |(post, retweeter, original_stored)| match retweeter {
             None => common::stored(post),
             Some(retweeter) if original_stored => common::retweet(retweeter, post),
             Some(retweeter) => common::orphan_retweet(retweeter, post),
-        })
+        },
+    )
 }
 
 fn atom() -> impl Strategy<Value = String> {
     let word = prop::sample::select(WORDS).prop_map(str::to_string);
-    let phrase = prop::collection::vec(prop::sample::select(WORDS), 1..3)
-        .prop_map(|words| format!("\"{}\"", words.join(" ")));
+    let phrase =
+        prop::collection::vec(prop::sample::select(WORDS), 1..3).prop_map(|words| format!("\"{}\"", words.join(" ")));
     let operator = prop_oneof![
         prop::sample::select(HANDLES).prop_map(|h| format!("from:{h}")),
         prop::sample::select(HANDLES).prop_map(|h| format!("to:@{h}")),
@@ -158,14 +135,12 @@ fn atom() -> impl Strategy<Value = String> {
 }
 
 fn query() -> impl Strategy<Value = String> {
-    let leaf = (any::<bool>(), atom())
-        .prop_map(|(negated, atom)| if negated { format!("-{atom}") } else { atom });
+    let leaf = (any::<bool>(), atom()).prop_map(|(negated, atom)| if negated { format!("-{atom}") } else { atom });
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..4).prop_map(|terms| terms.join(" ")),
             prop::collection::vec(inner.clone(), 2..4).prop_map(|terms| terms.join(" OR ")),
-            (any::<bool>(), inner)
-                .prop_map(|(negated, term)| format!("{}({term})", if negated { "-" } else { "" })),
+            (any::<bool>(), inner).prop_map(|(negated, term)| format!("{}({term})", if negated { "-" } else { "" })),
         ]
     })
 }
@@ -242,14 +217,8 @@ fn random_queries_do_match_random_posts() {
     let mut runner = TestRunner::deterministic();
     let mut n_matches = 0;
     for _ in 0..200 {
-        let queries = prop::collection::vec(query(), 5)
-            .new_tree(&mut runner)
-            .unwrap()
-            .current();
-        let posts = prop::collection::vec(stored_post(), 10)
-            .new_tree(&mut runner)
-            .unwrap()
-            .current();
+        let queries = prop::collection::vec(query(), 5).new_tree(&mut runner).unwrap().current();
+        let posts = prop::collection::vec(stored_post(), 10).new_tree(&mut runner).unwrap().current();
         n_matches += check_invariant(&queries, &posts).unwrap();
     }
     // 200 × 5 × 10 pairs; a healthy generator matches a good share of them.

@@ -17,22 +17,10 @@ fn check(post: &StoredPost, table: &[(&str, bool)]) {
     let terms = doc.terms();
     for (query, expected) in table {
         let parsed = Query::parse(query).unwrap_or_else(|err| panic!("{query:?}: {err}"));
-        assert_eq!(
-            parsed.matches_doc(&doc),
-            *expected,
-            "query {query:?} on post {:?}",
-            post.post.text
-        );
-        assert_eq!(
-            parsed.matches(post),
-            *expected,
-            "query {query:?} via matches()"
-        );
+        assert_eq!(parsed.matches_doc(&doc), *expected, "query {query:?} on post {:?}", post.post.text);
+        assert_eq!(parsed.matches(post), *expected, "query {query:?} via matches()");
         if *expected {
-            assert!(
-                parsed.plan().admits(&terms),
-                "plan of {query:?} misses the post; terms {terms:?}"
-            );
+            assert!(parsed.plan().admits(&terms), "plan of {query:?} misses the post; terms {terms:?}");
         }
     }
 }
@@ -114,14 +102,7 @@ fn english_words_phrases_and_hashtags() {
 
 #[test]
 fn replies_quotes_and_mastodon_handles() {
-    let mut answer = reply(
-        post(
-            "jk.bsky.social",
-            "en",
-            "@rm.bsky.social congrats on the album!!",
-        ),
-        "rm.bsky.social",
-    );
+    let mut answer = reply(post("jk.bsky.social", "en", "@rm.bsky.social congrats on the album!!"), "rm.bsky.social");
     answer.mentions = vec!["rm.bsky.social".into()];
     answer.quoted_id = Some("q1".into());
     check(
@@ -193,37 +174,18 @@ fn korean_particles() {
     // Split by a space, it is a different phrase.
     check(
         &stored(post("fan", "ko", "방탄 소년단 최고")),
-        &[
-            ("방탄소년단", false),
-            ("방탄", true),
-            ("\"방탄 소년단\"", true),
-        ],
+        &[("방탄소년단", false), ("방탄", true), ("\"방탄 소년단\"", true)],
     );
     // A word that merely starts the same is not a particle form.
-    check(
-        &stored(post("fan", "ko", "방탄소년단원들")),
-        &[("방탄소년단", false)],
-    );
-    check(
-        &stored(post("fan", "ko", "지민님께 감사")),
-        &[("지민", true)],
-    );
-    check(
-        &stored(post("fan", "ko", "컴백 축하해 응원합니다")),
-        &[("축하", true), ("응원", true), ("축하해", true)],
-    );
+    check(&stored(post("fan", "ko", "방탄소년단원들")), &[("방탄소년단", false)]);
+    check(&stored(post("fan", "ko", "지민님께 감사")), &[("지민", true)]);
+    check(&stored(post("fan", "ko", "컴백 축하해 응원합니다")), &[("축하", true), ("응원", true), ("축하해", true)]);
 }
 
 #[test]
 fn japanese_chinese_thai_substrings() {
-    let japanese = stored(with_hashtags(
-        post(
-            "army_jp",
-            "ja",
-            "BTSの新曲、最高すぎる！！ #防弾少年団 ｶﾑﾊﾞｯｸ",
-        ),
-        &["防弾少年団"],
-    ));
+    let japanese =
+        stored(with_hashtags(post("army_jp", "ja", "BTSの新曲、最高すぎる！！ #防弾少年団 ｶﾑﾊﾞｯｸ"), &["防弾少年団"]));
     check(
         &japanese,
         &[
@@ -247,14 +209,8 @@ fn japanese_chinese_thai_substrings() {
             ("lang:ja 新曲", true),
         ],
     );
-    check(
-        &stored(post("cn", "zh", "防弹少年团新专辑发布")),
-        &[("新专辑", true), ("专辑发布", true), ("新歌", false)],
-    );
-    check(
-        &stored(post("th", "th", "บีทีเอสคัมแบ็คแล้ว")),
-        &[("คัมแบ็ค", true), ("บีทีเอส", true), ("ไทย", false)],
-    );
+    check(&stored(post("cn", "zh", "防弹少年团新专辑发布")), &[("新专辑", true), ("专辑发布", true), ("新歌", false)]);
+    check(&stored(post("th", "th", "บีทีเอสคัมแบ็คแล้ว")), &[("คัมแบ็ค", true), ("บีทีเอส", true), ("ไทย", false)]);
 }
 
 #[test]
@@ -275,23 +231,13 @@ fn emoji() {
             ("💜 -❤", true),
         ],
     );
-    check(
-        &stored(post("fan", "en", "❤️❤️ so good")),
-        &[("❤", true), ("❤️", true), ("💜", false)],
-    );
+    check(&stored(post("fan", "en", "❤️❤️ so good")), &[("❤", true), ("❤️", true), ("💜", false)]);
 }
 
 #[test]
 fn retweets_match_on_the_original_content_and_the_retweeter() {
     let mut original = with_hashtags(
-        with_mentions(
-            post(
-                "bts_twt",
-                "ko",
-                "오늘 공연 고마워요 아미 @bighit_music #BTS",
-            ),
-            &["bighit_music"],
-        ),
+        with_mentions(post("bts_twt", "ko", "오늘 공연 고마워요 아미 @bighit_music #BTS"), &["bighit_music"]),
         &["BTS"],
     );
     original.counts.retweets = 50_000;
@@ -325,14 +271,7 @@ fn retweets_match_on_the_original_content_and_the_retweeter() {
         ],
     );
     // The original itself.
-    check(
-        &stored(original.clone()),
-        &[
-            ("from:bts_twt", true),
-            ("from:army_daily", false),
-            ("-filter:retweets", true),
-        ],
-    );
+    check(&stored(original.clone()), &[("from:bts_twt", true), ("from:army_daily", false), ("-filter:retweets", true)]);
     // The retweet's own counts (zero) do not count.
     assert_eq!(rt.post.counts.retweets, 0);
 
@@ -357,32 +296,17 @@ fn retweets_match_on_the_original_content_and_the_retweeter() {
 
 #[test]
 fn languages_with_regions_and_missing_languages() {
-    check(
-        &stored(post("fan", "ko-KR", "안녕")),
-        &[
-            ("lang:ko", true),
-            ("lang:ko-kr", true),
-            ("lang:ko-kp", false),
-        ],
-    );
+    check(&stored(post("fan", "ko-KR", "안녕")), &[("lang:ko", true), ("lang:ko-kr", true), ("lang:ko-kp", false)]);
     let mut unknown = post("fan", "en", "hello");
     unknown.lang = None;
-    check(
-        &stored(unknown),
-        &[("lang:en", false), ("-lang:en", true), ("hello", true)],
-    );
+    check(&stored(unknown), &[("lang:en", false), ("-lang:en", true), ("hello", true)]);
 }
 
 #[test]
 fn html_entities_from_x_are_decoded() {
     check(
         &stored(post("fan", "en", "RM &amp; Jin &lt;3")),
-        &[
-            ("amp", false),
-            ("rm jin", true),
-            ("\"rm jin\"", true),
-            ("lt", false),
-        ],
+        &[("amp", false), ("rm jin", true), ("\"rm jin\"", true), ("lt", false)],
     );
 }
 
@@ -390,11 +314,7 @@ fn html_entities_from_x_are_decoded() {
 fn doc_terms_cover_words_stems_grams_and_flags() {
     let mut post = with_hashtags(post("Fan_1", "ko-KR", "방탄소년단이 最高 bts"), &["BTS"]);
     post.has_media = true;
-    let terms: Vec<String> = Doc::new(&stored(post))
-        .terms()
-        .iter()
-        .map(|t| t.as_str().to_string())
-        .collect();
+    let terms: Vec<String> = Doc::new(&stored(post)).terms().iter().map(|t| t.as_str().to_string()).collect();
     for expected in [
         "*",
         "w:방탄소년단이",
@@ -409,10 +329,7 @@ fn doc_terms_cover_words_stems_grams_and_flags() {
         "l:ko",
         "f:media",
     ] {
-        assert!(
-            terms.contains(&expected.to_string()),
-            "missing {expected} in {terms:?}"
-        );
+        assert!(terms.contains(&expected.to_string()), "missing {expected} in {terms:?}");
     }
     assert!(!terms.iter().any(|t| t == "k:retweet" || t == "f:links"));
     let mut sorted = terms.clone();

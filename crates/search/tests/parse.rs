@@ -13,27 +13,14 @@ fn plan_of(query: &str) -> Option<Vec<Vec<String>>> {
     match parsed.plan() {
         Plan::All => None,
         Plan::AnyOf(conjunctions) => {
-            assert!(
-                conjunctions.iter().all(|c| !c.is_empty()),
-                "{query:?}: empty conjunction"
-            );
-            Some(
-                conjunctions
-                    .into_iter()
-                    .map(|c| c.iter().map(|t: &Term| t.as_str().to_string()).collect())
-                    .collect(),
-            )
+            assert!(conjunctions.iter().all(|c| !c.is_empty()), "{query:?}: empty conjunction");
+            Some(conjunctions.into_iter().map(|c| c.iter().map(|t: &Term| t.as_str().to_string()).collect()).collect())
         }
     }
 }
 
 fn any_of(conjunctions: &[&[&str]]) -> Option<Vec<Vec<String>>> {
-    Some(
-        conjunctions
-            .iter()
-            .map(|c| c.iter().map(|t| t.to_string()).collect())
-            .collect(),
-    )
+    Some(conjunctions.iter().map(|c| c.iter().map(|t| t.to_string()).collect()).collect())
 }
 
 #[test]
@@ -61,10 +48,7 @@ fn plans() {
         ("filter:replies", any_of(&[&["k:reply"]])),
         ("filter:quote", any_of(&[&["k:quote"]])),
         ("min_retweets:100", None),
-        (
-            "bts min_faves:10 since:2024-06-01 until:2024-06-14",
-            any_of(&[&["w:bts"]]),
-        ),
+        ("bts min_faves:10 since:2024-06-01 until:2024-06-14", any_of(&[&["w:bts"]])),
         // OR binds tighter than AND: a (b OR c).
         ("a b OR c", any_of(&[&["w:a", "w:b"], &["w:a", "w:c"]])),
         ("(a b) OR c", any_of(&[&["w:c"], &["w:a", "w:b"]])),
@@ -81,27 +65,18 @@ fn plans() {
         ("BTS가", any_of(&[&["w:bts", "w:가"]])),
         ("新曲", any_of(&[&["g:新曲"]])),
         ("新", any_of(&[&["g:新"]])),
-        (
-            "防弾少年団",
-            any_of(&[&["g:少年", "g:年団", "g:弾少", "g:防弾"]]),
-        ),
+        ("防弾少年団", any_of(&[&["g:少年", "g:年団", "g:弾少", "g:防弾"]])),
         ("💜", any_of(&[&["w:💜"]])),
         ("lang:ko-KR", any_of(&[&["l:ko-kr"]])),
         // Unknown operators are words, as on Twitter.
         ("foo:bar", any_of(&[&["w:bar", "w:foo"]])),
-        (
-            "https://www.youtube.com/watch",
-            any_of(&[&["w:com", "w:watch", "w:youtube"]]),
-        ),
+        ("https://www.youtube.com/watch", any_of(&[&["w:com", "w:watch", "w:youtube"]])),
         // Terms with nothing searchable are left out.
         ("bts !!", any_of(&[&["w:bts"]])),
         ("bts OR ??", any_of(&[&["w:bts"]])),
         ("bts - army", any_of(&[&["w:army", "w:bts"]])),
         // The rarest kind of term comes first in a conjunction.
-        (
-            "lang:ja filter:media from:bts_twt",
-            any_of(&[&["a:bts_twt", "l:ja", "f:media"]]),
-        ),
+        ("lang:ja filter:media from:bts_twt", any_of(&[&["a:bts_twt", "l:ja", "f:media"]])),
         // Absorption: (a) OR (a b) needs only a.
         ("a OR (a b)", any_of(&[&["w:a"]])),
     ];
@@ -149,23 +124,14 @@ fn errors_point_at_the_mistake() {
     for (query, position, message) in table {
         let error = Query::parse(query).expect_err(query);
         assert_eq!(error.position, *position, "query {query:?}: {error}");
-        assert!(
-            error.message.contains(message),
-            "query {query:?}: {:?}",
-            error.message
-        );
+        assert!(error.message.contains(message), "query {query:?}: {:?}", error.message);
     }
 }
 
 #[test]
 fn long_and_deep_queries_are_refused() {
     let long = "bts ".repeat(600);
-    assert!(
-        Query::parse(&long)
-            .unwrap_err()
-            .message
-            .contains("too long")
-    );
+    assert!(Query::parse(&long).unwrap_err().message.contains("too long"));
     let deep = format!("{}bts{}", "(".repeat(40), ")".repeat(40));
     assert_eq!(Query::parse(&deep).unwrap_err().position, 32);
     let fine = format!("{}bts{}", "(".repeat(10), ")".repeat(10));
@@ -201,11 +167,7 @@ fn documented_examples() {
         let query = cells[1].split(" / ").next().unwrap().trim_matches('`');
         let message = cells[2].split(" / ").next().unwrap();
         let error = Query::parse(query).expect_err(query);
-        assert!(
-            error.message.starts_with(message),
-            "{query:?}: {:?} vs documented {message:?}",
-            error.message
-        );
+        assert!(error.message.starts_with(message), "{query:?}: {:?} vs documented {message:?}", error.message);
         n_checked += 1;
     }
     assert!(n_checked >= 13);

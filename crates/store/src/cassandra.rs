@@ -137,28 +137,18 @@ impl CassandraConfig {
     /// Production defaults for the given contact points (comma-separated
     /// `host:port` list, as in `DECK_CASSANDRA`).
     pub fn new(contact_points: &str) -> CassandraConfig {
-        CassandraConfig {
-            contact_points: split_list(contact_points),
-            ..CassandraConfig::default()
-        }
+        CassandraConfig { contact_points: split_list(contact_points), ..CassandraConfig::default() }
     }
 
     /// A single-node development cluster (replication factor 1), as
     /// `scripts/cluster up cassandra` starts.
     pub fn single_node(contact_points: &str) -> CassandraConfig {
-        CassandraConfig {
-            replication_factor: 1,
-            ..CassandraConfig::new(contact_points)
-        }
+        CassandraConfig { replication_factor: 1, ..CassandraConfig::new(contact_points) }
     }
 }
 
 fn split_list(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect()
+    list.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
 }
 
 fn engine(error: impl std::fmt::Display) -> StoreError {
@@ -166,10 +156,7 @@ fn engine(error: impl std::fmt::Display) -> StoreError {
 }
 
 fn corrupt(key: &str, reason: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        key: key.to_owned(),
-        reason: reason.to_string(),
-    }
+    StoreError::Corrupt { key: key.to_owned(), reason: reason.to_string() }
 }
 
 /// The Cassandra-backed store; cheap to clone.
@@ -219,9 +206,7 @@ impl CassandraStore {
     pub async fn session(config: &CassandraConfig) -> Result<Session, StoreError> {
         let mut policy = DefaultPolicy::builder().token_aware(true);
         if let Some(datacenter) = &config.datacenter {
-            policy = policy
-                .prefer_datacenter(datacenter.clone())
-                .permit_dc_failover(false);
+            policy = policy.prefer_datacenter(datacenter.clone()).permit_dc_failover(false);
         }
         let profile = ExecutionProfile::builder()
             .consistency(config.consistency.into())
@@ -234,10 +219,7 @@ impl CassandraStore {
             .build()
             .await
             .map_err(|error| {
-                StoreError::Engine(format!(
-                    "connect to Cassandra at {:?}: {error}",
-                    config.contact_points
-                ))
+                StoreError::Engine(format!("connect to Cassandra at {:?}: {error}", config.contact_points))
             })
     }
 
@@ -252,10 +234,7 @@ impl CassandraStore {
                 datacenter.replace('\'', "''"),
                 config.replication_factor
             ),
-            None => format!(
-                "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
-                config.replication_factor
-            ),
+            None => format!("{{'class': 'SimpleStrategy', 'replication_factor': {}}}", config.replication_factor),
         };
         let statements = [
             format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}"),
@@ -275,15 +254,9 @@ impl CassandraStore {
                 "CREATE TABLE IF NOT EXISTS {keyspace}.retweets (original_id text, retweet_id text, \
                  PRIMARY KEY (original_id, retweet_id))"
             ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {keyspace}.checkpoints (source text PRIMARY KEY, checkpoint text)"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {keyspace}.settings (name text PRIMARY KEY, value text)"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {keyspace}.stats (name text PRIMARY KEY, value counter)"
-            ),
+            format!("CREATE TABLE IF NOT EXISTS {keyspace}.checkpoints (source text PRIMARY KEY, checkpoint text)"),
+            format!("CREATE TABLE IF NOT EXISTS {keyspace}.settings (name text PRIMARY KEY, value text)"),
+            format!("CREATE TABLE IF NOT EXISTS {keyspace}.stats (name text PRIMARY KEY, value counter)"),
         ];
         for statement in statements {
             session
@@ -319,16 +292,10 @@ impl CassandraStore {
 
     /// Opens the store on a connected session: reads the bucket width and
     /// prepares every statement.
-    pub async fn open(
-        session: Arc<Session>,
-        config: &CassandraConfig,
-    ) -> Result<CassandraStore, StoreError> {
+    pub async fn open(session: Arc<Session>, config: &CassandraConfig) -> Result<CassandraStore, StoreError> {
         let keyspace = checked_name(&config.keyspace)?;
         let settings = session
-            .query_unpaged(
-                format!("SELECT value FROM {keyspace}.settings WHERE name = 'bucket_ms'"),
-                (),
-            )
+            .query_unpaged(format!("SELECT value FROM {keyspace}.settings WHERE name = 'bucket_ms'"), ())
             .await
             .map_err(|error| {
                 StoreError::Engine(format!(
@@ -341,9 +308,7 @@ impl CassandraStore {
             .maybe_first_row::<(String,)>()
             .map_err(engine)?
             .ok_or_else(|| {
-                StoreError::Engine(format!(
-                    "keyspace `{keyspace}` has no bucket_ms setting; run the migration"
-                ))
+                StoreError::Engine(format!("keyspace `{keyspace}` has no bucket_ms setting; run the migration"))
             })?
             .0
             .parse::<i64>()
@@ -370,8 +335,11 @@ impl CassandraStore {
             update_retweets_seen: prepare(format!("UPDATE {k}.posts SET retweets_seen = ? WHERE id = ?"), true).await?,
             insert_posting: prepare(format!("INSERT INTO {k}.postings (term, bucket, cursor) VALUES (?, ?, ?)"), true)
                 .await?,
-            delete_posting: prepare(format!("DELETE FROM {k}.postings WHERE term = ? AND bucket = ? AND cursor = ?"), true)
-                .await?,
+            delete_posting: prepare(
+                format!("DELETE FROM {k}.postings WHERE term = ? AND bucket = ? AND cursor = ?"),
+                true,
+            )
+            .await?,
             select_postings_desc: prepare(
                 format!(
                     "SELECT cursor FROM {k}.postings WHERE term = ? AND bucket = ? AND cursor > ? AND cursor < ? \
@@ -387,7 +355,8 @@ impl CassandraStore {
                 true,
             )
             .await?,
-            insert_term_bucket: prepare(format!("INSERT INTO {k}.term_buckets (term, bucket) VALUES (?, ?)"), true).await?,
+            insert_term_bucket: prepare(format!("INSERT INTO {k}.term_buckets (term, bucket) VALUES (?, ?)"), true)
+                .await?,
             select_buckets_desc: prepare(
                 format!(
                     "SELECT bucket FROM {k}.term_buckets WHERE term = ? AND bucket >= ? AND bucket <= ? \
@@ -407,11 +376,13 @@ impl CassandraStore {
                 .await?,
             delete_retweet: prepare(format!("DELETE FROM {k}.retweets WHERE original_id = ? AND retweet_id = ?"), true)
                 .await?,
-            select_retweets: prepare(format!("SELECT retweet_id FROM {k}.retweets WHERE original_id = ?"), true).await?,
+            select_retweets: prepare(format!("SELECT retweet_id FROM {k}.retweets WHERE original_id = ?"), true)
+                .await?,
             count_retweets: prepare(format!("SELECT COUNT(*) FROM {k}.retweets WHERE original_id = ?"), true).await?,
             insert_checkpoint: prepare(format!("INSERT INTO {k}.checkpoints (source, checkpoint) VALUES (?, ?)"), true)
                 .await?,
-            select_checkpoint: prepare(format!("SELECT checkpoint FROM {k}.checkpoints WHERE source = ?"), true).await?,
+            select_checkpoint: prepare(format!("SELECT checkpoint FROM {k}.checkpoints WHERE source = ?"), true)
+                .await?,
             // A counter increment applied twice counts twice: never retried.
             add_stat: prepare(format!("UPDATE {k}.stats SET value = value + ? WHERE name = ?"), false).await?,
             select_stat: prepare(format!("SELECT value FROM {k}.stats WHERE name = ?"), true).await?,
@@ -442,55 +413,23 @@ impl CassandraStore {
 fn checked_name(name: &str) -> Result<String, StoreError> {
     let valid = !name.is_empty()
         && name.len() <= 48
-        && name
-            .chars()
-            .all(|character| character.is_ascii_alphanumeric() || character == '_');
-    if valid {
-        Ok(name.to_owned())
-    } else {
-        Err(StoreError::Engine(format!(
-            "invalid keyspace name `{name}`"
-        )))
-    }
+        && name.chars().all(|character| character.is_ascii_alphanumeric() || character == '_');
+    if valid { Ok(name.to_owned()) } else { Err(StoreError::Engine(format!("invalid keyspace name `{name}`"))) }
 }
 
 fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(post)
-        .map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
+    postcard::to_stdvec(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
 }
 
 /// One write of a batch, run with others of its phase concurrently.
 enum Write {
-    Posting {
-        term: String,
-        bucket: i64,
-        cursor: Vec<u8>,
-        present: bool,
-    },
-    TermBucket {
-        term: String,
-        bucket: i64,
-    },
-    Tombstone {
-        id: String,
-    },
-    Retweet {
-        original_id: String,
-        retweet_id: String,
-        present: bool,
-    },
-    Post {
-        id: String,
-        body: Option<Vec<u8>>,
-    },
-    RetweetsSeen {
-        id: String,
-        count: i64,
-    },
-    Checkpoint {
-        source: String,
-        checkpoint: String,
-    },
+    Posting { term: String, bucket: i64, cursor: Vec<u8>, present: bool },
+    TermBucket { term: String, bucket: i64 },
+    Tombstone { id: String },
+    Retweet { original_id: String, retweet_id: String, present: bool },
+    Post { id: String, body: Option<Vec<u8>> },
+    RetweetsSeen { id: String, count: i64 },
+    Checkpoint { source: String, checkpoint: String },
 }
 
 /// The batch being planned: the final state of every row it touches, so that
@@ -525,27 +464,17 @@ impl Inner {
 
     /// Runs futures with at most `concurrency` in flight; results in the
     /// order of the futures; the first error wins.
-    async fn run_all<T, F>(
-        &self,
-        futures: impl IntoIterator<Item = F>,
-    ) -> Result<Vec<T>, StoreError>
+    async fn run_all<T, F>(&self, futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, StoreError>
     where
         F: std::future::Future<Output = Result<T, StoreError>>,
     {
-        futures::stream::iter(futures)
-            .buffered(self.concurrency)
-            .try_collect()
-            .await
+        futures::stream::iter(futures).buffered(self.concurrency).try_collect().await
     }
 
     /// Reads one post row: the post (with `retweets_seen` folded into its
     /// count) and `retweets_seen` itself.
     async fn read_post(&self, id: &str) -> Result<(Option<Post>, i64), StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.statements.select_post, (id,))
-            .await
-            .map_err(engine)?;
+        let result = self.session.execute_unpaged(&self.statements.select_post, (id,)).await.map_err(engine)?;
         let row = result
             .into_rows_result()
             .map_err(engine)?
@@ -560,31 +489,18 @@ impl Inner {
             return Ok((None, retweets_seen));
         };
         let mut post: Post = postcard::from_bytes(&body).map_err(|error| corrupt(id, error))?;
-        post.counts.retweets = post
-            .counts
-            .retweets
-            .max(u64::try_from(retweets_seen).unwrap_or(0));
+        post.counts.retweets = post.counts.retweets.max(u64::try_from(retweets_seen).unwrap_or(0));
         Ok((Some(post), retweets_seen))
     }
 
     async fn is_tombstoned(&self, id: &str) -> Result<bool, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.statements.select_tombstone, (id,))
-            .await
-            .map_err(engine)?;
+        let result = self.session.execute_unpaged(&self.statements.select_tombstone, (id,)).await.map_err(engine)?;
         Ok(result.into_rows_result().map_err(engine)?.rows_num() > 0)
     }
 
     /// Posts by id with their references resolved; absent ids are `None`.
     async fn load_resolved(&self, ids: &[String]) -> Result<Vec<Option<StoredPost>>, StoreError> {
-        let posts = self
-            .run_all(
-                ids.iter()
-                    .cloned()
-                    .map(|id| async move { Ok(self.read_post(&id).await?.0) }),
-            )
-            .await?;
+        let posts = self.run_all(ids.iter().cloned().map(|id| async move { Ok(self.read_post(&id).await?.0) })).await?;
         let mut referenced: Vec<String> = posts
             .iter()
             .flatten()
@@ -600,11 +516,7 @@ impl Inner {
             }))
             .await?;
         let by_id: HashMap<String, Option<Post>> = loaded.into_iter().collect();
-        let lookup = |id: &Option<String>| {
-            id.as_ref()
-                .and_then(|id| by_id.get(id).cloned().flatten())
-                .map(Box::new)
-        };
+        let lookup = |id: &Option<String>| id.as_ref().and_then(|id| by_id.get(id).cloned().flatten()).map(Box::new);
         Ok(ids
             .iter()
             .zip(posts)
@@ -620,15 +532,8 @@ impl Inner {
 
     /// Makes sure `pending` knows the stored state of `ids` (one round of
     /// concurrent reads for those it does not know yet).
-    async fn prefetch(
-        &self,
-        pending: &mut Pending,
-        ids: impl IntoIterator<Item = String>,
-    ) -> Result<(), StoreError> {
-        let mut missing: Vec<String> = ids
-            .into_iter()
-            .filter(|id| !pending.posts.contains_key(id))
-            .collect();
+    async fn prefetch(&self, pending: &mut Pending, ids: impl IntoIterator<Item = String>) -> Result<(), StoreError> {
+        let mut missing: Vec<String> = ids.into_iter().filter(|id| !pending.posts.contains_key(id)).collect();
         missing.sort();
         missing.dedup();
         if missing.is_empty() {
@@ -665,19 +570,11 @@ impl Inner {
             Some(id) => self.known(pending, id).await?.map(Box::new),
             None => None,
         };
-        Ok(StoredPost {
-            post,
-            retweeted,
-            quoted,
-        })
+        Ok(StoredPost { post, retweeted, quoted })
     }
 
     fn index_terms(stored: &StoredPost) -> Vec<String> {
-        Doc::new(stored)
-            .terms()
-            .iter()
-            .map(|term| term.as_str().to_owned())
-            .collect()
+        Doc::new(stored).terms().iter().map(|term| term.as_str().to_owned()).collect()
     }
 
     async fn apply(&self, batch: WriteBatch) -> Result<Applied, StoreError> {
@@ -686,15 +583,8 @@ impl Inner {
         let mut named = Vec::new();
         for event in &batch.events {
             match event {
-                PostEvent::Upsert(PostBundle {
-                    post,
-                    retweeted,
-                    quoted,
-                }) => {
-                    for post in [Some(post), retweeted.as_deref(), quoted.as_deref()]
-                        .into_iter()
-                        .flatten()
-                    {
+                PostEvent::Upsert(PostBundle { post, retweeted, quoted }) => {
+                    for post in [Some(post), retweeted.as_deref(), quoted.as_deref()].into_iter().flatten() {
                         named.push(post.id.clone());
                         named.extend(post.retweeted_id.iter().cloned());
                         named.extend(post.quoted_id.iter().cloned());
@@ -707,17 +597,11 @@ impl Inner {
 
         for event in batch.events {
             match event {
-                PostEvent::Upsert(PostBundle {
-                    post,
-                    retweeted,
-                    quoted,
-                }) => {
+                PostEvent::Upsert(PostBundle { post, retweeted, quoted }) => {
                     for embedded in [retweeted, quoted].into_iter().flatten() {
                         self.upsert_one(&mut pending, *embedded).await?;
                     }
-                    let retweet_of = (post.kind == Kind::Retweet)
-                        .then(|| post.retweeted_id.clone())
-                        .flatten();
+                    let retweet_of = (post.kind == Kind::Retweet).then(|| post.retweeted_id.clone()).flatten();
                     let retweet_id = post.id.clone();
                     self.upsert_one(&mut pending, post).await?;
                     // Every stored retweet is in its original's set, re-delivered
@@ -725,9 +609,7 @@ impl Inner {
                     // row and the original's count, and a recount heals it.
                     let stored = matches!(pending.posts.get(&retweet_id), Some(Some(_)));
                     if let (true, Some(original_id)) = (stored, retweet_of) {
-                        pending
-                            .retweets
-                            .insert((original_id.clone(), retweet_id), true);
+                        pending.retweets.insert((original_id.clone(), retweet_id), true);
                         pending.recount.insert(original_id);
                     }
                 }
@@ -750,27 +632,16 @@ impl Inner {
             if *present {
                 new_buckets.push((term.clone(), bucket));
             }
-            first.push(Write::Posting {
-                term: term.clone(),
-                bucket,
-                cursor: cursor.clone(),
-                present: *present,
-            });
+            first.push(Write::Posting { term: term.clone(), bucket, cursor: cursor.clone(), present: *present });
         }
         new_buckets.sort();
         new_buckets.dedup();
         {
-            let known = self
-                .known_buckets
-                .lock()
-                .map_err(|_| StoreError::Task("bucket memory poisoned".into()))?;
+            let known = self.known_buckets.lock().map_err(|_| StoreError::Task("bucket memory poisoned".into()))?;
             new_buckets.retain(|pair| !known.contains(pair));
         }
         for (term, bucket) in &new_buckets {
-            first.push(Write::TermBucket {
-                term: term.clone(),
-                bucket: *bucket,
-            });
+            first.push(Write::TermBucket { term: term.clone(), bucket: *bucket });
         }
         for ((original_id, retweet_id), present) in &pending.retweets {
             first.push(Write::Retweet {
@@ -779,13 +650,9 @@ impl Inner {
                 present: *present,
             });
         }
-        self.run_all(first.into_iter().map(|write| self.write(write)))
-            .await?;
+        self.run_all(first.into_iter().map(|write| self.write(write))).await?;
         {
-            let mut known = self
-                .known_buckets
-                .lock()
-                .map_err(|_| StoreError::Task("bucket memory poisoned".into()))?;
+            let mut known = self.known_buckets.lock().map_err(|_| StoreError::Task("bucket memory poisoned".into()))?;
             if known.len() + new_buckets.len() > KNOWN_BUCKETS_CAPACITY {
                 known.clear();
             }
@@ -798,13 +665,9 @@ impl Inner {
                 (true, Some(Some(post))) => Some(encode_post(post)?),
                 _ => None,
             };
-            second.push(Write::Post {
-                id: id.clone(),
-                body,
-            });
+            second.push(Write::Post { id: id.clone(), body });
         }
-        self.run_all(second.into_iter().map(|write| self.write(write)))
-            .await?;
+        self.run_all(second.into_iter().map(|write| self.write(write))).await?;
 
         // Retweet counts: the size of each original's retweet set, counted
         // after this batch's rows were written (idempotent under re-delivery).
@@ -816,34 +679,18 @@ impl Inner {
                     .execute_unpaged(&self.statements.count_retweets, (&original_id,))
                     .await
                     .map_err(engine)?;
-                let (count,) = result
-                    .into_rows_result()
-                    .map_err(engine)?
-                    .single_row::<(i64,)>()
-                    .map_err(engine)?;
+                let (count,) = result.into_rows_result().map_err(engine)?.single_row::<(i64,)>().map_err(engine)?;
                 Ok((original_id, count))
             }))
             .await?;
         let mut third = Vec::new();
         for (original_id, count) in counts {
-            if pending
-                .retweets_seen
-                .get(&original_id)
-                .copied()
-                .unwrap_or(0)
-                == count
-            {
+            if pending.retweets_seen.get(&original_id).copied().unwrap_or(0) == count {
                 continue;
             }
-            third.push(Write::RetweetsSeen {
-                id: original_id.clone(),
-                count,
-            });
+            third.push(Write::RetweetsSeen { id: original_id.clone(), count });
             if let Some(Some(original)) = pending.posts.get_mut(&original_id) {
-                let visible = original
-                    .counts
-                    .retweets
-                    .max(u64::try_from(count).unwrap_or(0));
+                let visible = original.counts.retweets.max(u64::try_from(count).unwrap_or(0));
                 if visible != original.counts.retweets {
                     original.counts.retweets = visible;
                     pending.updated_ids.push(original_id.clone());
@@ -855,29 +702,18 @@ impl Inner {
             last_checkpoint.insert(source, checkpoint);
         }
         for (source, checkpoint) in last_checkpoint {
-            third.push(Write::Checkpoint {
-                source: source.to_owned(),
-                checkpoint: checkpoint.to_owned(),
-            });
+            third.push(Write::Checkpoint { source: source.to_owned(), checkpoint: checkpoint.to_owned() });
         }
-        self.run_all(third.into_iter().map(|write| self.write(write)))
-            .await?;
+        self.run_all(third.into_iter().map(|write| self.write(write))).await?;
         let delta = pending.n_new_rows - pending.n_removed_rows;
         if delta != 0 {
             // Approximate by design: a crash between the post rows and this
             // increment loses it (a counter must not be retried).
-            self.session
-                .execute_unpaged(&self.statements.add_stat, (Counter(delta), "posts"))
-                .await
-                .map_err(engine)?;
+            self.session.execute_unpaged(&self.statements.add_stat, (Counter(delta), "posts")).await.map_err(engine)?;
         }
 
         // What changed, resolved from the state just written.
-        let deleted_ids: HashSet<String> = pending
-            .deleted
-            .iter()
-            .map(|post| post.post.id.clone())
-            .collect();
+        let deleted_ids: HashSet<String> = pending.deleted.iter().map(|post| post.post.id.clone()).collect();
         let mut applied = Applied::default();
         let mut seen = HashSet::new();
         let inserted_ids = std::mem::take(&mut pending.inserted_ids);
@@ -908,8 +744,7 @@ impl Inner {
             return Ok(());
         }
         let existing = self.known(pending, &post.id).await?;
-        let seen_retweets =
-            u64::try_from(pending.retweets_seen.get(&post.id).copied().unwrap_or(0)).unwrap_or(0);
+        let seen_retweets = u64::try_from(pending.retweets_seen.get(&post.id).copied().unwrap_or(0)).unwrap_or(0);
         match existing {
             None => {
                 post.counts.retweets = post.counts.retweets.max(seen_retweets);
@@ -927,11 +762,7 @@ impl Inner {
             Some(old) => {
                 // Counts only grow: a source's snapshot may be older than ours.
                 let mut merged = post;
-                merged.counts.retweets = merged
-                    .counts
-                    .retweets
-                    .max(old.counts.retweets)
-                    .max(seen_retweets);
+                merged.counts.retweets = merged.counts.retweets.max(old.counts.retweets).max(seen_retweets);
                 merged.counts.likes = merged.counts.likes.max(old.counts.likes);
                 merged.counts.replies = merged.counts.replies.max(old.counts.replies);
                 merged.counts.quotes = merged.counts.quotes.max(old.counts.quotes);
@@ -952,10 +783,8 @@ impl Inner {
                     let new_stored = self.resolve(pending, merged.clone()).await?;
                     let old_cursor = old.cursor().as_bytes().to_vec();
                     let new_cursor = merged.cursor().as_bytes().to_vec();
-                    let new_rows: HashSet<(String, Vec<u8>)> = Inner::index_terms(&new_stored)
-                        .into_iter()
-                        .map(|term| (term, new_cursor.clone()))
-                        .collect();
+                    let new_rows: HashSet<(String, Vec<u8>)> =
+                        Inner::index_terms(&new_stored).into_iter().map(|term| (term, new_cursor.clone())).collect();
                     for term in Inner::index_terms(&old_stored) {
                         let row = (term, old_cursor.clone());
                         if !new_rows.contains(&row) {
@@ -1004,19 +833,13 @@ impl Inner {
 
             // A retweet that leaves takes itself off the original's set.
             if let (Kind::Retweet, Some(original_id)) = (post.kind, &post.retweeted_id) {
-                pending
-                    .retweets
-                    .insert((original_id.clone(), id.to_owned()), false);
+                pending.retweets.insert((original_id.clone(), id.to_owned()), false);
                 pending.recount.insert(original_id.clone());
             }
             pending.deleted.push(stored);
 
             // Retweets of a deleted post go with it: stored ones and this batch's.
-            let result = self
-                .session
-                .execute_unpaged(&self.statements.select_retweets, (id,))
-                .await
-                .map_err(engine)?;
+            let result = self.session.execute_unpaged(&self.statements.select_retweets, (id,)).await.map_err(engine)?;
             let mut retweet_ids: Vec<String> = result
                 .into_rows_result()
                 .map_err(engine)?
@@ -1048,106 +871,50 @@ impl Inner {
         let statements = &self.statements;
         let session = &self.session;
         let result = match write {
-            Write::Posting {
-                term,
-                bucket,
-                cursor,
-                present: true,
-            } => {
-                session
-                    .execute_unpaged(&statements.insert_posting, (term, bucket, cursor))
-                    .await
+            Write::Posting { term, bucket, cursor, present: true } => {
+                session.execute_unpaged(&statements.insert_posting, (term, bucket, cursor)).await
             }
-            Write::Posting {
-                term,
-                bucket,
-                cursor,
-                present: false,
-            } => {
-                session
-                    .execute_unpaged(&statements.delete_posting, (term, bucket, cursor))
-                    .await
+            Write::Posting { term, bucket, cursor, present: false } => {
+                session.execute_unpaged(&statements.delete_posting, (term, bucket, cursor)).await
             }
             Write::TermBucket { term, bucket } => {
-                session
-                    .execute_unpaged(&statements.insert_term_bucket, (term, bucket))
-                    .await
+                session.execute_unpaged(&statements.insert_term_bucket, (term, bucket)).await
             }
-            Write::Tombstone { id } => {
-                session
-                    .execute_unpaged(&statements.insert_tombstone, (id,))
-                    .await
+            Write::Tombstone { id } => session.execute_unpaged(&statements.insert_tombstone, (id,)).await,
+            Write::Retweet { original_id, retweet_id, present: true } => {
+                session.execute_unpaged(&statements.insert_retweet, (original_id, retweet_id)).await
             }
-            Write::Retweet {
-                original_id,
-                retweet_id,
-                present: true,
-            } => {
-                session
-                    .execute_unpaged(&statements.insert_retweet, (original_id, retweet_id))
-                    .await
+            Write::Retweet { original_id, retweet_id, present: false } => {
+                session.execute_unpaged(&statements.delete_retweet, (original_id, retweet_id)).await
             }
-            Write::Retweet {
-                original_id,
-                retweet_id,
-                present: false,
-            } => {
-                session
-                    .execute_unpaged(&statements.delete_retweet, (original_id, retweet_id))
-                    .await
-            }
-            Write::Post {
-                id,
-                body: Some(body),
-            } => {
-                session
-                    .execute_unpaged(&statements.insert_post, (id, body))
-                    .await
-            }
-            Write::Post { id, body: None } => {
-                session
-                    .execute_unpaged(&statements.delete_post, (id,))
-                    .await
-            }
+            Write::Post { id, body: Some(body) } => session.execute_unpaged(&statements.insert_post, (id, body)).await,
+            Write::Post { id, body: None } => session.execute_unpaged(&statements.delete_post, (id,)).await,
             Write::RetweetsSeen { id, count } => {
-                session
-                    .execute_unpaged(&statements.update_retweets_seen, (count, id))
-                    .await
+                session.execute_unpaged(&statements.update_retweets_seen, (count, id)).await
             }
             Write::Checkpoint { source, checkpoint } => {
-                session
-                    .execute_unpaged(&statements.insert_checkpoint, (source, checkpoint))
-                    .await
+                session.execute_unpaged(&statements.insert_checkpoint, (source, checkpoint)).await
             }
         };
         result.map(|_| ()).map_err(engine)
     }
 
-    async fn timeline(
-        &self,
-        query: &Query,
-        range: &Range,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn timeline(&self, query: &Query, range: &Range, limit: usize) -> Result<Page, StoreError> {
         let limit = limit.max(1);
         let mut primaries: Vec<Term> = match query.plan() {
             Plan::All => vec![Term::all()],
             // The plan puts the rarest kind of term first in each conjunction;
             // the other terms are left to the matcher.
-            Plan::AnyOf(conjunctions) => conjunctions
-                .into_iter()
-                .filter_map(|terms| terms.into_iter().next())
-                .collect(),
+            Plan::AnyOf(conjunctions) => {
+                conjunctions.into_iter().filter_map(|terms| terms.into_iter().next()).collect()
+            }
         };
         primaries.sort();
         primaries.dedup();
         if primaries.is_empty() {
             primaries.push(Term::all());
         }
-        let mut streams: Vec<TermScan> = primaries
-            .iter()
-            .map(|term| TermScan::new(self, term, range))
-            .collect();
+        let mut streams: Vec<TermScan> = primaries.iter().map(|term| TermScan::new(self, term, range)).collect();
         let mut heads: Vec<Option<Vec<u8>>> = Vec::with_capacity(streams.len());
         for stream in &mut streams {
             heads.push(stream.next(self).await?);
@@ -1169,17 +936,12 @@ impl Inner {
                     }
                 }
                 examined += 1;
-                candidates.push(
-                    Cursor::from_bytes(&newest).map_err(|_| corrupt("postings", "bad cursor"))?,
-                );
+                candidates.push(Cursor::from_bytes(&newest).map_err(|_| corrupt("postings", "bad cursor"))?);
             }
             if candidates.is_empty() {
                 return Ok(page);
             }
-            let ids: Vec<String> = candidates
-                .iter()
-                .map(|cursor| cursor.id().to_owned())
-                .collect();
+            let ids: Vec<String> = candidates.iter().map(|cursor| cursor.id().to_owned()).collect();
             let loaded = self.load_resolved(&ids).await?;
             for (cursor, post) in candidates.iter().zip(loaded) {
                 let Some(post) = post else {
@@ -1203,19 +965,10 @@ impl Inner {
     }
 
     /// Buckets of a term in `[lowest, highest]`, newest first, up to `max`.
-    async fn buckets_desc(
-        &self,
-        term: &str,
-        lowest: i64,
-        highest: i64,
-        max: i32,
-    ) -> Result<Vec<i64>, StoreError> {
+    async fn buckets_desc(&self, term: &str, lowest: i64, highest: i64, max: i32) -> Result<Vec<i64>, StoreError> {
         let result = self
             .session
-            .execute_unpaged(
-                &self.statements.select_buckets_desc,
-                (term, lowest, highest, max),
-            )
+            .execute_unpaged(&self.statements.select_buckets_desc, (term, lowest, highest, max))
             .await
             .map_err(engine)?;
         result
@@ -1237,10 +990,7 @@ impl Inner {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let result = self
             .session
-            .execute_unpaged(
-                &self.statements.select_postings_desc,
-                (term, bucket, lower, upper, max),
-            )
+            .execute_unpaged(&self.statements.select_postings_desc, (term, bucket, lower, upper, max))
             .await
             .map_err(engine)?;
         result
@@ -1271,26 +1021,12 @@ struct TermScan {
 
 impl TermScan {
     fn new(inner: &Inner, term: &Term, range: &Range) -> TermScan {
-        let lower = range
-            .after
-            .as_ref()
-            .map(|cursor| cursor.as_bytes().to_vec())
-            .unwrap_or_default();
-        let upper = range
-            .before
-            .as_ref()
-            .map(|cursor| cursor.as_bytes().to_vec())
-            .unwrap_or_else(|| CURSOR_MAX.to_vec());
-        let lowest_bucket = range
-            .after
-            .as_ref()
-            .map(|cursor| inner.bucket_of(cursor.created_ms()))
-            .unwrap_or(i64::MIN);
-        let highest_bucket = range
-            .before
-            .as_ref()
-            .map(|cursor| inner.bucket_of(cursor.created_ms()))
-            .unwrap_or(i64::MAX);
+        let lower = range.after.as_ref().map(|cursor| cursor.as_bytes().to_vec()).unwrap_or_default();
+        let upper =
+            range.before.as_ref().map(|cursor| cursor.as_bytes().to_vec()).unwrap_or_else(|| CURSOR_MAX.to_vec());
+        let lowest_bucket = range.after.as_ref().map(|cursor| inner.bucket_of(cursor.created_ms())).unwrap_or(i64::MIN);
+        let highest_bucket =
+            range.before.as_ref().map(|cursor| inner.bucket_of(cursor.created_ms())).unwrap_or(i64::MAX);
         TermScan {
             term: term.as_str().to_owned(),
             lower,
@@ -1310,9 +1046,7 @@ impl TermScan {
                 return Ok(Some(cursor));
             }
             if let Some((bucket, upper)) = self.current.take() {
-                let chunk = inner
-                    .postings_desc(&self.term, bucket, &self.lower, &upper, POSTINGS_CHUNK)
-                    .await?;
+                let chunk = inner.postings_desc(&self.term, bucket, &self.lower, &upper, POSTINGS_CHUNK).await?;
                 let full = chunk.len() == POSTINGS_CHUNK as usize;
                 if let (true, Some(last)) = (full, chunk.last()) {
                     self.current = Some((bucket, last.clone()));
@@ -1324,14 +1058,9 @@ impl TermScan {
                 let Some(highest) = self.next_listed else {
                     return Ok(None);
                 };
-                let listed = inner
-                    .buckets_desc(&self.term, self.lowest_bucket, highest, BUCKETS_CHUNK)
-                    .await?;
+                let listed = inner.buckets_desc(&self.term, self.lowest_bucket, highest, BUCKETS_CHUNK).await?;
                 self.next_listed = match listed.last() {
-                    Some(&oldest)
-                        if listed.len() == BUCKETS_CHUNK as usize
-                            && oldest > self.lowest_bucket =>
-                    {
+                    Some(&oldest) if listed.len() == BUCKETS_CHUNK as usize && oldest > self.lowest_bucket => {
                         Some(oldest - 1)
                     }
                     _ => None,
@@ -1353,36 +1082,18 @@ impl PostStore for CassandraStore {
     }
 
     async fn get(&self, ids: &[String]) -> Result<Vec<StoredPost>, StoreError> {
-        Ok(self
-            .inner
-            .load_resolved(ids)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+        Ok(self.inner.load_resolved(ids).await?.into_iter().flatten().collect())
     }
 
-    async fn timeline(
-        &self,
-        query: &Query,
-        range: Range,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
         self.inner.timeline(query, &range, limit).await
     }
 
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
         let inner = &self.inner;
-        let result = inner
-            .session
-            .execute_unpaged(&inner.statements.select_checkpoint, (source,))
-            .await
-            .map_err(engine)?;
-        let row = result
-            .into_rows_result()
-            .map_err(engine)?
-            .maybe_first_row::<(Option<String>,)>()
-            .map_err(engine)?;
+        let result =
+            inner.session.execute_unpaged(&inner.statements.select_checkpoint, (source,)).await.map_err(engine)?;
+        let row = result.into_rows_result().map_err(engine)?.maybe_first_row::<(Option<String>,)>().map_err(engine)?;
         Ok(row.and_then(|(checkpoint,)| checkpoint))
     }
 
@@ -1392,10 +1103,7 @@ impl PostStore for CassandraStore {
         let start = Cursor::at_time(since_ms).as_bytes().to_vec();
         let buckets: Vec<i64> = inner
             .session
-            .execute_iter(
-                inner.statements.select_buckets_asc.clone(),
-                (term.as_str(), inner.bucket_of(since_ms)),
-            )
+            .execute_iter(inner.statements.select_buckets_asc.clone(), (term.as_str(), inner.bucket_of(since_ms)))
             .await
             .map_err(engine)?
             .rows_stream::<(i64,)>()
@@ -1408,10 +1116,7 @@ impl PostStore for CassandraStore {
         for bucket in buckets {
             let cursors: Vec<Vec<u8>> = inner
                 .session
-                .execute_iter(
-                    inner.statements.select_postings_asc.clone(),
-                    (term.as_str(), bucket, start.as_slice()),
-                )
+                .execute_iter(inner.statements.select_postings_asc.clone(), (term.as_str(), bucket, start.as_slice()))
                 .await
                 .map_err(engine)?
                 .rows_stream::<(Vec<u8>,)>()
@@ -1437,17 +1142,11 @@ impl PostStore for CassandraStore {
         let term = Term::all();
         let mut highest = i64::MAX;
         loop {
-            let buckets = inner
-                .buckets_desc(term.as_str(), i64::MIN, highest, 16)
-                .await?;
+            let buckets = inner.buckets_desc(term.as_str(), i64::MIN, highest, 16).await?;
             for &bucket in &buckets {
-                let newest = inner
-                    .postings_desc(term.as_str(), bucket, &[], &CURSOR_MAX, 1)
-                    .await?;
+                let newest = inner.postings_desc(term.as_str(), bucket, &[], &CURSOR_MAX, 1).await?;
                 if let Some(bytes) = newest.first() {
-                    return Cursor::from_bytes(bytes)
-                        .map(Some)
-                        .map_err(|_| corrupt("postings", "bad cursor"));
+                    return Cursor::from_bytes(bytes).map(Some).map_err(|_| corrupt("postings", "bad cursor"));
                 }
             }
             match buckets.last() {
@@ -1459,19 +1158,8 @@ impl PostStore for CassandraStore {
 
     async fn count(&self) -> Result<u64, StoreError> {
         let inner = &self.inner;
-        let result = inner
-            .session
-            .execute_unpaged(&inner.statements.select_stat, ("posts",))
-            .await
-            .map_err(engine)?;
-        let row = result
-            .into_rows_result()
-            .map_err(engine)?
-            .maybe_first_row::<(Option<Counter>,)>()
-            .map_err(engine)?;
-        Ok(row
-            .and_then(|(value,)| value)
-            .map(|Counter(value)| u64::try_from(value).unwrap_or(0))
-            .unwrap_or(0))
+        let result = inner.session.execute_unpaged(&inner.statements.select_stat, ("posts",)).await.map_err(engine)?;
+        let row = result.into_rows_result().map_err(engine)?.maybe_first_row::<(Option<Counter>,)>().map_err(engine)?;
+        Ok(row.and_then(|(value,)| value).map(|Counter(value)| u64::try_from(value).unwrap_or(0)).unwrap_or(0))
     }
 }

@@ -70,11 +70,7 @@ impl EmbeddedStore {
             .max_write_buffer_size(128 * 1024 * 1024)
             .open()
             .map_err(engine)?;
-        let open = |name: &str| {
-            keyspace
-                .open_partition(name, PartitionCreateOptions::default())
-                .map_err(engine)
-        };
+        let open = |name: &str| keyspace.open_partition(name, PartitionCreateOptions::default()).map_err(engine);
         let inner = Inner {
             posts: open("posts")?,
             postings: open("postings")?,
@@ -273,14 +269,26 @@ impl Inner {
             match event {
                 PostEvent::Upsert(PostBundle { post, retweeted, quoted }) => {
                     for embedded in [retweeted, quoted].into_iter().flatten() {
-                        self.upsert_one(*embedded, &mut fjall_batch, &mut pending, &mut inserted_ids, &mut updated_ids)?;
+                        self.upsert_one(
+                            *embedded,
+                            &mut fjall_batch,
+                            &mut pending,
+                            &mut inserted_ids,
+                            &mut updated_ids,
+                        )?;
                     }
                     let retweet_of = (post.kind == Kind::Retweet).then(|| post.retweeted_id.clone()).flatten();
                     let retweet_id = post.id.clone();
                     let is_new =
                         self.upsert_one(post, &mut fjall_batch, &mut pending, &mut inserted_ids, &mut updated_ids)?;
                     if let (true, Some(original_id)) = (is_new, retweet_of) {
-                        self.count_retweet(&original_id, &retweet_id, &mut fjall_batch, &mut pending, &mut updated_ids)?;
+                        self.count_retweet(
+                            &original_id,
+                            &retweet_id,
+                            &mut fjall_batch,
+                            &mut pending,
+                            &mut updated_ids,
+                        )?;
                     }
                 }
                 PostEvent::Delete { id } => {
@@ -367,11 +375,18 @@ impl Inner {
                 if content_changed {
                     let old_stored = self.resolve(old.clone(), |id| self.pending_or_stored(pending, id))?;
                     for term in Doc::new(&old_stored).terms() {
-                        fjall_batch.remove(&self.postings, [posting_prefix(&term).as_slice(), old.cursor().as_bytes()].concat());
+                        fjall_batch.remove(
+                            &self.postings,
+                            [posting_prefix(&term).as_slice(), old.cursor().as_bytes()].concat(),
+                        );
                     }
                     let new_stored = self.resolve(merged.clone(), |id| self.pending_or_stored(pending, id))?;
                     for term in Doc::new(&new_stored).terms() {
-                        fjall_batch.insert(&self.postings, [posting_prefix(&term).as_slice(), merged.cursor().as_bytes()].concat(), []);
+                        fjall_batch.insert(
+                            &self.postings,
+                            [posting_prefix(&term).as_slice(), merged.cursor().as_bytes()].concat(),
+                            [],
+                        );
                     }
                 }
                 fjall_batch.insert(&self.posts, merged.id.as_bytes(), encode_post(&merged)?);
@@ -439,7 +454,11 @@ impl Inner {
                 fjall_batch.remove(&self.retweets, key);
                 let count = self.retweet_count(pending, original_id)?.saturating_sub(1);
                 pending.retweet_counts.insert(original_id.clone(), count);
-                fjall_batch.insert(&self.meta, [RETWEET_COUNT_PREFIX, original_id.as_bytes()].concat(), count.to_be_bytes());
+                fjall_batch.insert(
+                    &self.meta,
+                    [RETWEET_COUNT_PREFIX, original_id.as_bytes()].concat(),
+                    count.to_be_bytes(),
+                );
             }
         }
         deleted.push(stored);

@@ -2,13 +2,17 @@
 //! path (posting lists + verification) returns exactly the posts that the
 //! matcher accepts, newest first, and paging never skips or repeats.
 
+// A test fails by panicking: unwrapping is how it says what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{TimeZone, Utc};
 use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
 use proptest::prelude::*;
 use search::Query;
 use store::{EmbeddedStore, PostStore, Range, WriteBatch};
 
-const WORDS: &[&str] = &["bts", "army", "jimin", "방탄소년단", "방탄소년단이", "콘서트", "進撃", "💜", "hello", "world"];
+const WORDS: &[&str] =
+    &["bts", "army", "jimin", "방탄소년단", "방탄소년단이", "콘서트", "進撃", "💜", "hello", "world"];
 const TAGS: &[&str] = &["BTS", "bts", "ARMY", "방탄소년단", "kpop"];
 const HANDLES: &[&str] = &["alice", "bob", "carol", "dan"];
 const LANGS: &[&str] = &["en", "ko", "ja"];
@@ -148,7 +152,7 @@ proptest! {
             }
             let ids: Vec<String> = bundles.iter().map(|bundle| bundle.post.id.clone()).collect();
             let mut all = store.get(&ids).await.unwrap();
-            all.sort_by(|a, b| b.post.cursor().cmp(&a.post.cursor()));
+            all.sort_by_key(|post| std::cmp::Reverse(post.post.cursor()));
             for text in QUERIES {
                 let query = Query::parse(text).unwrap();
                 let expected: Vec<String> =

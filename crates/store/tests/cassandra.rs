@@ -18,18 +18,8 @@ use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
 use search::Query;
 use store::{CassandraConfig, CassandraStore, EmbeddedStore, PostStore, Range, WriteBatch};
 
-const WORDS: &[&str] = &[
-    "bts",
-    "army",
-    "jimin",
-    "방탄소년단",
-    "방탄소년단이",
-    "콘서트",
-    "進撃",
-    "💜",
-    "hello",
-    "world",
-];
+const WORDS: &[&str] =
+    &["bts", "army", "jimin", "방탄소년단", "방탄소년단이", "콘서트", "進撃", "💜", "hello", "world"];
 const TAGS: &[&str] = &["BTS", "bts", "ARMY", "방탄소년단", "kpop"];
 const HANDLES: &[&str] = &["alice", "bob", "carol", "dan"];
 const LANGS: &[&str] = &["en", "ko", "ja"];
@@ -60,8 +50,7 @@ const SPAN_SECONDS: u64 = 900;
 
 /// Connects to a fresh keyspace, or `None` when engines are skipped.
 async fn fresh_store(test_name: &str) -> Option<(CassandraStore, CassandraConfig)> {
-    let contact_points =
-        std::env::var("DECK_TEST_CASSANDRA").or_else(|_| std::env::var("DECK_CASSANDRA"));
+    let contact_points = std::env::var("DECK_TEST_CASSANDRA").or_else(|_| std::env::var("DECK_CASSANDRA"));
     let Ok(contact_points) = contact_points else {
         if std::env::var("DECK_SKIP_ENGINES").as_deref() == Ok("1") {
             // Straight to stderr, past the test harness's capture: a skip must be seen.
@@ -76,10 +65,7 @@ async fn fresh_store(test_name: &str) -> Option<(CassandraStore, CassandraConfig
              (sets DECK_CASSANDRA) or set DECK_TEST_CASSANDRA; DECK_SKIP_ENGINES=1 skips (loudly)"
         );
     };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     let config = CassandraConfig {
         keyspace: format!("deck_test_{test_name}_{}", nanos % 1_000_000_000_000),
         bucket_ms: 60_000,
@@ -89,17 +75,12 @@ async fn fresh_store(test_name: &str) -> Option<(CassandraStore, CassandraConfig
     CassandraStore::migrate(&session, &config).await.unwrap();
     // Migrating twice is harmless (start-up may always migrate).
     CassandraStore::migrate(&session, &config).await.unwrap();
-    let store = CassandraStore::open(std::sync::Arc::new(session), &config)
-        .await
-        .unwrap();
+    let store = CassandraStore::open(std::sync::Arc::new(session), &config).await.unwrap();
     Some((store, config))
 }
 
 async fn drop_keyspace(store: &CassandraStore, config: &CassandraConfig) {
-    let _ = store
-        .driver_session()
-        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", config.keyspace), ())
-        .await;
+    let _ = store.driver_session().query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", config.keyspace), ()).await;
 }
 
 /// A small deterministic generator (no dependency needed for fixed data).
@@ -107,10 +88,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % below.max(1)
     }
 }
@@ -121,11 +99,7 @@ fn post(id: usize, second: u64, author: usize) -> Post {
         id: format!("{}", 1000 + id),
         source: Source::Demo,
         kind: Kind::Post,
-        author: Author {
-            id: handle.into(),
-            handle: handle.into(),
-            name: handle.to_uppercase(),
-        },
+        author: Author { id: handle.into(), handle: handle.into(), name: handle.to_uppercase() },
         text: String::new(),
         lang: None,
         created_at: Utc.timestamp_opt(1_700_000_000 + second as i64, 0).unwrap(),
@@ -147,17 +121,10 @@ fn bundles(n_posts: usize, seed: u64) -> Vec<PostBundle> {
     let mut random = Lcg(seed);
     let mut bundles: Vec<PostBundle> = Vec::new();
     for post_idx in 0..n_posts {
-        let mut post = post(
-            post_idx,
-            random.next(SPAN_SECONDS),
-            random.next(HANDLES.len() as u64) as usize,
-        );
-        let mut text: Vec<String> = (0..random.next(5))
-            .map(|_| WORDS[random.next(WORDS.len() as u64) as usize].to_owned())
-            .collect();
-        post.hashtags = (0..random.next(3))
-            .map(|_| TAGS[random.next(TAGS.len() as u64) as usize].to_owned())
-            .collect();
+        let mut post = post(post_idx, random.next(SPAN_SECONDS), random.next(HANDLES.len() as u64) as usize);
+        let mut text: Vec<String> =
+            (0..random.next(5)).map(|_| WORDS[random.next(WORDS.len() as u64) as usize].to_owned()).collect();
+        post.hashtags = (0..random.next(3)).map(|_| TAGS[random.next(TAGS.len() as u64) as usize].to_owned()).collect();
         text.extend(post.hashtags.iter().map(|tag| format!("#{tag}")));
         if random.next(3) == 0 {
             let mention = HANDLES[random.next(HANDLES.len() as u64) as usize];
@@ -171,11 +138,7 @@ fn bundles(n_posts: usize, seed: u64) -> Vec<PostBundle> {
         if random.next(5) == 0 {
             post.kind = Kind::Reply;
             let handle = HANDLES[random.next(HANDLES.len() as u64) as usize];
-            post.reply_to = Some(ReplyTo {
-                post_id: None,
-                author_id: None,
-                handle: Some(handle.into()),
-            });
+            post.reply_to = Some(ReplyTo { post_id: None, author_id: None, handle: Some(handle.into()) });
         }
         let mut bundle = PostBundle::single(post);
         if post_idx > 0 && random.next(10) < 3 {
@@ -197,31 +160,17 @@ fn bundles(n_posts: usize, seed: u64) -> Vec<PostBundle> {
 }
 
 fn upserts(bundles: &[PostBundle]) -> WriteBatch {
-    WriteBatch {
-        events: bundles.iter().cloned().map(PostEvent::Upsert).collect(),
-        checkpoints: Vec::new(),
-    }
+    WriteBatch { events: bundles.iter().cloned().map(PostEvent::Upsert).collect(), checkpoints: Vec::new() }
 }
 
 /// Every page of a query, walked with `next`, as ids.
-async fn walk(
-    store: &dyn PostStore,
-    query: &Query,
-    mut range: Range,
-    page_size: usize,
-) -> Vec<String> {
+async fn walk(store: &dyn PostStore, query: &Query, mut range: Range, page_size: usize) -> Vec<String> {
     let mut ids = Vec::new();
     loop {
-        let page = store
-            .timeline(query, range.clone(), page_size)
-            .await
-            .unwrap();
+        let page = store.timeline(query, range.clone(), page_size).await.unwrap();
         assert!(page.posts.len() <= page_size);
         let cursors: Vec<_> = page.posts.iter().map(|post| post.post.cursor()).collect();
-        assert!(
-            cursors.windows(2).all(|pair| pair[0] > pair[1]),
-            "a page is newest first"
-        );
+        assert!(cursors.windows(2).all(|pair| pair[0] > pair[1]), "a page is newest first");
         ids.extend(page.posts.iter().map(|post| post.post.id.clone()));
         match page.next {
             Some(next) => range.before = Some(next),
@@ -242,16 +191,8 @@ async fn timelines_agree_with_the_embedded_store() {
     for chunk in bundles.chunks(80) {
         let from_cassandra = cassandra.apply(upserts(chunk)).await.unwrap();
         let from_embedded = embedded.apply(upserts(chunk)).await.unwrap();
-        let mut cassandra_ids: Vec<_> = from_cassandra
-            .inserted
-            .iter()
-            .map(|post| post.post.id.clone())
-            .collect();
-        let mut embedded_ids: Vec<_> = from_embedded
-            .inserted
-            .iter()
-            .map(|post| post.post.id.clone())
-            .collect();
+        let mut cassandra_ids: Vec<_> = from_cassandra.inserted.iter().map(|post| post.post.id.clone()).collect();
+        let mut embedded_ids: Vec<_> = from_embedded.inserted.iter().map(|post| post.post.id.clone()).collect();
         cassandra_ids.sort();
         embedded_ids.sort();
         assert_eq!(cassandra_ids, embedded_ids, "the same posts are new");
@@ -260,23 +201,13 @@ async fn timelines_agree_with_the_embedded_store() {
     embedded.apply(upserts(&bundles)).await.unwrap();
     assert!(again.inserted.is_empty(), "a re-delivery inserts nothing");
 
-    let ids: Vec<String> = bundles
-        .iter()
-        .map(|bundle| bundle.post.id.clone())
-        .collect();
+    let ids: Vec<String> = bundles.iter().map(|bundle| bundle.post.id.clone()).collect();
     let mut from_cassandra = cassandra.get(&ids).await.unwrap();
     let mut from_embedded = embedded.get(&ids).await.unwrap();
-    assert_eq!(
-        cassandra.count().await.unwrap(),
-        from_embedded.len() as u64,
-        "every post counted once"
-    );
+    assert_eq!(cassandra.count().await.unwrap(), from_embedded.len() as u64, "every post counted once");
     from_cassandra.sort_by(|a, b| a.post.id.cmp(&b.post.id));
     from_embedded.sort_by(|a, b| a.post.id.cmp(&b.post.id));
-    assert_eq!(
-        from_cassandra, from_embedded,
-        "posts read back alike (retweet counts included)"
-    );
+    assert_eq!(from_cassandra, from_embedded, "posts read back alike (retweet counts included)");
 
     for (query_idx, text) in QUERIES.iter().enumerate() {
         let query = Query::parse(text).unwrap();
@@ -286,49 +217,25 @@ async fn timelines_agree_with_the_embedded_store() {
         assert_eq!(got, expected, "query {text}, pages of {page_size}");
         // A window in the middle: strictly between two posts' cursors.
         if expected.len() >= 4 {
-            let window_posts = embedded
-                .get(&[expected[expected.len() - 1].clone(), expected[0].clone()])
-                .await
-                .unwrap();
-            let range = Range {
-                after: Some(window_posts[0].post.cursor()),
-                before: Some(window_posts[1].post.cursor()),
-            };
+            let window_posts =
+                embedded.get(&[expected[expected.len() - 1].clone(), expected[0].clone()]).await.unwrap();
+            let range =
+                Range { after: Some(window_posts[0].post.cursor()), before: Some(window_posts[1].post.cursor()) };
             let got = walk(&cassandra, &query, range.clone(), 3).await;
-            assert_eq!(
-                got,
-                walk(&embedded, &query, range, 3).await,
-                "query {text} within a range"
-            );
+            assert_eq!(got, walk(&embedded, &query, range, 3).await, "query {text} within a range");
             assert_eq!(got.len(), expected.len() - 2);
         }
     }
 
     // The newest post and the scan for rebuilding trends.
-    assert_eq!(
-        cassandra.newest().await.unwrap(),
-        embedded.newest().await.unwrap()
-    );
+    assert_eq!(cassandra.newest().await.unwrap(), embedded.newest().await.unwrap());
     let since_ms = 1_700_000_000_000 + 600_000;
-    let scanned: Vec<String> = cassandra
-        .scan_since(since_ms)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|post| post.post.id)
-        .collect();
-    let expected: Vec<String> = embedded
-        .scan_since(since_ms)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|post| post.post.id)
-        .collect();
+    let scanned: Vec<String> =
+        cassandra.scan_since(since_ms).await.unwrap().into_iter().map(|post| post.post.id).collect();
+    let expected: Vec<String> =
+        embedded.scan_since(since_ms).await.unwrap().into_iter().map(|post| post.post.id).collect();
     assert!(!scanned.is_empty());
-    assert_eq!(
-        scanned, expected,
-        "scan_since: oldest first, from the given time"
-    );
+    assert_eq!(scanned, expected, "scan_since: oldest first, from the given time");
     drop_keyspace(&cassandra, &config).await;
 }
 
@@ -339,41 +246,23 @@ async fn a_content_edit_moves_the_post_between_queries() {
     };
     let mut first = post(1, 10, 0);
     first.text = "hello bts".into();
-    store
-        .apply(upserts(&[PostBundle::single(first.clone())]))
-        .await
-        .unwrap();
+    store.apply(upserts(&[PostBundle::single(first.clone())])).await.unwrap();
     let mut edited = first.clone();
     edited.text = "hello army".into();
     edited.counts.likes = 5;
-    let applied = store
-        .apply(upserts(&[PostBundle::single(edited)]))
-        .await
-        .unwrap();
+    let applied = store.apply(upserts(&[PostBundle::single(edited)])).await.unwrap();
     assert!(applied.inserted.is_empty());
     assert_eq!(applied.updated.len(), 1);
     let bts = Query::parse("bts").unwrap();
     let army = Query::parse("army").unwrap();
     assert!(walk(&store, &bts, Range::default(), 10).await.is_empty());
-    assert_eq!(
-        walk(&store, &army, Range::default(), 10).await,
-        vec!["1001".to_owned()]
-    );
+    assert_eq!(walk(&store, &army, Range::default(), 10).await, vec!["1001".to_owned()]);
     // An older snapshot of the counts does not lower them.
     let mut stale = first;
     stale.text = "hello army".into();
     stale.counts.likes = 1;
-    store
-        .apply(upserts(&[PostBundle::single(stale)]))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get(&["1001".to_owned()]).await.unwrap()[0]
-            .post
-            .counts
-            .likes,
-        5
-    );
+    store.apply(upserts(&[PostBundle::single(stale)])).await.unwrap();
+    assert_eq!(store.get(&["1001".to_owned()]).await.unwrap()[0].post.counts.likes, 5);
     drop_keyspace(&store, &config).await;
 }
 
@@ -387,89 +276,51 @@ async fn deletes_leave_every_query_and_stay_deleted() {
     original.hashtags = vec!["BTS".into()];
     let mut bundles = vec![PostBundle::single(original.clone())];
     for retweet_idx in 1..10 {
-        let mut retweet = post(
-            retweet_idx,
-            retweet_idx as u64 * 100,
-            retweet_idx % HANDLES.len(),
-        );
+        let mut retweet = post(retweet_idx, retweet_idx as u64 * 100, retweet_idx % HANDLES.len());
         retweet.kind = Kind::Retweet;
         retweet.text = "RT @alice: bts".into();
         retweet.retweeted_id = Some(original.id.clone());
-        bundles.push(PostBundle {
-            post: retweet,
-            retweeted: Some(Box::new(original.clone())),
-            quoted: None,
-        });
+        bundles.push(PostBundle { post: retweet, retweeted: Some(Box::new(original.clone())), quoted: None });
     }
     let applied = store.apply(upserts(&bundles)).await.unwrap();
     assert_eq!(applied.inserted.len(), 10);
     // Delivered again: the retweets are not counted twice.
     store.apply(upserts(&bundles)).await.unwrap();
     let stored = store.get(&["1000".to_owned()]).await.unwrap();
-    assert_eq!(
-        stored[0].post.counts.retweets, 9,
-        "retweets seen raise the original's count"
-    );
+    assert_eq!(stored[0].post.counts.retweets, 9, "retweets seen raise the original's count");
     assert_eq!(store.count().await.unwrap(), 10);
 
     // A retweet deleted: off the count. Then the original: its retweets go with it.
     let applied = store
-        .apply(WriteBatch {
-            events: vec![PostEvent::Delete { id: "1009".into() }],
-            checkpoints: Vec::new(),
-        })
+        .apply(WriteBatch { events: vec![PostEvent::Delete { id: "1009".into() }], checkpoints: Vec::new() })
         .await
         .unwrap();
     assert_eq!(applied.deleted.len(), 1);
     let applied = store
-        .apply(WriteBatch {
-            events: vec![PostEvent::Delete { id: "1000".into() }],
-            checkpoints: Vec::new(),
-        })
+        .apply(WriteBatch { events: vec![PostEvent::Delete { id: "1000".into() }], checkpoints: Vec::new() })
         .await
         .unwrap();
     assert_eq!(applied.deleted.len(), 9);
     for text in ["bts", "#bts", "-army", "from:alice", "filter:retweets"] {
         let query = Query::parse(text).unwrap();
-        assert!(
-            walk(&store, &query, Range::default(), 100).await.is_empty(),
-            "{text} after the delete"
-        );
+        assert!(walk(&store, &query, Range::default(), 100).await.is_empty(), "{text} after the delete");
     }
-    assert!(
-        store
-            .get(&["1000".to_owned(), "1001".to_owned()])
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.get(&["1000".to_owned(), "1001".to_owned()]).await.unwrap().is_empty());
     assert_eq!(store.count().await.unwrap(), 0);
     assert_eq!(store.newest().await.unwrap(), None);
 
     // A late re-delivery of the deleted posts does not bring them back.
     let applied = store.apply(upserts(&bundles)).await.unwrap();
     assert!(applied.inserted.is_empty() && applied.updated.is_empty());
-    assert!(
-        walk(&store, &Query::parse("bts").unwrap(), Range::default(), 100)
-            .await
-            .is_empty()
-    );
+    assert!(walk(&store, &Query::parse("bts").unwrap(), Range::default(), 100).await.is_empty());
 
     // A delete that arrives before its post: the post never appears.
     let early = post(50, 5, 1);
     store
-        .apply(WriteBatch {
-            events: vec![PostEvent::Delete {
-                id: early.id.clone(),
-            }],
-            checkpoints: Vec::new(),
-        })
+        .apply(WriteBatch { events: vec![PostEvent::Delete { id: early.id.clone() }], checkpoints: Vec::new() })
         .await
         .unwrap();
-    let applied = store
-        .apply(upserts(&[PostBundle::single(early)]))
-        .await
-        .unwrap();
+    let applied = store.apply(upserts(&[PostBundle::single(early)])).await.unwrap();
     assert!(applied.inserted.is_empty());
     drop_keyspace(&store, &config).await;
 }
@@ -481,17 +332,11 @@ async fn checkpoints_commit_with_the_posts() {
     };
     assert_eq!(store.checkpoint("jetstream").await.unwrap(), None);
     let mut batch = upserts(&bundles(3, 11));
-    batch.checkpoints = vec![
-        ("jetstream".into(), "1".into()),
-        ("jetstream".into(), "1725911162329308".into()),
-    ];
+    batch.checkpoints = vec![("jetstream".into(), "1".into()), ("jetstream".into(), "1725911162329308".into())];
     store.apply(batch).await.unwrap();
     // A second process (a fresh connection) sees what the first stored.
     let reopened = CassandraStore::connect_migrated(&config).await.unwrap();
-    assert_eq!(
-        reopened.checkpoint("jetstream").await.unwrap().as_deref(),
-        Some("1725911162329308")
-    );
+    assert_eq!(reopened.checkpoint("jetstream").await.unwrap().as_deref(), Some("1725911162329308"));
     assert_eq!(reopened.count().await.unwrap(), 3);
     assert_eq!(reopened.bucket_ms(), 60_000);
     drop_keyspace(&store, &config).await;

@@ -30,20 +30,14 @@ fn stream(n_events: usize, per_minute: usize, start_ms: i64) -> Vec<TrendEvent> 
             let hashtags = (0..n_tags)
                 .map(|_| {
                     let tag = skewed(next(), 5_000);
-                    if tag % 3 == 0 {
-                        format!("Tag{tag}")
-                    } else {
-                        format!("tag{tag}")
-                    }
+                    if tag % 3 == 0 { format!("Tag{tag}") } else { format!("tag{tag}") }
                 })
                 .collect();
             let retweeted_id = (next() % 4 == 0).then(|| format!("{}", skewed(next(), 10_000)));
             TrendEvent {
                 post_id: format!("p{event_idx}"),
                 author_id: format!("a{}", skewed(next(), 50_000)),
-                created_ms: start_ms
-                    + (event_idx / per_minute) as i64 * 60_000
-                    + (next() % 60_000) as i64,
+                created_ms: start_ms + (event_idx / per_minute) as i64 * 60_000 + (next() % 60_000) as i64,
                 hashtags,
                 retweeted_id,
             }
@@ -79,16 +73,10 @@ fn ranking(c: &mut Criterion) {
     // Two days at 200 posts a minute: every window and baseline is full.
     let events = stream(576_000, 200, 1_700_000_000_000);
     let trends = EmbeddedTrends::rebuild(events.iter().cloned());
-    let newest = events
-        .iter()
-        .map(|event| event.created_ms)
-        .max()
-        .unwrap_or(0);
+    let newest = events.iter().map(|event| event.created_ms).max().unwrap_or(0);
     let mut group = c.benchmark_group("ranking");
     for window in Window::ALL {
-        group.bench_function(format!("cached_{window}"), |b| {
-            b.iter(|| black_box(trends.current_ranking(window, 10)))
-        });
+        group.bench_function(format!("cached_{window}"), |b| b.iter(|| black_box(trends.current_ranking(window, 10))));
         let mut post_idx = 0u64;
         group.bench_function(format!("after_write_{window}"), |b| {
             b.iter(|| {

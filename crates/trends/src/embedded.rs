@@ -10,9 +10,8 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
 use crate::{
-    HashtagCount, RETENTION_BUCKETS, Ranking, RetweetCount, TRENDING_CANDIDATES, TrendEvent,
-    TrendStore, TrendingTag, TrendsError, Window, bucket_of, fold_tag, hashtag_order,
-    trending_order, velocity_score,
+    HashtagCount, RETENTION_BUCKETS, Ranking, RetweetCount, TRENDING_CANDIDATES, TrendEvent, TrendStore, TrendingTag,
+    TrendsError, Window, bucket_of, fold_tag, hashtag_order, trending_order, velocity_score,
 };
 
 type TagId = u32;
@@ -41,9 +40,7 @@ impl Default for EmbeddedTrends {
 impl EmbeddedTrends {
     /// An empty store.
     pub fn new() -> EmbeddedTrends {
-        EmbeddedTrends {
-            state: Mutex::new(State::new()),
-        }
+        EmbeddedTrends { state: Mutex::new(State::new()) }
     }
 
     /// A store that has recorded `events` in order (the restart path: feed it
@@ -290,11 +287,7 @@ impl State {
             let length = window.buckets();
             spans.push(Span::new(0, length, true));
             for sub_window in 1..=window.baseline_windows() {
-                spans.push(Span::new(
-                    sub_window * length,
-                    (sub_window + 1) * length,
-                    false,
-                ));
+                spans.push(Span::new(sub_window * length, (sub_window + 1) * length, false));
             }
         }
         State {
@@ -368,23 +361,18 @@ impl State {
             // Ids of posts older than the horizon can go: a post that old is
             // ignored whether it was seen before or not.
             self.seen.retain(|_, seen| seen.bucket >= keep_from);
-            self.deleted
-                .retain(|_, deleted_at| *deleted_at >= keep_from);
+            self.deleted.retain(|_, deleted_at| *deleted_at >= keep_from);
             self.last_sweep_bucket = new_bucket;
         }
     }
 
     /// Whether an event in `bucket` is too old to count.
     fn beyond_horizon(&self, bucket: i64) -> bool {
-        self.newest_bucket()
-            .is_some_and(|newest| bucket <= newest - RETENTION_BUCKETS)
+        self.newest_bucket().is_some_and(|newest| bucket <= newest - RETENTION_BUCKETS)
     }
 
     fn record(&mut self, event: &TrendEvent) {
-        if self
-            .newest_ms
-            .is_none_or(|newest| event.created_ms > newest)
-        {
+        if self.newest_ms.is_none_or(|newest| event.created_ms > newest) {
             self.advance(event.created_ms);
         }
         let bucket = bucket_of(event.created_ms);
@@ -400,10 +388,7 @@ impl State {
         let mut post = std::mem::take(&mut self.scratch);
         post.tags.clear();
         post.author = self.accounts.intern(&event.author_id);
-        post.original = event
-            .retweeted_id
-            .as_deref()
-            .map(|original| self.originals.intern(original));
+        post.original = event.retweeted_id.as_deref().map(|original| self.originals.intern(original));
         for display in &event.hashtags {
             let display = display.strip_prefix('#').unwrap_or(display);
             if display.is_empty() {
@@ -444,10 +429,7 @@ impl State {
             Entry::Vacant(vacant) => {
                 // A tombstone, so that a late duplicate of the post cannot
                 // bring it back.
-                vacant.insert(Seen {
-                    bucket,
-                    live: false,
-                });
+                vacant.insert(Seen { bucket, live: false });
                 false
             }
         };
@@ -481,10 +463,7 @@ impl State {
                 post.tags.push((tag, form));
             }
         }
-        if let Some(original) = event
-            .retweeted_id
-            .as_deref()
-            .and_then(|original| self.originals.get(original))
+        if let Some(original) = event.retweeted_id.as_deref().and_then(|original| self.originals.get(original))
             && counts.retweets.contains_key(&original)
         {
             bump(&mut counts.retweets, original, -1);
@@ -517,15 +496,10 @@ impl State {
 
     fn ranking(&mut self, window: Window, limit: usize) -> Ranking {
         let slot = window.index();
-        let fresh = self.cache[slot]
-            .as_ref()
-            .is_some_and(|cached| cached.limit >= limit);
+        let fresh = self.cache[slot].as_ref().is_some_and(|cached| cached.limit >= limit);
         if !fresh {
             let ranking = self.compute(window, limit.max(TRENDING_CANDIDATES));
-            self.cache[slot] = Some(Cached {
-                limit: limit.max(TRENDING_CANDIDATES),
-                ranking,
-            });
+            self.cache[slot] = Some(Cached { limit: limit.max(TRENDING_CANDIDATES), ranking });
         }
         let Some(cached) = self.cache[slot].as_ref() else {
             return Ranking::empty(window);
@@ -549,24 +523,15 @@ impl State {
         let (recent, baseline) = self.spans_of(window);
         let tag_names = &self.tags;
 
-        let mut top_tags: Vec<(u64, TagId)> = recent
-            .uses
-            .iter()
-            .map(|(&tag, &count)| (count, tag))
-            .collect();
-        top_k(&mut top_tags, limit, |a, b| {
-            hashtag_order((a.0, tag_names.name(a.1)), (b.0, tag_names.name(b.1)))
-        });
+        let mut top_tags: Vec<(u64, TagId)> = recent.uses.iter().map(|(&tag, &count)| (count, tag)).collect();
+        top_k(&mut top_tags, limit, |a, b| hashtag_order((a.0, tag_names.name(a.1)), (b.0, tag_names.name(b.1))));
 
         // The most used display form of each listed tag (ties: smallest).
-        let mut best_form: FxHashMap<TagId, (FormId, u64)> = top_tags
-            .iter()
-            .map(|&(_, tag)| (tag, (FormId::MAX, 0)))
-            .collect();
+        let mut best_form: FxHashMap<TagId, (FormId, u64)> =
+            top_tags.iter().map(|&(_, tag)| (tag, (FormId::MAX, 0))).collect();
         for (&form, &count) in &recent.forms {
             if let Some(best) = best_form.get_mut(&self.form_tag[form as usize]) {
-                let better = count > best.1
-                    || (count == best.1 && self.forms.name(form) < self.forms.name(best.0));
+                let better = count > best.1 || (count == best.1 && self.forms.name(form) < self.forms.name(best.0));
                 if better {
                     *best = (form, count);
                 }
@@ -582,21 +547,14 @@ impl State {
         let mut trending: Vec<(f64, u64, f64, TagId)> = Vec::new();
         for &(_, tag) in top_tags.iter().take(TRENDING_CANDIDATES) {
             let observed = recent.accounts.get(&tag).copied().unwrap_or(0);
-            let baseline_accounts = baseline
-                .iter()
-                .map(|sub_window| sub_window.accounts.get(&tag).copied().unwrap_or(0))
-                .sum();
+            let baseline_accounts =
+                baseline.iter().map(|sub_window| sub_window.accounts.get(&tag).copied().unwrap_or(0)).sum();
             let (score, expected) = velocity_score(window, observed, baseline_accounts);
             if score > 0.0 {
                 trending.push((score, observed, expected, tag));
             }
         }
-        trending.sort_by(|a, b| {
-            trending_order(
-                (a.0, a.1, tag_names.name(a.3)),
-                (b.0, b.1, tag_names.name(b.3)),
-            )
-        });
+        trending.sort_by(|a, b| trending_order((a.0, a.1, tag_names.name(a.3)), (b.0, b.1, tag_names.name(b.3))));
 
         let originals = &self.originals;
         let mut retweeted: Vec<(u64, OriginalId)> = recent
@@ -605,36 +563,19 @@ impl State {
             .filter(|&(&original, _)| !self.deleted.contains_key(originals.name(original)))
             .map(|(&original, &count)| (count, original))
             .collect();
-        top_k(&mut retweeted, limit, |a, b| {
-            b.0.cmp(&a.0)
-                .then_with(|| originals.name(a.1).cmp(originals.name(b.1)))
-        });
+        top_k(&mut retweeted, limit, |a, b| b.0.cmp(&a.0).then_with(|| originals.name(a.1).cmp(originals.name(b.1))));
 
         Ranking {
             window,
             ends_at_ms: newest_ms,
-            hashtags: top_tags
-                .iter()
-                .map(|&(count, tag)| HashtagCount {
-                    tag: display(tag),
-                    count,
-                })
-                .collect(),
+            hashtags: top_tags.iter().map(|&(count, tag)| HashtagCount { tag: display(tag), count }).collect(),
             trending: trending
                 .iter()
-                .map(|&(score, accounts, expected, tag)| TrendingTag {
-                    tag: display(tag),
-                    score,
-                    accounts,
-                    expected,
-                })
+                .map(|&(score, accounts, expected, tag)| TrendingTag { tag: display(tag), score, accounts, expected })
                 .collect(),
             top_retweeted: retweeted
                 .iter()
-                .map(|&(count, original)| RetweetCount {
-                    post_id: originals.name(original).to_owned(),
-                    count,
-                })
+                .map(|&(count, original)| RetweetCount { post_id: originals.name(original).to_owned(), count })
                 .collect(),
         }
     }
@@ -674,26 +615,11 @@ mod tests {
     fn a_tag_leaves_the_window_when_time_moves_on() {
         let trends = EmbeddedTrends::new();
         trends.record_events(&[event("1", "a", 100, &["Old"])]);
-        assert_eq!(
-            trends
-                .current_ranking(Window::FiveMinutes, 10)
-                .hashtags
-                .len(),
-            1
-        );
+        assert_eq!(trends.current_ranking(Window::FiveMinutes, 10).hashtags.len(), 1);
         trends.record_events(&[event("2", "a", 105, &["new"])]);
         let ranking = trends.current_ranking(Window::FiveMinutes, 10);
-        assert_eq!(
-            ranking.hashtags,
-            vec![HashtagCount {
-                tag: "new".into(),
-                count: 1
-            }]
-        );
-        assert_eq!(
-            trends.current_ranking(Window::OneHour, 10).hashtags.len(),
-            2
-        );
+        assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "new".into(), count: 1 }]);
+        assert_eq!(trends.current_ranking(Window::OneHour, 10).hashtags.len(), 2);
     }
 
     #[test]
@@ -705,12 +631,6 @@ mod tests {
             event("3", "c", 1, &["#BTS"]),
         ]);
         let ranking = trends.current_ranking(Window::FiveMinutes, 10);
-        assert_eq!(
-            ranking.hashtags,
-            vec![HashtagCount {
-                tag: "BTS".into(),
-                count: 3
-            }]
-        );
+        assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "BTS".into(), count: 3 }]);
     }
 }

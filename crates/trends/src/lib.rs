@@ -126,9 +126,7 @@ impl TrendEvent {
     /// when `post` is a retweet and the original is known.
     pub fn from_post(post: &model::Post, original: Option<&model::Post>) -> TrendEvent {
         let retweeted_id = if post.is_retweet() {
-            post.retweeted_id
-                .clone()
-                .or_else(|| original.map(|original| original.id.clone()))
+            post.retweeted_id.clone().or_else(|| original.map(|original| original.id.clone()))
         } else {
             None
         };
@@ -169,10 +167,7 @@ impl TrendEvent {
 /// The case-folded key of a hashtag: Unicode lowercase (`#BTS` and `#bts`
 /// are one tag).
 pub fn fold_tag(display: &str) -> String {
-    if display
-        .bytes()
-        .all(|byte| !byte.is_ascii_uppercase() && byte.is_ascii())
-    {
+    if display.bytes().all(|byte| !byte.is_ascii_uppercase() && byte.is_ascii()) {
         return display.to_owned();
     }
     display.to_lowercase()
@@ -245,13 +240,7 @@ pub struct Ranking {
 impl Ranking {
     /// The ranking of a store that has seen nothing.
     pub fn empty(window: Window) -> Ranking {
-        Ranking {
-            window,
-            ends_at_ms: 0,
-            hashtags: Vec::new(),
-            trending: Vec::new(),
-            top_retweeted: Vec::new(),
-        }
+        Ranking { window, ends_at_ms: 0, hashtags: Vec::new(), trending: Vec::new(), top_retweeted: Vec::new() }
     }
 }
 
@@ -292,9 +281,7 @@ pub fn hashtag_order(a: (u64, &str), b: (u64, &str)) -> std::cmp::Ordering {
 
 /// Orders trending tags: highest score first, then more accounts, then key.
 pub fn trending_order(a: (f64, u64, &str), b: (f64, u64, &str)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0)
-        .then_with(|| b.1.cmp(&a.1))
-        .then_with(|| a.2.cmp(b.2))
+    b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1)).then_with(|| a.2.cmp(b.2))
 }
 
 #[cfg(test)]
@@ -319,10 +306,7 @@ mod tests {
             hashtags: vec!["BTS".into(), "bts".into(), "".into(), "ÄPFEL".into()],
             retweeted_id: None,
         };
-        assert_eq!(
-            event.tag_uses(),
-            vec![("bts".to_owned(), "BTS"), ("äpfel".to_owned(), "ÄPFEL")]
-        );
+        assert_eq!(event.tag_uses(), vec![("bts".to_owned(), "BTS"), ("äpfel".to_owned(), "ÄPFEL")]);
     }
 
     fn model_post(id: &str, kind: model::Kind, hashtags: &[&str]) -> model::Post {
@@ -330,11 +314,7 @@ mod tests {
             id: id.into(),
             source: model::Source::Demo,
             kind,
-            author: model::Author {
-                id: format!("author-of-{id}"),
-                handle: "h".into(),
-                name: String::new(),
-            },
+            author: model::Author { id: format!("author-of-{id}"), handle: "h".into(), name: String::new() },
             text: String::new(),
             lang: None,
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),

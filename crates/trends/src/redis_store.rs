@@ -21,9 +21,8 @@
 use redis::aio::ConnectionManager;
 
 use crate::{
-    BUCKET_MS, HashtagCount, RETENTION_BUCKETS, Ranking, RetweetCount, TRENDING_CANDIDATES,
-    TRENDING_MIN_ACCOUNTS, TrendEvent, TrendStore, TrendingTag, TrendsError, Window, bucket_of,
-    trending_order, velocity_score,
+    BUCKET_MS, HashtagCount, RETENTION_BUCKETS, Ranking, RetweetCount, TRENDING_CANDIDATES, TRENDING_MIN_ACCOUNTS,
+    TrendEvent, TrendStore, TrendingTag, TrendsError, Window, bucket_of, trending_order, velocity_score,
 };
 
 /// Keys live this long (wall clock): the retention horizon plus an hour.
@@ -245,18 +244,11 @@ impl RedisTrends {
         })
     }
 
-    async fn write(
-        &self,
-        script: &redis::Script,
-        events: &[TrendEvent],
-    ) -> Result<(), TrendsError> {
+    async fn write(&self, script: &redis::Script, events: &[TrendEvent]) -> Result<(), TrendsError> {
         let mut connection = self.connection.clone();
         for chunk in events.chunks(EVENTS_PER_CALL) {
             let mut invocation = script.prepare_invoke();
-            invocation
-                .arg(&self.prefix)
-                .arg(KEY_TTL_SECONDS)
-                .arg(RETENTION_BUCKETS);
+            invocation.arg(&self.prefix).arg(KEY_TTL_SECONDS).arg(RETENTION_BUCKETS);
             for event in chunk {
                 let uses = event.tag_uses();
                 invocation
@@ -288,17 +280,17 @@ impl TrendStore for RedisTrends {
 
     async fn ranking(&self, window: Window, limit: usize) -> Result<Ranking, TrendsError> {
         let mut connection = self.connection.clone();
-        let (newest, hashtags, scored, retweeted): (String, Vec<String>, Vec<String>, Vec<String>) =
-            self.ranking_script
-                .prepare_invoke()
-                .arg(&self.prefix)
-                .arg(window.buckets())
-                .arg(window.baseline_buckets())
-                .arg(limit)
-                .arg(TRENDING_CANDIDATES)
-                .arg(TRENDING_MIN_ACCOUNTS)
-                .invoke_async(&mut connection)
-                .await?;
+        let (newest, hashtags, scored, retweeted): (String, Vec<String>, Vec<String>, Vec<String>) = self
+            .ranking_script
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(window.buckets())
+            .arg(window.baseline_buckets())
+            .arg(limit)
+            .arg(TRENDING_CANDIDATES)
+            .arg(TRENDING_MIN_ACCOUNTS)
+            .invoke_async(&mut connection)
+            .await?;
         if newest.is_empty() {
             return Ok(Ranking::empty(window));
         }
@@ -307,10 +299,7 @@ impl TrendStore for RedisTrends {
         let hashtags = hashtags
             .chunks(2)
             .map(|pair| match pair {
-                [tag, count] => Ok(HashtagCount {
-                    tag: tag.clone(),
-                    count: parse_number(count)? as u64,
-                }),
+                [tag, count] => Ok(HashtagCount { tag: tag.clone(), count: parse_number(count)? as u64 }),
                 _ => Err(TrendsError::Protocol("odd hashtag list".into())),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -333,10 +322,7 @@ impl TrendStore for RedisTrends {
         let top_retweeted = retweeted
             .chunks(2)
             .map(|pair| match pair {
-                [post_id, count] => Ok(RetweetCount {
-                    post_id: post_id.clone(),
-                    count: parse_number(count)? as u64,
-                }),
+                [post_id, count] => Ok(RetweetCount { post_id: post_id.clone(), count: parse_number(count)? as u64 }),
                 _ => Err(TrendsError::Protocol("odd retweet list".into())),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -347,12 +333,7 @@ impl TrendStore for RedisTrends {
             hashtags,
             trending: trending
                 .into_iter()
-                .map(|(_, tag, score, accounts, expected)| TrendingTag {
-                    tag,
-                    score,
-                    accounts,
-                    expected,
-                })
+                .map(|(_, tag, score, accounts, expected)| TrendingTag { tag, score, accounts, expected })
                 .collect(),
             top_retweeted,
         })
@@ -361,6 +342,5 @@ impl TrendStore for RedisTrends {
 
 /// Parses a number Redis printed (counts come back as scores, e.g. `3`).
 fn parse_number(text: &str) -> Result<f64, TrendsError> {
-    text.parse::<f64>()
-        .map_err(|_| TrendsError::Protocol(format!("not a number: {text:?}")))
+    text.parse::<f64>().map_err(|_| TrendsError::Protocol(format!("not a number: {text:?}")))
 }

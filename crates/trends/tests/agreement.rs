@@ -8,16 +8,11 @@
 mod common;
 
 use common::{Op, StreamGenerator, brute_force, start_redis, unique_prefix};
-use trends::{
-    BUCKET_MS, EmbeddedTrends, HashtagCount, RedisTrends, RetweetCount, TrendEvent, TrendStore,
-    Window,
-};
+use trends::{BUCKET_MS, EmbeddedTrends, HashtagCount, RedisTrends, RetweetCount, TrendEvent, TrendStore, Window};
 
 async fn redis_store(test: &str) -> Option<(common::TestRedis, RedisTrends)> {
     let redis = start_redis(test)?;
-    let store = RedisTrends::connect(&redis.url, &unique_prefix(test))
-        .await
-        .unwrap();
+    let store = RedisTrends::connect(&redis.url, &unique_prefix(test)).await.unwrap();
     Some((redis, store))
 }
 
@@ -65,21 +60,14 @@ async fn matches_brute_force(store: &dyn TrendStore, seed: u64, n_ops: usize, ch
                     let top = expected.hashtags.first().map_or(0, |tag| tag.count);
                     n_trending += expected.trending.len();
                     n_retweeted += expected.top_retweeted.len();
-                    max_seen_counts[window.index_for_tests()] =
-                        max_seen_counts[window.index_for_tests()].max(top);
+                    max_seen_counts[window.index_for_tests()] = max_seen_counts[window.index_for_tests()].max(top);
                 }
             }
         }
     }
     // The stream must have exercised the rankings, not compared empty lists.
-    assert!(
-        max_seen_counts.iter().all(|&count| count >= 3),
-        "{max_seen_counts:?}"
-    );
-    assert!(
-        n_trending > 0 && n_retweeted > 0,
-        "{n_trending} {n_retweeted}"
-    );
+    assert!(max_seen_counts.iter().all(|&count| count >= 3), "{max_seen_counts:?}");
+    assert!(n_trending > 0 && n_retweeted > 0, "{n_trending} {n_retweeted}");
     eprintln!(
         "seed {seed}: {n_checks} checks, top counts {max_seen_counts:?}, \
          {n_trending} trending and {n_retweeted} retweeted entries compared"
@@ -92,10 +80,7 @@ trait WindowIndex {
 
 impl WindowIndex for Window {
     fn index_for_tests(&self) -> usize {
-        Window::ALL
-            .iter()
-            .position(|window| window == self)
-            .unwrap()
+        Window::ALL.iter().position(|window| window == self).unwrap()
     }
 }
 
@@ -130,10 +115,7 @@ async fn rebuild_gives_the_live_ranking() {
     recorded.sort_by_key(|event| event.created_ms);
     let rebuilt = EmbeddedTrends::rebuild(recorded);
     for window in Window::ALL {
-        assert_eq!(
-            rebuilt.ranking(window, 20).await.unwrap(),
-            live.ranking(window, 20).await.unwrap()
-        );
+        assert_eq!(rebuilt.ranking(window, 20).await.unwrap(), live.ranking(window, 20).await.unwrap());
     }
 }
 
@@ -167,22 +149,12 @@ async fn burst_outranks_steady(store: &dyn TrendStore) {
     for minute in 0..120 {
         for post_idx in 0..4 {
             let author = format!("steady{}", (minute * 4 + post_idx) % 20);
-            events.push(post(
-                &format!("s{minute}-{post_idx}"),
-                &author,
-                T0 + minute * BUCKET_MS,
-                &["Steady"],
-            ));
+            events.push(post(&format!("s{minute}-{post_idx}"), &author, T0 + minute * BUCKET_MS, &["Steady"]));
         }
     }
     // One account spamming its own tag in the last five minutes.
     for spam_idx in 0..200 {
-        events.push(post(
-            &format!("spam{spam_idx}"),
-            "spammer",
-            T0 + (115 + spam_idx % 5) * BUCKET_MS,
-            &["Spam"],
-        ));
+        events.push(post(&format!("spam{spam_idx}"), "spammer", T0 + (115 + spam_idx % 5) * BUCKET_MS, &["Spam"]));
     }
     // The comeback: 50 accounts in the last five minutes.
     for fan_idx in 0..50 {
@@ -199,33 +171,14 @@ async fn burst_outranks_steady(store: &dyn TrendStore) {
     assert_eq!(
         ranking.hashtags,
         vec![
-            HashtagCount {
-                tag: "Spam".into(),
-                count: 200
-            },
-            HashtagCount {
-                tag: "Comeback".into(),
-                count: 50
-            },
-            HashtagCount {
-                tag: "Steady".into(),
-                count: 20
-            },
+            HashtagCount { tag: "Spam".into(), count: 200 },
+            HashtagCount { tag: "Comeback".into(), count: 50 },
+            HashtagCount { tag: "Steady".into(), count: 20 },
         ]
     );
     let one_hour = store.ranking(Window::OneHour, 10).await.unwrap();
-    assert_eq!(
-        one_hour.hashtags[0],
-        HashtagCount {
-            tag: "Steady".into(),
-            count: 240
-        }
-    );
-    let trending: Vec<&str> = ranking
-        .trending
-        .iter()
-        .map(|tag| tag.tag.as_str())
-        .collect();
+    assert_eq!(one_hour.hashtags[0], HashtagCount { tag: "Steady".into(), count: 240 });
+    let trending: Vec<&str> = ranking.trending.iter().map(|tag| tag.tag.as_str()).collect();
     assert_eq!(trending, vec!["Comeback"]);
     assert_eq!(ranking.trending[0].accounts, 50);
     assert_eq!(ranking.trending[0].score, 49.0 * 49.0);
@@ -242,83 +195,40 @@ async fn deletes_and_duplicates(store: &dyn TrendStore) {
     let other = post("200", "author2", T0, &["Kpop"]);
     let mut events = vec![popular.clone(), other.clone()];
     for fan_idx in 0..5 {
-        events.push(retweet(
-            &format!("r{fan_idx}"),
-            &format!("fan{fan_idx}"),
-            T0 + 1_000,
-            &popular,
-        ));
+        events.push(retweet(&format!("r{fan_idx}"), &format!("fan{fan_idx}"), T0 + 1_000, &popular));
     }
     for fan_idx in 0..3 {
-        events.push(retweet(
-            &format!("q{fan_idx}"),
-            &format!("fan{fan_idx}"),
-            T0 + 2_000,
-            &other,
-        ));
+        events.push(retweet(&format!("q{fan_idx}"), &format!("fan{fan_idx}"), T0 + 2_000, &other));
     }
     store.record(&events).await.unwrap();
     store.record(&events).await.unwrap();
     let ranking = store.ranking(Window::FiveMinutes, 10).await.unwrap();
     assert_eq!(
         ranking.top_retweeted,
-        vec![
-            RetweetCount {
-                post_id: "100".into(),
-                count: 5
-            },
-            RetweetCount {
-                post_id: "200".into(),
-                count: 3
-            },
-        ]
+        vec![RetweetCount { post_id: "100".into(), count: 5 }, RetweetCount { post_id: "200".into(), count: 3 },]
     );
-    assert_eq!(
-        ranking.hashtags,
-        vec![HashtagCount {
-            tag: "Kpop".into(),
-            count: 10
-        }]
-    );
+    assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "Kpop".into(), count: 10 }]);
 
     store.remove(&[events[2].clone()]).await.unwrap();
     store.record(&[events[2].clone()]).await.unwrap();
     let ranking = store.ranking(Window::FiveMinutes, 10).await.unwrap();
-    assert_eq!(
-        ranking.top_retweeted[0],
-        RetweetCount {
-            post_id: "100".into(),
-            count: 4
-        }
-    );
+    assert_eq!(ranking.top_retweeted[0], RetweetCount { post_id: "100".into(), count: 4 });
     assert_eq!(ranking.hashtags[0].count, 9);
 
     store.remove(std::slice::from_ref(&popular)).await.unwrap();
     let ranking = store.ranking(Window::FiveMinutes, 10).await.unwrap();
-    assert_eq!(
-        ranking.top_retweeted,
-        vec![RetweetCount {
-            post_id: "200".into(),
-            count: 3
-        }]
-    );
+    assert_eq!(ranking.top_retweeted, vec![RetweetCount { post_id: "200".into(), count: 3 }]);
     // The retweets still used the tag; the deleted original did not.
     assert_eq!(ranking.hashtags[0].count, 8);
     // A later retweet of the deleted original does not bring it back.
-    store
-        .record(&[retweet("late", "fan9", T0 + 3_000, &popular)])
-        .await
-        .unwrap();
+    store.record(&[retweet("late", "fan9", T0 + 3_000, &popular)]).await.unwrap();
     let ranking = store.ranking(Window::FiveMinutes, 10).await.unwrap();
     assert_eq!(ranking.top_retweeted.len(), 1);
 }
 
 /// Late posts count in their own minute; posts older than the horizon do not.
 async fn late_posts(store: &dyn TrendStore) {
-    store
-        .record(&[post("1", "a", T0 + 3 * 3_600_000, &["now"])])
-        .await
-        .unwrap();
+    store.record(&[post("1", "a", T0 + 3 * 3_600_000, &["now"])]).await.unwrap();
     store
         .record(&[
             post("2", "b", T0 + 3 * 3_600_000 - 10 * BUCKET_MS, &["late"]),
@@ -327,13 +237,7 @@ async fn late_posts(store: &dyn TrendStore) {
         .await
         .unwrap();
     let five = store.ranking(Window::FiveMinutes, 10).await.unwrap();
-    assert_eq!(
-        five.hashtags,
-        vec![HashtagCount {
-            tag: "now".into(),
-            count: 1
-        }]
-    );
+    assert_eq!(five.hashtags, vec![HashtagCount { tag: "now".into(), count: 1 }]);
     assert_eq!(five.ends_at_ms, T0 + 3 * 3_600_000);
     let hour = store.ranking(Window::OneHour, 10).await.unwrap();
     assert_eq!(hour.hashtags.len(), 2);
@@ -380,14 +284,8 @@ async fn redis_late_posts() {
 #[tokio::test]
 async fn empty_stores_rank_nothing() {
     let store = EmbeddedTrends::new();
-    assert_eq!(
-        store.ranking(Window::OneHour, 10).await.unwrap(),
-        trends::Ranking::empty(Window::OneHour)
-    );
+    assert_eq!(store.ranking(Window::OneHour, 10).await.unwrap(), trends::Ranking::empty(Window::OneHour));
     if let Some((_redis, store)) = redis_store("empty_stores_rank_nothing").await {
-        assert_eq!(
-            store.ranking(Window::OneHour, 10).await.unwrap(),
-            trends::Ranking::empty(Window::OneHour)
-        );
+        assert_eq!(store.ranking(Window::OneHour, 10).await.unwrap(), trends::Ranking::empty(Window::OneHour));
     }
 }

@@ -1,6 +1,8 @@
 //! Test harness: runs the real `deck` binary on a free 127.0.0.1 port with
 //! its own data dir, and stops it when dropped.
 
+// A test fails by panicking: unwrapping is how it says what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -70,11 +72,7 @@ impl Deck {
         let mut posts = Vec::new();
         let mut before = String::new();
         loop {
-            let path = format!(
-                "/api/timeline?q={}&limit={page_size}&before={}",
-                urlencode(query),
-                urlencode(&before)
-            );
+            let path = format!("/api/timeline?q={}&limit={page_size}&before={}", urlencode(query), urlencode(&before));
             let (status, page) = self.get_json(&path).await;
             assert_eq!(status, 200, "{page}");
             posts.extend(page["posts"].as_array().cloned().unwrap_or_default());

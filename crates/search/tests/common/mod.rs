@@ -1,14 +1,14 @@
 //! Builders for real-looking posts shared by the integration tests.
 
+// A test fails by panicking: unwrapping is how it says what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
 use model::{Author, Counts, Kind, Post, ReplyTo, Source, StoredPost};
 
 pub fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
 }
 
 /// A plain post by `handle`, in `lang`, at 2024-06-13T00:00:00Z.
@@ -17,11 +17,7 @@ pub fn post(handle: &str, lang: &str, text: &str) -> Post {
         id: format!("{handle}-{}", text.len()),
         source: Source::X,
         kind: Kind::Post,
-        author: Author {
-            id: format!("id-{handle}"),
-            handle: handle.to_string(),
-            name: handle.to_uppercase(),
-        },
+        author: Author { id: format!("id-{handle}"), handle: handle.to_string(), name: handle.to_uppercase() },
         text: text.to_string(),
         lang: Some(lang.to_string()),
         created_at: Utc.with_ymd_and_hms(2024, 6, 13, 0, 0, 0).unwrap(),
@@ -58,11 +54,7 @@ pub fn reply(mut post: Post, to_handle: &str) -> Post {
 }
 
 pub fn stored(post: Post) -> StoredPost {
-    StoredPost {
-        post,
-        retweeted: None,
-        quoted: None,
-    }
+    StoredPost { post, retweeted: None, quoted: None }
 }
 
 /// `retweeter` retweets `original` (stored alongside, as the store resolves it).
@@ -72,16 +64,10 @@ pub fn retweet(retweeter: &str, original: Post) -> StoredPost {
     rt.id = format!("rt-{}", original.id);
     rt.kind = Kind::Retweet;
     rt.retweeted_id = Some(original.id.clone());
-    rt.mentions = std::iter::once(original.author.handle.clone())
-        .chain(original.mentions.clone())
-        .collect();
+    rt.mentions = std::iter::once(original.author.handle.clone()).chain(original.mentions.clone()).collect();
     rt.hashtags = original.hashtags.clone();
     rt.created_at = original.created_at + chrono::Duration::hours(1);
-    StoredPost {
-        post: rt,
-        retweeted: Some(Box::new(original)),
-        quoted: None,
-    }
+    StoredPost { post: rt, retweeted: Some(Box::new(original)), quoted: None }
 }
 
 /// The same retweet, but with the original missing from the store.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use trends::{
-    HashtagCount, RETENTION_BUCKETS, Ranking, RetweetCount, TRENDING_CANDIDATES, TrendEvent,
-    TrendingTag, Window, bucket_of, trending_order, velocity_score,
+    HashtagCount, RETENTION_BUCKETS, Ranking, RetweetCount, TRENDING_CANDIDATES, TrendEvent, TrendingTag, Window,
+    bucket_of, trending_order, velocity_score,
 };
 
 /// A Redis for one test: `DECK_REDIS` when set, else a `redis-server` of our
@@ -39,11 +39,7 @@ impl Drop for TestRedis {
 /// skipping was not asked for.
 pub fn start_redis(test: &str) -> Option<TestRedis> {
     if let Ok(url) = std::env::var("DECK_REDIS") {
-        return Some(TestRedis {
-            url,
-            child: None,
-            _dir: None,
-        });
+        return Some(TestRedis { url, child: None, _dir: None });
     }
     let installed = Command::new("redis-server")
         .arg("--version")
@@ -52,9 +48,7 @@ pub fn start_redis(test: &str) -> Option<TestRedis> {
         .is_ok_and(|status| status.success());
     if !installed {
         if std::env::var("DECK_SKIP_ENGINES").as_deref() == Ok("1") {
-            eprintln!(
-                "!!!!! SKIPPED {test}: redis-server is not installed (DECK_SKIP_ENGINES=1) !!!!!"
-            );
+            eprintln!("!!!!! SKIPPED {test}: redis-server is not installed (DECK_SKIP_ENGINES=1) !!!!!");
             return None;
         }
         panic!(
@@ -63,11 +57,7 @@ pub fn start_redis(test: &str) -> Option<TestRedis> {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -79,31 +69,17 @@ pub fn start_redis(test: &str) -> Option<TestRedis> {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server did not start on port {port}"
-        );
+        assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some(TestRedis {
-        url: format!("redis://127.0.0.1:{port}/"),
-        child: Some(child),
-        _dir: Some(dir),
-    })
+    Some(TestRedis { url: format!("redis://127.0.0.1:{port}/"), child: Some(child), _dir: Some(dir) })
 }
 
 /// A key prefix no other test (or test run) shares.
 pub fn unique_prefix(test: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "test:{test}:{}:{nanos}:{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("test:{test}:{}:{nanos}:{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// One call on a trend store.
@@ -165,15 +141,8 @@ pub fn brute_force(history: &[Op], window: Window, limit: usize) -> Ranking {
         if (first..=newest_bucket).contains(&bucket) {
             for (key, display) in event.tag_uses() {
                 *uses.entry(key.clone()).or_default() += 1;
-                *forms
-                    .entry(key.clone())
-                    .or_default()
-                    .entry(display.to_owned())
-                    .or_default() += 1;
-                accounts
-                    .entry(key)
-                    .or_default()
-                    .insert(event.author_id.clone());
+                *forms.entry(key.clone()).or_default().entry(display.to_owned()).or_default() += 1;
+                accounts.entry(key).or_default().insert(event.author_id.clone());
             }
             if let Some(original) = &event.retweeted_id {
                 *retweets.entry(original.clone()).or_default() += 1;
@@ -181,10 +150,7 @@ pub fn brute_force(history: &[Op], window: Window, limit: usize) -> Ranking {
         } else if (baseline_first..first).contains(&bucket) {
             let sub_window = (first - bucket - 1) / window.buckets();
             for (key, _) in event.tag_uses() {
-                baseline_accounts
-                    .entry((key, sub_window))
-                    .or_default()
-                    .insert(event.author_id.clone());
+                baseline_accounts.entry((key, sub_window)).or_default().insert(event.author_id.clone());
             }
         }
     }
@@ -201,11 +167,7 @@ pub fn brute_force(history: &[Op], window: Window, limit: usize) -> Ranking {
     for (key, _) in ranked.iter().take(TRENDING_CANDIDATES) {
         let observed = accounts[key].len() as u64;
         let baseline = (0..window.baseline_windows())
-            .map(|sub_window| {
-                baseline_accounts
-                    .get(&(key.clone(), sub_window))
-                    .map_or(0, |set| set.len() as u64)
-            })
+            .map(|sub_window| baseline_accounts.get(&(key.clone(), sub_window)).map_or(0, |set| set.len() as u64))
             .sum();
         let (score, expected) = velocity_score(window, observed, baseline);
         if score > 0.0 {
@@ -214,10 +176,8 @@ pub fn brute_force(history: &[Op], window: Window, limit: usize) -> Ranking {
     }
     trending.sort_by(|a, b| trending_order((a.1, a.2, &a.0), (b.1, b.2, &b.0)));
 
-    let mut retweeted: Vec<(String, u64)> = retweets
-        .into_iter()
-        .filter(|(original, _)| !deleted.contains(original))
-        .collect();
+    let mut retweeted: Vec<(String, u64)> =
+        retweets.into_iter().filter(|(original, _)| !deleted.contains(original)).collect();
     retweeted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 
     Ranking {
@@ -226,10 +186,7 @@ pub fn brute_force(history: &[Op], window: Window, limit: usize) -> Ranking {
         hashtags: ranked
             .iter()
             .take(limit)
-            .map(|(key, count)| HashtagCount {
-                tag: display(key),
-                count: *count,
-            })
+            .map(|(key, count)| HashtagCount { tag: display(key), count: *count })
             .collect(),
         trending: trending
             .iter()
@@ -291,9 +248,7 @@ impl StreamGenerator {
     fn pick(&mut self, cumulative: &[f64]) -> usize {
         let total = cumulative[cumulative.len() - 1];
         let target = self.rng.random::<f64>() * total;
-        cumulative
-            .partition_point(|&sum| sum < target)
-            .min(cumulative.len() - 1)
+        cumulative.partition_point(|&sum| sum < target).min(cumulative.len() - 1)
     }
 
     fn tag_form(&mut self) -> String {
@@ -310,11 +265,7 @@ impl StreamGenerator {
             8 => format!("#{base}"),
             _ => {
                 let mut chars = base.chars();
-                let first: String = chars
-                    .next()
-                    .into_iter()
-                    .flat_map(char::to_uppercase)
-                    .collect();
+                let first: String = chars.next().into_iter().flat_map(char::to_uppercase).collect();
                 format!("{first}{}", chars.as_str())
             }
         }
@@ -383,13 +334,8 @@ impl StreamGenerator {
             {
                 hashtags.push(first.to_uppercase());
             }
-            let event = TrendEvent {
-                post_id,
-                author_id: format!("acct{author}"),
-                created_ms,
-                hashtags,
-                retweeted_id: None,
-            };
+            let event =
+                TrendEvent { post_id, author_id: format!("acct{author}"), created_ms, hashtags, retweeted_id: None };
             self.originals.push(event.clone());
             event
         };
