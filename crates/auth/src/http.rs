@@ -1,0 +1,311 @@
+//! The HTTP face of the accounts role: `/api/auth/*`, `/api/me/deck` and
+//! `/api/stream/ticket`. Handlers only translate; the rules live in [`AuthService`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::deck::Deck;
+use crate::error::AuthError;
+use crate::ip::client_ip;
+use crate::service::AuthService;
+use crate::tokens::Claims;
+
+/// Largest body any of these routes reads (the deck is the largest).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The routes of the accounts role, with the service as state.
+pub fn router(service: Arc<AuthService>) -> Router {
+    Router::new()
+        .route("/api/auth/signup", post(signup))
+        .route("/api/auth/verify", post(verify))
+        .route("/api/auth/resend", post(resend))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/reset/request", post(reset_request))
+        .route("/api/auth/reset/confirm", post(reset_confirm))
+        .route("/api/auth/password", post(change_password))
+        .route("/api/me/deck", get(get_deck).put(put_deck))
+        .route("/api/stream/ticket", post(issue_ticket))
+        .with_state(service)
+}
+
+/// The client address: the connection's peer (from `ConnectInfo<SocketAddr>`), or the
+/// `X-Forwarded-For` entry our trusted proxies appended when the peer is one of them.
+/// Without `ConnectInfo` (a router served without `into_make_service_with_connect_info`)
+/// every request counts as `0.0.0.0`, which shares one bucket rather than none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<Arc<AuthService>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, service: &Arc<AuthService>) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        Ok(ClientIp(client_ip(peer, &parts.headers, &service.config().trusted_proxies)))
+    }
+}
+
+/// Claims of a required access token; 401 without a valid one.
+struct Authenticated(Claims);
+
+impl FromRequestParts<Arc<AuthService>> for Authenticated {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, service: &Arc<AuthService>) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(http::header::AUTHORIZATION).ok_or(AuthError::Unauthorized)?;
+        let token = bearer_token(header).ok_or(AuthError::Unauthorized)?;
+        service.authenticate(token).await.map(Authenticated)
+    }
+}
+
+/// Claims of an optional access token: none without the header, 401 with a bad one
+/// (a client that meant to sign in should not silently get an anonymous stream).
+struct MaybeAuthenticated(Option<Claims>);
+
+impl FromRequestParts<Arc<AuthService>> for MaybeAuthenticated {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, service: &Arc<AuthService>) -> Result<Self, Self::Rejection> {
+        match parts.headers.get(http::header::AUTHORIZATION) {
+            None => Ok(MaybeAuthenticated(None)),
+            Some(header) => {
+                let token = bearer_token(header).ok_or(AuthError::Unauthorized)?;
+                service.authenticate(token).await.map(|claims| MaybeAuthenticated(Some(claims)))
+            }
+        }
+    }
+}
+
+fn bearer_token(header: &http::HeaderValue) -> Option<&str> {
+    let value = header.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// A JSON body read with a size cap; malformed input answers 400 naming the field.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = AuthError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes =
+            axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| AuthError::BodyTooLarge)?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AuthError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        let message = error.to_string();
+        // serde names the culprit as `field`; pass it on so the client can point at it.
+        let field = message
+            .split('`')
+            .nth(1)
+            .and_then(|name| KNOWN_FIELDS.iter().find(|known| **known == name))
+            .copied()
+            .unwrap_or("body");
+        let message = match message.find(" at line") {
+            Some(cut) => message[..cut].to_owned(),
+            None => message,
+        };
+        AuthError::invalid(field, message)
+    })
+}
+
+/// Fields of the request bodies, for naming them in errors with a `&'static str`.
+const KNOWN_FIELDS: &[&str] = &[
+    "email",
+    "password",
+    "token",
+    "refresh_token",
+    "current_password",
+    "new_password",
+    "columns",
+    "id",
+    "title",
+    "query",
+    "width",
+    "filters",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailOnly {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenOnly {
+    token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogoutBody {
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirm {
+    token: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+fn accepted(status: &str) -> Response {
+    (StatusCode::ACCEPTED, Json(json!({ "status": status }))).into_response()
+}
+
+fn ok(status: &str) -> Response {
+    (StatusCode::OK, Json(json!({ "status": status }))).into_response()
+}
+
+async fn signup(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response, AuthError> {
+    service.signup(&body.email, &body.password, ip).await?;
+    Ok(accepted("verification_sent"))
+}
+
+async fn verify(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<TokenOnly>,
+) -> Result<Response, AuthError> {
+    service.verify_email(&body.token, ip).await?;
+    Ok(ok("verified"))
+}
+
+async fn resend(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<EmailOnly>,
+) -> Result<Response, AuthError> {
+    service.resend_verification(&body.email, ip).await?;
+    Ok(accepted("verification_sent"))
+}
+
+async fn login(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response, AuthError> {
+    let tokens = service.login(&body.email, &body.password, ip).await?;
+    Ok(Json(tokens).into_response())
+}
+
+async fn refresh(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<RefreshBody>,
+) -> Result<Response, AuthError> {
+    let tokens = service.refresh(&body.refresh_token, ip).await?;
+    Ok(Json(tokens).into_response())
+}
+
+async fn logout(
+    State(service): State<Arc<AuthService>>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AuthError> {
+    let refresh_token =
+        if body.iter().all(u8::is_ascii_whitespace) { None } else { parse_json::<LogoutBody>(&body)?.refresh_token };
+    // A bad access token is ignored when a refresh token names the session anyway.
+    let claims = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(bearer_token)
+        .and_then(|token| service.authenticate_sync(token).ok());
+    service.logout(refresh_token.as_deref(), claims.as_ref()).await?;
+    Ok(ok("logged_out"))
+}
+
+async fn reset_request(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<EmailOnly>,
+) -> Result<Response, AuthError> {
+    service.request_reset(&body.email, ip).await?;
+    Ok(accepted("reset_sent"))
+}
+
+async fn reset_confirm(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<ResetConfirm>,
+) -> Result<Response, AuthError> {
+    service.confirm_reset(&body.token, &body.password, ip).await?;
+    Ok(ok("password_reset"))
+}
+
+async fn change_password(
+    State(service): State<Arc<AuthService>>,
+    Authenticated(claims): Authenticated,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<Response, AuthError> {
+    service.change_password(&claims, &body.current_password, &body.new_password).await?;
+    Ok(ok("password_changed"))
+}
+
+async fn get_deck(
+    State(service): State<Arc<AuthService>>,
+    Authenticated(claims): Authenticated,
+) -> Result<Response, AuthError> {
+    let deck = service.load_deck(&claims).await?.unwrap_or_default();
+    Ok(Json(deck).into_response())
+}
+
+async fn put_deck(
+    State(service): State<Arc<AuthService>>,
+    Authenticated(claims): Authenticated,
+    JsonBody(deck): JsonBody<Deck>,
+) -> Result<Response, AuthError> {
+    service.save_deck(&claims, &deck).await?;
+    Ok(Json(deck).into_response())
+}
+
+async fn issue_ticket(
+    State(service): State<Arc<AuthService>>,
+    ClientIp(ip): ClientIp,
+    MaybeAuthenticated(claims): MaybeAuthenticated,
+) -> Result<Response, AuthError> {
+    let issued = service.issue_ticket(claims.as_ref(), ip).await?;
+    Ok(Json(issued).into_response())
+}
