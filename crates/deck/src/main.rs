@@ -1,11 +1,14 @@
 //! The `deck` binary: `deck serve` runs every role in one process on
 //! embedded storage; the other subcommands run one role each.
 
+mod accounts;
+mod backends;
 mod serve;
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use backends::EngineArgs;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -17,12 +20,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role in one process (embedded storage by default).
+    /// Run every role in one process (embedded storage unless DECK_KAFKA/DECK_CASSANDRA/DECK_REDIS are set).
     Serve(ServeArgs),
+    /// Distributed role: read sources into Kafka.
+    Ingest(IngestArgs),
+    /// Distributed role: consume Kafka, parse, store in Cassandra, count trends in Redis (any number of them).
+    Process {
+        #[command(flatten)]
+        engines: EngineArgs,
+        #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
+        data_dir: PathBuf,
+    },
+    /// Distributed role: live columns (WebSocket) and the HTTP API over the shared engines.
+    Feed {
+        #[command(flatten)]
+        feed: FeedArgs,
+        #[command(flatten)]
+        accounts: accounts::AccountArgs,
+        #[command(flatten)]
+        engines: EngineArgs,
+        #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
+        data_dir: PathBuf,
+    },
     /// Trend jobs.
     Trends {
         #[command(subcommand)]
         command: TrendsCommand,
+    },
+    /// Cassandra schema.
+    Cassandra {
+        #[command(subcommand)]
+        command: CassandraCommand,
     },
 }
 
@@ -30,26 +58,28 @@ enum Command {
 enum TrendsCommand {
     /// Recompute the trends from stored posts (the batch job) and print the rankings.
     Rebuild {
-        /// How far back from the newest stored post, e.g. `24h`, `90m`.
+        /// How far back from the newest stored post, e.g. `24h`, `90m` (at least the 48 h the baselines need is read).
         #[arg(long, default_value = "24h")]
         since: String,
         #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        engines: EngineArgs,
     },
 }
 
-/// Options of `deck serve`.
+#[derive(Subcommand)]
+enum CassandraCommand {
+    /// Create or update the keyspace and tables (safe to run again).
+    Migrate {
+        #[command(flatten)]
+        engines: EngineArgs,
+    },
+}
+
+/// Where posts come from.
 #[derive(Args, Clone, Debug)]
-pub struct ServeArgs {
-    /// Where embedded data lives.
-    #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
-    pub data_dir: PathBuf,
-    /// Port to serve HTTP and WebSocket on.
-    #[arg(long, env = "DECK_PORT", default_value_t = 8080)]
-    pub port: u16,
-    /// Address to bind.
-    #[arg(long, env = "DECK_HOST", default_value = "127.0.0.1")]
-    pub host: String,
+pub struct SourceArgs {
     /// Post sources: `demo`, `replay:PATH`, `jetstream[:URL]`, `x`, `mastodon:URL`, or `none`. Repeatable.
     #[arg(long = "source", default_value = "demo")]
     pub sources: Vec<String>,
@@ -62,6 +92,17 @@ pub struct ServeArgs {
     /// Demo stream seed (same seed, same stream).
     #[arg(long, default_value_t = 7)]
     pub demo_seed: u64,
+}
+
+/// The HTTP and WebSocket side.
+#[derive(Args, Clone, Debug)]
+pub struct FeedArgs {
+    /// Port to serve HTTP and WebSocket on.
+    #[arg(long, env = "DECK_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, env = "DECK_HOST", default_value = "127.0.0.1")]
+    pub host: String,
     /// The built web client.
     #[arg(long, env = "DECK_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
@@ -74,6 +115,33 @@ pub struct ServeArgs {
     /// WebSockets one client address may hold open.
     #[arg(long, default_value_t = 256)]
     pub max_connections_per_ip: usize,
+}
+
+/// Options of `deck serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Where embedded data lives.
+    #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    #[command(flatten)]
+    pub feed: FeedArgs,
+    #[command(flatten)]
+    pub accounts: accounts::AccountArgs,
+    #[command(flatten)]
+    pub engines: EngineArgs,
+}
+
+/// Options of `deck ingest`.
+#[derive(Args, Clone, Debug)]
+pub struct IngestArgs {
+    #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    #[command(flatten)]
+    pub engines: EngineArgs,
 }
 
 /// Parses `24h`, `90m`, `30s`, `2d` into milliseconds.
@@ -102,8 +170,20 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
-            Command::Trends { command: TrendsCommand::Rebuild { since, data_dir } } => {
-                serve::rebuild_trends(&data_dir, parse_span_ms(&since)?).await
+            Command::Ingest(args) => serve::ingest(args).await,
+            Command::Process { engines, data_dir } => serve::process(engines, &data_dir).await,
+            Command::Feed { feed, accounts, engines, data_dir } => {
+                serve::feed(feed, accounts, engines, &data_dir).await
+            }
+            Command::Trends { command: TrendsCommand::Rebuild { since, data_dir, engines } } => {
+                serve::rebuild_trends(&engines, &data_dir, parse_span_ms(&since)?).await
+            }
+            Command::Cassandra { command: CassandraCommand::Migrate { engines } } => {
+                let config = engines.cassandra_config().context("set DECK_CASSANDRA (or --cassandra)")?;
+                let session = store::CassandraStore::session(&config).await?;
+                store::CassandraStore::migrate(&session, &config).await?;
+                println!("keyspace {} is up to date", config.keyspace);
+                Ok(())
             }
         }
     })

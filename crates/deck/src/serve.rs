@@ -1,17 +1,22 @@
-//! `deck serve`: the topology of the one-process deployment, wired in one
-//! place. Sources → log → processor → (store, trends, feed) → gateway.
+//! The topology, wired in one place. `deck serve` runs every role in one
+//! process; `deck ingest`, `deck process` and `deck feed` run one role each
+//! on the shared engines. Sources → log → processor → (store, trends,
+//! publisher) → feed hub → gateway.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use feed::{Hub, HubConfig};
-use pipeline::{EmbeddedLog, Log, Metrics, Processor, ProcessorConfig, Published, Publisher};
-use store::{EmbeddedStore, PostStore};
+use pipeline::{
+    KafkaConfig, KafkaPublisher, Metrics, ProcessedConsumer, Processor, ProcessorConfig, Published, Publisher,
+};
 use tokio_util::sync::CancellationToken;
-use trends::{EmbeddedTrends, TrendEvent, TrendStore, Window};
+use trends::{EmbeddedTrends, TrendStore, Window};
 
-use crate::ServeArgs;
+use crate::accounts::{self, AccountArgs, AuthTickets};
+use crate::backends::{Backends, EngineArgs, restore_trends};
+use crate::{FeedArgs, IngestArgs, ServeArgs, SourceArgs};
 
 /// Hands every processed batch to the live columns of this process.
 struct HubPublisher(Arc<Hub>);
@@ -25,26 +30,12 @@ impl Publisher for HubPublisher {
     }
 }
 
-/// Feeds the trend store with the stored posts of the last `span_ms` before the newest post.
-async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span_ms: i64) -> anyhow::Result<usize> {
-    let Some(newest) = store.newest().await? else {
-        return Ok(0);
-    };
-    let since_ms = newest.created_ms() - span_ms;
-    let posts = store.scan_since(since_ms).await?;
-    let events: Vec<TrendEvent> =
-        posts.iter().map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref())).collect();
-    for chunk in events.chunks(10_000) {
-        trends.record(chunk).await?;
-    }
-    Ok(events.len())
-}
-
-pub async fn rebuild_trends(data_dir: &Path, span_ms: i64) -> anyhow::Result<()> {
-    let store = EmbeddedStore::open(&data_dir.join("posts")).context("open the post store")?;
-    let trends = EmbeddedTrends::new();
+pub async fn rebuild_trends(engines: &EngineArgs, data_dir: &Path, span_ms: i64) -> anyhow::Result<()> {
+    let backends = Backends::open(engines, data_dir).await?;
+    let trends: Arc<dyn TrendStore> =
+        if backends.trends_embedded { Arc::new(EmbeddedTrends::new()) } else { backends.trends.clone() };
     // The trending baselines reach back further than the longest window.
-    let n_posts = restore_trends(&store, &trends, span_ms.max(trends::RETENTION_MS)).await?;
+    let n_posts = restore_trends(backends.store.as_ref(), trends.as_ref(), span_ms.max(trends::RETENTION_MS)).await?;
     tracing::info!(n_posts, "trends rebuilt from stored posts");
     let mut rankings = serde_json::Map::new();
     for window in Window::ALL {
@@ -61,68 +52,124 @@ pub async fn rebuild_trends(data_dir: &Path, span_ms: i64) -> anyhow::Result<()>
     Ok(())
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("create the data dir {}", args.data_dir.display()))?;
-    let metrics = Metrics::new().context("register metrics")?;
-    let store = Arc::new(EmbeddedStore::open(&args.data_dir.join("posts")).context("open the post store")?);
-    let trends = Arc::new(EmbeddedTrends::new());
-    let restored = restore_trends(store.as_ref(), trends.as_ref(), trends::RETENTION_MS).await?;
-    tracing::info!(restored, "trends restored from the store");
-
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::new(1, 65_536));
-    let hub = Arc::new(Hub::new(HubConfig { queue_bytes: args.stream_queue_bytes, ..HubConfig::default() }));
-    let shutdown = CancellationToken::new();
-    let sources_shutdown = shutdown.child_token();
-
+/// Starts the sources of `args` into the log; returns their tasks.
+fn start_sources(
+    args: &SourceArgs,
+    backends: &Backends,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<Result<(), pipeline::ProcessorError>>>> {
     let source_options =
         ingest::SourceOptions { replay_rate: args.replay_rate, demo_rate: args.demo_rate, demo_seed: args.demo_seed };
-    let mut source_tasks = Vec::new();
+    let mut tasks = Vec::new();
     // `--source none` runs without a source (serve what is stored).
     for spec in args.sources.iter().filter(|spec| spec.as_str() != "none") {
         let source = ingest::from_spec(spec, &source_options).with_context(|| format!("source `{spec}`"))?;
-        let task = pipeline::run_source(source, log.clone(), store.clone(), metrics.clone(), sources_shutdown.clone());
-        source_tasks.push(tokio::spawn(task));
+        let task = pipeline::run_source(
+            source,
+            backends.log.clone(),
+            backends.store.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(task));
     }
+    Ok(tasks)
+}
 
-    let processor_shutdown = CancellationToken::new();
-    let processor = Processor {
-        log: log.clone(),
-        store: store.clone(),
-        trends: trends.clone(),
-        publisher: Arc::new(HubPublisher(hub.clone())),
+fn processor(backends: &Backends, publisher: Arc<dyn Publisher>, metrics: &Metrics) -> Processor {
+    Processor {
+        log: backends.log.clone(),
+        store: backends.store.clone(),
+        trends: backends.trends.clone(),
+        publisher,
         metrics: metrics.clone(),
         config: ProcessorConfig::default(),
-    };
-    let processor_task = tokio::spawn(processor.run(processor_shutdown.clone()));
+    }
+}
 
-    let port = args.port;
-    let mut allowed_origins = vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")];
-    allowed_origins.extend(args.allowed_origins.iter().cloned());
+/// Feeds a hub from the processed-posts topic (a feed node's input).
+async fn follow_processed(config: &KafkaConfig, hub: Arc<Hub>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let consumer = ProcessedConsumer::start(config).await.context("follow the processed-posts topic")?;
+    tokio::spawn(async move {
+        let result = consumer
+            .run(
+                move |published| {
+                    hub.publish(&published);
+                },
+                shutdown,
+            )
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "processed-posts consumer stopped");
+        }
+    });
+    Ok(())
+}
+
+/// The gateway of one process: every HTTP and WebSocket route, the
+/// accounts role's included.
+async fn start_gateway(
+    backends: &Backends,
+    hub: Arc<Hub>,
+    accounts: Arc<auth::AuthService>,
+    metrics: &Metrics,
+    args: &FeedArgs,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let mut origins = vec![format!("http://127.0.0.1:{}", args.port), format!("http://localhost:{}", args.port)];
+    origins.extend(args.allowed_origins.iter().cloned());
     let static_dir = args.web_dir.join("index.html").exists().then(|| args.web_dir.clone());
     if static_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "no built web client found; serving the API only");
     }
     let config = gateway::GatewayConfig {
-        allowed_origins,
+        allowed_origins: origins,
         static_dir,
         max_connections_per_ip: args.max_connections_per_ip,
         ..gateway::GatewayConfig::default()
     };
     let state = gateway::AppState::new(
-        store.clone(),
-        trends.clone(),
-        hub.clone(),
-        Arc::new(gateway::MemoryTickets::default()),
+        backends.store.clone(),
+        backends.trends.clone(),
+        hub,
+        Arc::new(AuthTickets(accounts.clone())),
         metrics.clone(),
         config,
     );
     gateway::spawn_trends_ticker(state.clone(), shutdown.clone());
-    let app = gateway::router(state, axum::Router::new());
-    let address = format!("{}:{}", args.host, port);
+    let app = gateway::router(state, auth::router(accounts));
+    let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("bind {address}"))?;
     tracing::info!("Deck serves on http://{address}");
-    let server = tokio::spawn(gateway::serve(listener, app, shutdown.clone()));
+    Ok(tokio::spawn(gateway::serve(listener, app, shutdown.clone())))
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = Metrics::new().context("register metrics")?;
+    let backends = Backends::open(&args.engines, &args.data_dir).await?;
+    if backends.trends_embedded {
+        let restored = restore_trends(backends.store.as_ref(), backends.trends.as_ref(), trends::RETENTION_MS).await?;
+        tracing::info!(restored, "trends restored from the store");
+    }
+    let hub = Arc::new(Hub::new(HubConfig { queue_bytes: args.feed.stream_queue_bytes, ..HubConfig::default() }));
+    let shutdown = CancellationToken::new();
+    let sources_shutdown = CancellationToken::new();
+    let source_tasks = start_sources(&args.sources, &backends, &metrics, &sources_shutdown)?;
+
+    // With Kafka, processed posts reach the live columns through their topic,
+    // exactly as they reach separate feed nodes.
+    let publisher: Arc<dyn Publisher> = match &backends.kafka {
+        Some(config) => {
+            follow_processed(config, hub.clone(), shutdown.clone()).await?;
+            Arc::new(KafkaPublisher::connect(config).await.context("connect the processed-posts producer")?)
+        }
+        None => Arc::new(HubPublisher(hub.clone())),
+    };
+    let processor_shutdown = CancellationToken::new();
+    let processor_task = tokio::spawn(processor(&backends, publisher, &metrics).run(processor_shutdown.clone()));
+    let accounts = accounts::service(&args.accounts, &args.engines, &args.data_dir, args.feed.port).await?;
+    let server = start_gateway(&backends, hub, accounts.clone(), &metrics, &args.feed, &shutdown).await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down: sources, then the processor, then HTTP");
@@ -140,27 +187,81 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     let _ = server.await;
+    accounts.flush_mail().await;
+    Ok(())
+}
+
+fn require_kafka(backends: &Backends, role: &str) -> anyhow::Result<KafkaConfig> {
+    backends.kafka.clone().with_context(|| format!("`deck {role}` runs one role of a distributed deployment: set DECK_KAFKA (and DECK_CASSANDRA, DECK_REDIS); `deck serve` runs every role in one process"))
+}
+
+/// `deck ingest`: sources → Kafka.
+pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let metrics = Metrics::new().context("register metrics")?;
+    let backends = Backends::open(&args.engines, &args.data_dir).await?;
+    require_kafka(&backends, "ingest")?;
+    let shutdown = CancellationToken::new();
+    let tasks = start_sources(&args.sources, &backends, &metrics, &shutdown)?;
+    let all_done = async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    };
+    tokio::select! {
+        () = all_done => tracing::info!("every source ended"),
+        () = wait_for_signal() => shutdown.cancel(),
+    }
+    Ok(())
+}
+
+/// `deck process`: Kafka → parse → Cassandra + Redis trends → processed topic.
+pub async fn process(engines: EngineArgs, data_dir: &Path) -> anyhow::Result<()> {
+    let metrics = Metrics::new().context("register metrics")?;
+    let backends = Backends::open(&engines, data_dir).await?;
+    let config = require_kafka(&backends, "process")?;
+    let publisher = Arc::new(KafkaPublisher::connect(&config).await.context("connect the processed-posts producer")?);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(processor(&backends, publisher, &metrics).run(shutdown.clone()));
+    wait_for_signal().await;
+    shutdown.cancel();
+    task.await.context("processor task")??;
+    Ok(())
+}
+
+/// `deck feed`: the processed topic → live columns, plus the HTTP API over
+/// the shared store and trends.
+pub async fn feed(
+    args: FeedArgs,
+    account_args: AccountArgs,
+    engines: EngineArgs,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new().context("register metrics")?;
+    let backends = Backends::open(&engines, data_dir).await?;
+    let config = require_kafka(&backends, "feed")?;
+    let hub = Arc::new(Hub::new(HubConfig { queue_bytes: args.stream_queue_bytes, ..HubConfig::default() }));
+    let shutdown = CancellationToken::new();
+    follow_processed(&config, hub.clone(), shutdown.clone()).await?;
+    let accounts = accounts::service(&account_args, &engines, data_dir, args.port).await?;
+    let server = start_gateway(&backends, hub, accounts.clone(), &metrics, &args, &shutdown).await?;
+    wait_for_signal().await;
+    shutdown.cancel();
+    let _ = server.await;
+    accounts.flush_mail().await;
     Ok(())
 }
 
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = terminate.recv() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
     }
 }

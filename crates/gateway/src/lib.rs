@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{get, post};
+use axum::routing::get;
 use feed::Hub;
 use pipeline::Metrics;
 use store::PostStore;
@@ -29,7 +29,7 @@ use tower_http::trace::TraceLayer;
 use trends::TrendStore;
 
 pub use errors::ApiError;
-pub use stream::{MemoryTickets, TicketGrant, Tickets};
+pub use stream::{TicketGrant, Tickets};
 pub use trends_routes::spawn_trends_ticker;
 
 /// Settings of the edge.
@@ -114,7 +114,8 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
 }
 
 /// The whole HTTP surface of the posts roles, behind the gateway layers.
-/// `extra` carries routes of other roles (accounts) merged in before the layers.
+/// `extra` carries routes of other roles (accounts, which also issues the
+/// stream tickets) merged in before the layers, so one stack guards all.
 pub fn router(state: AppState, extra: Router) -> Router {
     let static_dir = state.config.static_dir.clone();
     let cors_origins: Vec<HeaderValue> =
@@ -125,7 +126,6 @@ pub fn router(state: AppState, extra: Router) -> Router {
         .route("/api/timeline", get(timeline::timeline))
         .route("/api/trends", get(trends_routes::trends))
         .route("/api/stream", get(stream::upgrade))
-        .route("/api/stream/ticket", post(stream::ticket))
         .with_state(state)
         .merge(extra);
     if let Some(dir) = static_dir {

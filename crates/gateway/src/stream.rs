@@ -5,17 +5,15 @@
 //! One task reads client messages; one writer task drains the connection's
 //! bounded queue (see `feed::hub`), sends pings and resync signals.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query as QueryParams, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use feed::{ConnectionId, Outbound};
 use futures::{SinkExt, StreamExt};
 use model::Cursor;
@@ -26,9 +24,6 @@ use trends::Window;
 
 use crate::{ApiError, AppState};
 
-/// How long a ticket may wait before it is used.
-pub const TICKET_TTL: Duration = Duration::from_secs(30);
-
 /// Who a redeemed ticket belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TicketGrant {
@@ -36,55 +31,13 @@ pub struct TicketGrant {
     pub user_id: Option<String>,
 }
 
-/// Issues and redeems single-use stream tickets (the accounts role provides
-/// the user behind a bearer token; Redis holds tickets in distributed mode).
+/// Redeems single-use stream tickets. The accounts role issues them
+/// (`POST /api/stream/ticket`) and keeps them in memory or Redis, so any
+/// feed node can redeem a ticket any gateway issued.
 #[async_trait::async_trait]
 pub trait Tickets: Send + Sync {
-    /// A new ticket for the holder of `bearer` (anonymous without one).
-    async fn issue(&self, bearer: Option<&str>, client: IpAddr) -> Result<String, ApiError>;
     /// Uses a ticket up; `None` if unknown, used or expired.
     async fn redeem(&self, ticket: &str) -> Option<TicketGrant>;
-}
-
-/// Anonymous tickets in memory, for a deployment without accounts.
-#[derive(Default)]
-pub struct MemoryTickets {
-    issued: Mutex<HashMap<String, (Instant, TicketGrant)>>,
-}
-
-/// 128 random bits, URL-safe.
-pub fn new_ticket() -> String {
-    let bytes: [u8; 16] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-#[async_trait::async_trait]
-impl Tickets for MemoryTickets {
-    async fn issue(&self, _bearer: Option<&str>, _client: IpAddr) -> Result<String, ApiError> {
-        let ticket = new_ticket();
-        let mut issued = self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        issued.retain(|_, (at, _)| at.elapsed() < TICKET_TTL);
-        issued.insert(ticket.clone(), (Instant::now(), TicketGrant { user_id: None }));
-        Ok(ticket)
-    }
-
-    async fn redeem(&self, ticket: &str) -> Option<TicketGrant> {
-        let mut issued = self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        issued.remove(ticket).filter(|(at, _)| at.elapsed() < TICKET_TTL).map(|(_, grant)| grant)
-    }
-}
-
-pub async fn ticket(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Json<api::TicketResponse>, ApiError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let ticket = state.tickets.issue(bearer, peer.ip()).await?;
-    Ok(Json(api::TicketResponse { ticket, expires_in: TICKET_TTL.as_secs() }))
 }
 
 #[derive(Deserialize)]
