@@ -25,6 +25,10 @@ pub struct EngineArgs {
     /// MySQL/MariaDB URL (members).
     #[arg(long, env = "DECK_MYSQL")]
     pub mysql: Option<String>,
+    /// Name of this deployment on shared engines: Kafka topics, the consumer
+    /// group, the Cassandra keyspace and Redis keys are named after it.
+    #[arg(long, env = "DECK_NAMESPACE", default_value = "deck")]
+    pub namespace: String,
     /// Replication factor of Kafka topics and the Cassandra keyspace. Default:
     /// 1 when one address is given (a local cluster), 3 otherwise.
     #[arg(long, env = "DECK_REPLICATION_FACTOR")]
@@ -42,6 +46,8 @@ impl EngineArgs {
         let mut config = if replication == 1 { KafkaConfig::single_node(brokers) } else { KafkaConfig::new(brokers) };
         config.replication_factor = i32::from(replication);
         config.min_insync_replicas = config.min_insync_replicas.min(i32::from(replication));
+        config.raw_topic = format!("{}.raw", self.namespace);
+        config.processed_topic = format!("{}.processed", self.namespace);
         Some(config)
     }
 
@@ -54,6 +60,7 @@ impl EngineArgs {
             CassandraConfig::new(contact_points)
         };
         config.replication_factor = u32::from(replication);
+        config.keyspace = self.namespace.replace(['-', '.'], "_");
         Some(config)
     }
 }
@@ -67,6 +74,8 @@ pub struct Backends {
     pub kafka: Option<KafkaConfig>,
     /// Whether trends live in this process (and must be restored at start).
     pub trends_embedded: bool,
+    /// The processors' consumer group.
+    pub group: String,
 }
 
 impl Backends {
@@ -93,11 +102,11 @@ impl Backends {
         let (trends, trends_embedded): (Arc<dyn TrendStore>, bool) = match &engines.redis {
             Some(url) if !url.is_empty() => {
                 tracing::info!("trends: Redis");
-                (Arc::new(RedisTrends::connect(url, "deck").await.context("connect to Redis")?), false)
+                (Arc::new(RedisTrends::connect(url, &engines.namespace).await.context("connect to Redis")?), false)
             }
             _ => (Arc::new(EmbeddedTrends::new()), true),
         };
-        Ok(Backends { log, store, trends, kafka, trends_embedded })
+        Ok(Backends { log, store, trends, kafka, trends_embedded, group: format!("{}-processors", engines.namespace) })
     }
 }
 

@@ -84,7 +84,7 @@ fn processor(backends: &Backends, publisher: Arc<dyn Publisher>, metrics: &Metri
         trends: backends.trends.clone(),
         publisher,
         metrics: metrics.clone(),
-        config: ProcessorConfig::default(),
+        config: ProcessorConfig { group: backends.group.clone(), ..ProcessorConfig::default() },
     }
 }
 

@@ -5,10 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
+use std::collections::{BTreeSet, HashSet};
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
 
@@ -29,9 +33,15 @@ pub struct Deck {
 impl Deck {
     /// Starts `deck serve` with `args` on `data_dir` and waits for `/healthz`.
     pub async fn start(data_dir: &Path, args: &[&str]) -> Deck {
+        Deck::start_role("serve", data_dir, args, &[]).await
+    }
+
+    /// Starts a `deck` command that serves HTTP (`serve`, `feed`) with extra
+    /// environment, and waits for `/healthz`.
+    pub async fn start_role(command: &str, data_dir: &Path, args: &[&str], envs: &[(String, String)]) -> Deck {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_deck"))
-            .arg("serve")
+            .arg(command)
             .arg("--port")
             .arg(port.to_string())
             .arg("--data-dir")
@@ -40,6 +50,7 @@ impl Deck {
             .arg(data_dir.join("no-web"))
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -52,7 +63,7 @@ impl Deck {
             {
                 return deck;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "deck did not start");
+            assert!(started.elapsed() < Duration::from_secs(90), "deck did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -123,6 +134,39 @@ impl Drop for Deck {
     }
 }
 
+/// A `deck` process without HTTP (`ingest`, `process`); killed when dropped.
+pub struct Role {
+    pub child: Child,
+}
+
+impl Role {
+    pub fn start(command: &str, data_dir: &Path, args: &[&str], envs: &[(String, String)]) -> Role {
+        let child = Command::new(env!("CARGO_BIN_EXE_deck"))
+            .arg(command)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start deck");
+        Role { child }
+    }
+
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
+
 pub fn urlencode(text: &str) -> String {
     let mut encoded = String::new();
     for byte in text.bytes() {
@@ -132,4 +176,96 @@ pub fn urlencode(text: &str) -> String {
         }
     }
     encoded
+}
+
+/// The replay file: real X v2 pages and stream lines, real Jetstream events,
+/// a truncated line (from the recording itself), a line of junk and blank keep-alives.
+pub fn write_replay(dir: &Path) -> (std::path::PathBuf, usize) {
+    let mut lines: Vec<String> = Vec::new();
+    for file in ["tweets/v2/twarc-csv-kpop.jsonl", "tweets/v2/twarc-csv-streaming_output_with_error.jsonl"] {
+        lines.extend(std::fs::read_to_string(testdata(file)).unwrap().lines().map(str::to_owned));
+    }
+    lines.push("this is not JSON {".into());
+    lines.push(String::new());
+    lines.extend(
+        std::fs::read_to_string(testdata("bluesky/jetstream-v1-production-window.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned),
+    );
+    lines.push(String::new());
+    lines.extend(
+        std::fs::read_to_string(testdata("tweets/v2/twarc-csv-brexit.jsonl")).unwrap().lines().map(str::to_owned),
+    );
+    let n_records = lines.iter().filter(|line| !line.trim().is_empty()).count();
+    let path = dir.join("replay.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for line in &lines {
+        writeln!(file, "{line}").unwrap();
+    }
+    (path, n_records)
+}
+
+/// An oracle written from the X API's documented shape, independent of
+/// Deck's parser: the ids of the posts of the v2 lines that carry `tag`
+/// (a retweet carries its original's hashtags; originals and quoted posts
+/// delivered in `includes` are posts too).
+pub fn x_posts_with_hashtag(path: &Path, tag: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let has_tag = |tweet: &Value| {
+        tweet["entities"]["hashtags"].as_array().is_some_and(|tags| {
+            tags.iter().any(|entry| entry["tag"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(tag)))
+        })
+    };
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else { continue };
+        if message.get("did").is_some() {
+            continue;
+        }
+        let includes: Vec<Value> = message["includes"]["tweets"].as_array().cloned().unwrap_or_default();
+        let find = |id: &str| includes.iter().find(|tweet| tweet["id"] == id).cloned();
+        let tweets = match &message["data"] {
+            Value::Array(tweets) => tweets.clone(),
+            Value::Object(_) => vec![message["data"].clone()],
+            _ => continue,
+        };
+        for tweet in tweets {
+            let mut content = tweet.clone();
+            for reference in tweet["referenced_tweets"].as_array().cloned().unwrap_or_default() {
+                let Some(id) = reference["id"].as_str() else { continue };
+                let Some(referenced) = find(id) else { continue };
+                match reference["type"].as_str() {
+                    Some("retweeted") => {
+                        if has_tag(&referenced) {
+                            ids.insert(id.to_owned());
+                        }
+                        content = referenced;
+                    }
+                    Some("quoted") if has_tag(&referenced) => {
+                        ids.insert(id.to_owned());
+                    }
+                    _ => {}
+                }
+            }
+            if has_tag(&content) {
+                ids.insert(tweet["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    ids
+}
+
+pub fn ids(posts: &[Value]) -> Vec<String> {
+    posts.iter().map(|post| post["id"].as_str().unwrap().to_owned()).collect()
+}
+
+pub fn assert_newest_first_without_repeats(posts: &[Value]) {
+    let unique: HashSet<&str> = posts.iter().map(|post| post["id"].as_str().unwrap()).collect();
+    assert_eq!(unique.len(), posts.len(), "a post repeats");
+    for pair in posts.windows(2) {
+        let (newer, older) = (&pair[0]["created_at"], &pair[1]["created_at"]);
+        let newer = chrono::DateTime::parse_from_rfc3339(newer.as_str().unwrap()).unwrap();
+        let older = chrono::DateTime::parse_from_rfc3339(older.as_str().unwrap()).unwrap();
+        assert!(newer >= older, "not newest first: {newer} before {older}");
+    }
 }
