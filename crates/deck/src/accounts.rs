@@ -32,6 +32,9 @@ pub struct AccountArgs {
     /// `starttls`, `tls` or `none`.
     #[arg(long, env = "DECK_SMTP_TLS", default_value = "starttls")]
     pub smtp_tls: String,
+    /// A proxy (e.g. `deck gateway`) whose `X-Forwarded-For` names the client. Repeatable.
+    #[arg(long = "trusted-proxy", env = "DECK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Stream tickets one client address may take per minute.
     #[arg(long, env = "DECK_TICKETS_PER_MINUTE", default_value_t = 60)]
     pub tickets_per_minute: u32,
@@ -72,6 +75,7 @@ pub async fn service(
         keys: vec![auth::JwtKey { kid: args.jwt_kid.clone(), secret: signing_secret(args, data_dir)? }],
         active_kid: args.jwt_kid.clone(),
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
+        trusted_proxies: args.trusted_proxies.clone(),
         ..auth::AuthConfig::default()
     };
     config.limits.ticket_ip = auth::RateLimit::per_minute(args.tickets_per_minute);

@@ -42,6 +42,20 @@ enum Command {
         #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
         data_dir: PathBuf,
     },
+    /// Distributed role: the front door, forwarding to `deck feed` nodes with health checks.
+    Gateway {
+        /// Port to serve on.
+        #[arg(long, env = "DECK_PORT", default_value_t = 8080)]
+        port: u16,
+        #[arg(long, env = "DECK_HOST", default_value = "127.0.0.1")]
+        host: String,
+        /// An upstream node's base URL, e.g. http://127.0.0.1:8081. Repeatable.
+        #[arg(long = "upstream", required = true)]
+        upstreams: Vec<String>,
+        /// Extra origins allowed to open WebSockets (the served origin always is).
+        #[arg(long = "allowed-origin", env = "DECK_ALLOWED_ORIGINS", value_delimiter = ',')]
+        allowed_origins: Vec<String>,
+    },
     /// Trend jobs.
     Trends {
         #[command(subcommand)]
@@ -174,6 +188,9 @@ fn main() -> anyhow::Result<()> {
             Command::Process { engines, data_dir } => serve::process(engines, &data_dir).await,
             Command::Feed { feed, accounts, engines, data_dir } => {
                 serve::feed(feed, accounts, engines, &data_dir).await
+            }
+            Command::Gateway { port, host, upstreams, allowed_origins } => {
+                serve::gateway(&host, port, &upstreams, allowed_origins).await
             }
             Command::Trends { command: TrendsCommand::Rebuild { since, data_dir, engines } } => {
                 serve::rebuild_trends(&engines, &data_dir, parse_span_ms(&since)?).await

@@ -251,6 +251,23 @@ pub async fn feed(
     Ok(())
 }
 
+/// `deck gateway`: one front door over several `deck feed` nodes.
+pub async fn gateway(host: &str, port: u16, upstreams: &[String], allowed_origins: Vec<String>) -> anyhow::Result<()> {
+    let mut origins = vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")];
+    origins.extend(allowed_origins);
+    let upstreams = gateway::proxy::Upstreams::new(upstreams, origins);
+    let shutdown = CancellationToken::new();
+    upstreams.spawn_health_checks(std::time::Duration::from_secs(2), shutdown.clone());
+    let address = format!("{host}:{port}");
+    let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("bind {address}"))?;
+    tracing::info!("Deck gateway on http://{address}");
+    let server = tokio::spawn(gateway::serve(listener, gateway::proxy::proxy_router(upstreams), shutdown.clone()));
+    wait_for_signal().await;
+    shutdown.cancel();
+    let _ = server.await;
+    Ok(())
+}
+
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -126,4 +126,27 @@ async fn a_processor_killed_mid_stream_leaves_every_post_stored_once() {
     let unique: BTreeSet<String> = got.iter().cloned().collect();
     assert_eq!(unique.len(), got.len(), "a post is stored twice");
     assert_eq!(unique, expected);
+
+    // One front door: `deck gateway` forwards HTTP and WebSockets to the feed node.
+    let upstream = feed.url("");
+    let front = Deck::start_role("gateway", &data_dir, &["--upstream", &upstream], &[]).await;
+    assert_eq!(ids(&front.whole_timeline("#brexit", 50).await), got);
+    let ticket: serde_json::Value =
+        reqwest::Client::new().post(front.url("/api/stream/ticket")).send().await.unwrap().json().await.unwrap();
+    let url = format!("ws://127.0.0.1:{}/api/stream?ticket={}", front.port, ticket["ticket"].as_str().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures::{SinkExt, StreamExt};
+    let subscribe = serde_json::json!({"type": "subscribe", "column": "c", "q": "#brexit", "since": posts[posts.len() / 2]["cursor"]});
+    socket.send(tokio_tungstenite::tungstenite::Message::Text(subscribe.to_string().into())).await.unwrap();
+    let mut caught_up = Vec::new();
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+        let frame: serde_json::Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        match frame["type"].as_str() {
+            Some("post") => caught_up.push(frame["post"]["id"].as_str().unwrap().to_owned()),
+            Some("caught_up") => break,
+            _ => {}
+        }
+    }
+    let newer: Vec<String> = got[..posts.len() / 2].iter().rev().cloned().collect();
+    assert_eq!(caught_up, newer, "resume through the gateway");
 }

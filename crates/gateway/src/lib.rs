@@ -6,6 +6,7 @@
 //! the roles behind it (store, feed, trends, auth) are plain Rust.
 
 mod errors;
+pub mod proxy;
 mod stream;
 mod timeline;
 mod trends_routes;

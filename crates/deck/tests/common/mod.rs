@@ -40,14 +40,12 @@ impl Deck {
     /// environment, and waits for `/healthz`.
     pub async fn start_role(command: &str, data_dir: &Path, args: &[&str], envs: &[(String, String)]) -> Deck {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_deck"))
-            .arg(command)
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--web-dir")
-            .arg(data_dir.join("no-web"))
+        let mut command_line = Command::new(env!("CARGO_BIN_EXE_deck"));
+        command_line.arg(command).arg("--port").arg(port.to_string());
+        if command != "gateway" {
+            command_line.arg("--data-dir").arg(data_dir).arg("--web-dir").arg(data_dir.join("no-web"));
+        }
+        let child = command_line
             .args(args)
             .env("RUST_LOG", "warn")
             .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
