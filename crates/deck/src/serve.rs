@@ -39,13 +39,28 @@ pub async fn rebuild_trends(engines: &EngineArgs, data_dir: &Path, span_ms: i64)
     tracing::info!(n_posts, "trends rebuilt from stored posts");
     let mut rankings = serde_json::Map::new();
     for window in Window::ALL {
-        let ranking = trends.ranking(window, 20).await?;
+        // The same rows as `GET /api/trends`: 20 tags, and the 10 most
+        // retweeted posts that are stored.
+        let ranking = trends.ranking(window, 50).await?;
+        let ids: Vec<String> = ranking.top_retweeted.iter().map(|row| row.post_id.clone()).collect();
+        let stored: std::collections::HashSet<String> =
+            backends.store.get(&ids).await?.into_iter().map(|post| post.post.id).collect();
+        let hashtags: Vec<_> = ranking
+            .hashtags
+            .iter()
+            .take(20)
+            .map(|row| serde_json::json!({"tag": row.tag, "count": row.count}))
+            .collect();
+        let top_retweeted: Vec<_> = ranking
+            .top_retweeted
+            .iter()
+            .filter(|row| stored.contains(&row.post_id))
+            .take(10)
+            .map(|row| serde_json::json!({"post_id": row.post_id, "count": row.count}))
+            .collect();
         rankings.insert(
             window.as_str().to_owned(),
-            serde_json::json!({
-                "hashtags": ranking.hashtags.iter().map(|row| serde_json::json!({"tag": row.tag, "count": row.count})).collect::<Vec<_>>(),
-                "top_retweeted": ranking.top_retweeted.iter().map(|row| serde_json::json!({"post_id": row.post_id, "count": row.count})).collect::<Vec<_>>(),
-            }),
+            serde_json::json!({"hashtags": hashtags, "top_retweeted": top_retweeted}),
         );
     }
     println!("{}", serde_json::Value::Object(rankings));

@@ -72,11 +72,13 @@ pub async fn trends(
 
 /// The ranking of one window in wire form, with the top posts resolved.
 pub async fn ranking(state: &AppState, window: Window) -> Result<api::TrendsResponse, ApiError> {
-    let ranking = state.trends.ranking(window, RANKING_LIMIT).await?;
-    let top: Vec<_> = ranking.top_retweeted.iter().take(TOP_RETWEETED_LIMIT).collect();
-    let ids: Vec<String> = top.iter().map(|row| row.post_id.clone()).collect();
+    // Rank more than are shown: an original this deployment never stored
+    // (a Bluesky repost of an older post) cannot be shown and gives way.
+    let ranking = state.trends.ranking(window, RANKING_LIMIT.max(TOP_RETWEETED_LIMIT * 5)).await?;
+    let ids: Vec<String> = ranking.top_retweeted.iter().map(|row| row.post_id.clone()).collect();
     let posts = state.store.get(&ids).await?;
-    let top_retweeted = top
+    let top_retweeted = ranking
+        .top_retweeted
         .iter()
         .filter_map(|row| {
             posts
@@ -84,6 +86,7 @@ pub async fn ranking(state: &AppState, window: Window) -> Result<api::TrendsResp
                 .find(|post| post.post.id == row.post_id)
                 .map(|post| api::RetweetedPost { post: api::Post::from(post), count: row.count })
         })
+        .take(TOP_RETWEETED_LIMIT)
         .collect();
     let ends_at = (ranking.ends_at_ms > 0)
         .then(|| chrono::DateTime::from_timestamp_millis(ranking.ends_at_ms))
@@ -100,6 +103,7 @@ pub async fn ranking(state: &AppState, window: Window) -> Result<api::TrendsResp
         trending: ranking
             .trending
             .into_iter()
+            .take(RANKING_LIMIT)
             .map(|row| api::TrendingTag {
                 tag: row.tag,
                 score: row.score,
