@@ -166,16 +166,22 @@ impl ingest::Source for V2Source {
     }
 }
 
+/// A word of a large vocabulary with Zipf-like frequency (`w1` most common).
+fn zipf_word(rng: &mut StdRng) -> String {
+    format!("w{}", (100_000f64.powf(rng.random::<f64>())) as usize)
+}
+
 /// A mix of column queries like users open: hashtags, keywords, users, and
-/// some with operators.
+/// some with operators. Keywords come from the same Zipf vocabulary as the
+/// posts, so a few queries are very busy and most are quiet.
 pub fn column_queries(n: usize, seed: u64) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n)
         .map(|query_idx| match query_idx % 5 {
             0 => format!("#{}", zipf_tag(&mut rng, 5000)),
-            1 => format!("{} {}", WORDS[rng.random_range(0..WORDS.len())], WORDS[rng.random_range(0..WORDS.len())]),
+            1 => format!("{} {}", zipf_word(&mut rng), zipf_word(&mut rng)),
             2 => format!("from:fan_{}", rng.random_range(1..200_000u64)),
-            3 => format!("{} -filter:retweets", WORDS[rng.random_range(0..WORDS.len())]),
+            3 => format!("{} -filter:retweets", zipf_word(&mut rng)),
             _ => format!("#{} lang:{}", zipf_tag(&mut rng, 5000), LANGS[rng.random_range(0..LANGS.len())]),
         })
         .collect()
@@ -188,8 +194,12 @@ pub fn stored_posts(n: usize, seed: u64) -> Vec<StoredPost> {
         .map(|post_idx| {
             let mut text = String::new();
             let mut hashtags = Vec::new();
-            for _ in 0..rng.random_range(6..18) {
+            for _ in 0..rng.random_range(3..9) {
                 text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+                text.push(' ');
+            }
+            for _ in 0..rng.random_range(3..9) {
+                text.push_str(&zipf_word(&mut rng));
                 text.push(' ');
             }
             for _ in 0..rng.random_range(0..4) {

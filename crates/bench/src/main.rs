@@ -203,7 +203,8 @@ fn percolate(n_queries: usize, n_posts: usize) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     println!(
-        "percolate: {n_posts} posts against {n_queries} queries in {:.2}s = {:.0} posts/s on one core; {:.1} matches per post",
+        "percolate: {n_posts} posts against {n_queries} column queries ({} distinct) in {:.2}s = {:.0} posts/s on one core; {:.1} matching columns per post",
+        percolator.n_queries(),
         elapsed.as_secs_f64(),
         n_posts as f64 / elapsed.as_secs_f64(),
         n_matches as f64 / n_posts as f64

@@ -1,24 +1,35 @@
 //! The percolator: an inverted index over queries instead of posts.
 //!
-//! Each query is indexed under one term of each conjunction of its plan
-//! (`search::Query::plan`): any post the query matches carries every term of
-//! some conjunction, so it carries the indexed one. Queries whose plan is
-//! `All` (only exclusions, say) are checked against every post. Candidates
-//! are then verified with the same matcher as history queries.
+//! Each distinct query is indexed under one term of each conjunction of its
+//! plan (`search::Query::plan`): any post the query matches carries every
+//! term of some conjunction, so it carries the indexed one. Queries whose
+//! plan is `All` (only exclusions, say) are checked against every post.
+//! Candidates are verified with the same matcher as history queries, once
+//! per distinct query text however many columns share it (popular columns
+//! such as `#BTS` are open thousands of times).
 
 use std::collections::{HashMap, HashSet};
 
 use search::{Doc, Plan, Query, Term};
 
-/// One indexed query.
+/// One column's subscription.
 pub type SubscriptionId = u64;
 
-/// Queries indexed by anchor term.
+/// One distinct query and the subscriptions that share it.
+struct Entry {
+    query: Query,
+    anchors: Vec<Term>,
+    subscriptions: Vec<SubscriptionId>,
+}
+
+/// Distinct queries indexed by anchor term.
 #[derive(Default)]
 pub struct Percolator {
-    queries: HashMap<SubscriptionId, (Query, Vec<Term>)>,
-    by_term: HashMap<Term, Vec<SubscriptionId>>,
-    match_all: HashSet<SubscriptionId>,
+    entries: HashMap<Box<str>, Entry>,
+    /// Which query text each subscription uses.
+    subscriptions: HashMap<SubscriptionId, Box<str>>,
+    by_term: HashMap<Term, Vec<Box<str>>>,
+    match_all: HashSet<Box<str>>,
 }
 
 /// How likely a term is to be rare, for choosing a conjunction's anchor:
@@ -36,19 +47,31 @@ fn selectivity(term: &Term) -> (u8, usize) {
 }
 
 impl Percolator {
+    /// Number of subscriptions.
     pub fn len(&self) -> usize {
-        self.queries.len()
+        self.subscriptions.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queries.is_empty()
+        self.subscriptions.is_empty()
+    }
+
+    /// Number of distinct queries indexed.
+    pub fn n_queries(&self) -> usize {
+        self.entries.len()
     }
 
     pub fn insert(&mut self, id: SubscriptionId, query: Query) {
         self.remove(id);
+        let key: Box<str> = query.text().into();
+        self.subscriptions.insert(id, key.clone());
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.subscriptions.push(id);
+            return;
+        }
         let anchors = match query.plan() {
             Plan::All => {
-                self.match_all.insert(id);
+                self.match_all.insert(key.clone());
                 Vec::new()
             }
             Plan::AnyOf(conjunctions) => {
@@ -57,40 +80,58 @@ impl Percolator {
                 anchors.sort();
                 anchors.dedup();
                 for anchor in &anchors {
-                    self.by_term.entry(anchor.clone()).or_default().push(id);
+                    self.by_term.entry(anchor.clone()).or_default().push(key.clone());
                 }
                 anchors
             }
         };
-        self.queries.insert(id, (query, anchors));
+        self.entries.insert(key, Entry { query, anchors, subscriptions: vec![id] });
     }
 
     pub fn remove(&mut self, id: SubscriptionId) {
-        let Some((_, anchors)) = self.queries.remove(&id) else {
+        let Some(key) = self.subscriptions.remove(&id) else {
             return;
         };
-        self.match_all.remove(&id);
-        for anchor in anchors {
-            if let Some(ids) = self.by_term.get_mut(&anchor) {
-                ids.retain(|other| *other != id);
-                if ids.is_empty() {
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return;
+        };
+        entry.subscriptions.retain(|other| *other != id);
+        if !entry.subscriptions.is_empty() {
+            return;
+        }
+        let Some(entry) = self.entries.remove(&key) else {
+            return;
+        };
+        self.match_all.remove(&key);
+        for anchor in entry.anchors {
+            if let Some(keys) = self.by_term.get_mut(&anchor) {
+                keys.retain(|other| *other != key);
+                if keys.is_empty() {
                     self.by_term.remove(&anchor);
                 }
             }
         }
     }
 
-    /// Every subscription whose query matches the post behind `doc`.
+    /// Every subscription whose query matches the post behind `doc`, sorted.
     pub fn matches(&self, doc: &Doc) -> Vec<SubscriptionId> {
-        let mut candidates: Vec<SubscriptionId> = self.match_all.iter().copied().collect();
+        let mut candidates: Vec<&str> = self.match_all.iter().map(|key| &**key).collect();
         for term in doc.terms() {
-            if let Some(ids) = self.by_term.get(&term) {
-                candidates.extend_from_slice(ids);
+            if let Some(keys) = self.by_term.get(&term) {
+                candidates.extend(keys.iter().map(|key| &**key));
             }
         }
         candidates.sort_unstable();
         candidates.dedup();
-        candidates.retain(|id| self.queries.get(id).is_some_and(|(query, _)| query.matches_doc(doc)));
-        candidates
+        let mut matched = Vec::new();
+        for key in candidates {
+            if let Some(entry) = self.entries.get(key)
+                && entry.query.matches_doc(doc)
+            {
+                matched.extend_from_slice(&entry.subscriptions);
+            }
+        }
+        matched.sort_unstable();
+        matched
     }
 }
