@@ -302,24 +302,18 @@ impl Inner {
         fjall_batch.commit().map_err(engine)?;
         self.keyspace.persist(PersistMode::SyncData).map_err(engine)?;
 
-        // Resolve what changed after the commit, so readers see the final state.
+        // What changed, from the batch's own final state (no re-read).
         let deleted_ids: HashSet<&str> = deleted.iter().map(|post| post.post.id.as_str()).collect();
-        let mut applied = Applied { deleted: Vec::new(), ..Applied::default() };
+        let mut applied = Applied::default();
         let mut seen = HashSet::new();
-        for id in &inserted_ids {
-            if !deleted_ids.contains(id.as_str())
-                && seen.insert(id.clone())
-                && let Some(post) = self.load_resolved(id)?
-            {
-                applied.inserted.push(post);
-            }
-        }
-        for id in &updated_ids {
-            if !deleted_ids.contains(id.as_str())
-                && seen.insert(id.clone())
-                && let Some(post) = self.load_resolved(id)?
-            {
-                applied.updated.push(post);
+        for (ids, changed) in [(&inserted_ids, &mut applied.inserted), (&updated_ids, &mut applied.updated)] {
+            for id in ids {
+                if deleted_ids.contains(id.as_str()) || !seen.insert(id.as_str()) {
+                    continue;
+                }
+                if let Some(Some(post)) = pending.posts.get(id) {
+                    changed.push(self.resolve(post.clone(), |id| self.pending_or_stored(&pending, id))?);
+                }
             }
         }
         applied.deleted = deleted;
