@@ -106,6 +106,16 @@ pub struct SourceArgs {
     /// Demo stream seed (same seed, same stream).
     #[arg(long, default_value_t = 7)]
     pub demo_seed: u64,
+    /// Where the X API is (`--source x`); the token comes from X_BEARER_TOKEN.
+    #[arg(long, env = "DECK_X_BASE_URL", default_value = "https://api.x.com")]
+    pub x_base_url: String,
+    /// A filtered-stream rule to keep in place (`--source x`). Repeatable;
+    /// without any, the account's existing rules are used as they are.
+    #[arg(long = "x-rule")]
+    pub x_rules: Vec<String>,
+    /// A Mastodon hashtag stream to follow besides the public one. Repeatable.
+    #[arg(long = "mastodon-hashtag")]
+    pub mastodon_hashtags: Vec<String>,
 }
 
 /// The HTTP and WebSocket side.

@@ -72,10 +72,19 @@ fn start_sources(
     args: &SourceArgs,
     backends: &Backends,
     metrics: &Metrics,
+    health: &ingest::SourceHealth,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<Result<(), pipeline::ProcessorError>>>> {
-    let source_options =
-        ingest::SourceOptions { replay_rate: args.replay_rate, demo_rate: args.demo_rate, demo_seed: args.demo_seed };
+    let source_options = ingest::SourceOptions {
+        replay_rate: args.replay_rate,
+        demo_rate: args.demo_rate,
+        demo_seed: args.demo_seed,
+        x_base_url: args.x_base_url.clone(),
+        x_rules: (!args.x_rules.is_empty()).then(|| args.x_rules.clone()),
+        mastodon_hashtags: args.mastodon_hashtags.clone(),
+        health: health.clone(),
+        ..ingest::SourceOptions::default()
+    };
     let mut tasks = Vec::new();
     // `--source none` runs without a source (serve what is stored).
     for spec in args.sources.iter().filter(|spec| spec.as_str() != "none") {
@@ -130,6 +139,7 @@ async fn start_gateway(
     accounts: Arc<auth::AuthService>,
     metrics: &Metrics,
     args: &FeedArgs,
+    source_health: ingest::SourceHealth,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let mut origins = vec![format!("http://127.0.0.1:{}", args.port), format!("http://localhost:{}", args.port)];
@@ -144,7 +154,7 @@ async fn start_gateway(
         max_connections_per_ip: args.max_connections_per_ip,
         ..gateway::GatewayConfig::default()
     };
-    let state = gateway::AppState::new(
+    let mut state = gateway::AppState::new(
         backends.store.clone(),
         backends.trends.clone(),
         hub,
@@ -152,6 +162,7 @@ async fn start_gateway(
         metrics.clone(),
         config,
     );
+    state.source_health = source_health;
     gateway::spawn_trends_ticker(state.clone(), shutdown.clone());
     let app = gateway::router(state, auth::router(accounts));
     let address = format!("{}:{}", args.host, args.port);
@@ -170,7 +181,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::new(HubConfig { queue_bytes: args.feed.stream_queue_bytes, ..HubConfig::default() }));
     let shutdown = CancellationToken::new();
     let sources_shutdown = CancellationToken::new();
-    let source_tasks = start_sources(&args.sources, &backends, &metrics, &sources_shutdown)?;
+    let health = ingest::SourceHealth::new();
+    let source_tasks = start_sources(&args.sources, &backends, &metrics, &health, &sources_shutdown)?;
 
     // With Kafka, processed posts reach the live columns through their topic,
     // exactly as they reach separate feed nodes.
@@ -184,7 +196,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let processor_shutdown = CancellationToken::new();
     let processor_task = tokio::spawn(processor(&backends, publisher, &metrics).run(processor_shutdown.clone()));
     let accounts = accounts::service(&args.accounts, &args.engines, &args.data_dir, args.feed.port).await?;
-    let server = start_gateway(&backends, hub, accounts.clone(), &metrics, &args.feed, &shutdown).await?;
+    let server = start_gateway(&backends, hub, accounts.clone(), &metrics, &args.feed, health, &shutdown).await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down: sources, then the processor, then HTTP");
@@ -216,7 +228,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let backends = Backends::open(&args.engines, &args.data_dir).await?;
     require_kafka(&backends, "ingest")?;
     let shutdown = CancellationToken::new();
-    let tasks = start_sources(&args.sources, &backends, &metrics, &shutdown)?;
+    let tasks = start_sources(&args.sources, &backends, &metrics, &ingest::SourceHealth::new(), &shutdown)?;
     let all_done = async {
         for task in tasks {
             let _ = task.await;
@@ -258,7 +270,9 @@ pub async fn feed(
     let shutdown = CancellationToken::new();
     follow_processed(&config, hub.clone(), shutdown.clone()).await?;
     let accounts = accounts::service(&account_args, &engines, data_dir, args.port).await?;
-    let server = start_gateway(&backends, hub, accounts.clone(), &metrics, &args, &shutdown).await?;
+    let server =
+        start_gateway(&backends, hub, accounts.clone(), &metrics, &args, ingest::SourceHealth::new(), &shutdown)
+            .await?;
     wait_for_signal().await;
     shutdown.cancel();
     let _ = server.await;

@@ -80,6 +80,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub config: Arc<GatewayConfig>,
     pub trend_frames: trends_routes::TrendFrames,
+    /// Health of this process's network sources, for `/api/sources` and `/metrics`.
+    pub source_health: ingest::SourceHealth,
     connections_per_ip: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
 }
 
@@ -100,6 +102,7 @@ impl AppState {
             metrics,
             config: Arc::new(config),
             trend_frames: trends_routes::TrendFrames::new(),
+            source_health: ingest::SourceHealth::new(),
             connections_per_ip: Arc::default(),
         }
     }
@@ -111,7 +114,47 @@ async fn healthz() -> &'static str {
 
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
     let families = state.metrics.registry.gather();
-    prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default()
+    let mut text = prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default();
+    // Source health, read at scrape time.
+    let sources = state.source_health.snapshot();
+    if !sources.is_empty() {
+        text.push_str(
+            "# HELP deck_source_connected Whether the source has a stream open\n# TYPE deck_source_connected gauge\n",
+        );
+        for source in &sources {
+            text.push_str(&format!(
+                "deck_source_connected{{source=\"{}\"}} {}\n",
+                source.name,
+                u8::from(source.connected)
+            ));
+        }
+        text.push_str("# HELP deck_source_lag_seconds Now minus the newest event time read\n# TYPE deck_source_lag_seconds gauge\n");
+        for source in &sources {
+            if let Some(lag) = source.lag_seconds {
+                text.push_str(&format!("deck_source_lag_seconds{{source=\"{}\"}} {lag}\n", source.name));
+            }
+        }
+        text.push_str("# HELP deck_source_reconnects_total Reconnections after a failure\n# TYPE deck_source_reconnects_total counter\n");
+        for source in &sources {
+            text.push_str(&format!(
+                "deck_source_reconnects_total{{source=\"{}\"}} {}\n",
+                source.name, source.reconnects
+            ));
+        }
+        text.push_str("# HELP deck_source_malformed_frames_total Frames the source could not hand on\n# TYPE deck_source_malformed_frames_total counter\n");
+        for source in &sources {
+            text.push_str(&format!(
+                "deck_source_malformed_frames_total{{source=\"{}\"}} {}\n",
+                source.name, source.malformed_frames
+            ));
+        }
+    }
+    text
+}
+
+/// `GET /api/sources`: connected or not, last event time, lag, reconnects.
+async fn sources(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "sources": state.source_health.snapshot() }))
 }
 
 /// The whole HTTP surface of the posts roles, behind the gateway layers.
@@ -126,6 +169,7 @@ pub fn router(state: AppState, extra: Router) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/timeline", get(timeline::timeline))
         .route("/api/trends", get(trends_routes::trends))
+        .route("/api/sources", get(sources))
         .route("/api/stream", get(stream::upgrade))
         .with_state(state)
         .merge(extra);

@@ -10,10 +10,7 @@ use model::{Origin, RawRecord};
 use serde_json::{Value, json};
 
 fn kpop_page() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/tweets/v2/twarc-csv-kpop.jsonl"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/tweets/v2/twarc-csv-kpop.jsonl");
     std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 
@@ -33,19 +30,10 @@ fn stream_lines(page: &str) -> Vec<String> {
                 .as_array()
                 .unwrap_or(&empty)
                 .iter()
-                .filter_map(|reference| {
-                    tweets
-                        .iter()
-                        .find(|included| included["id"] == reference["id"])
-                        .cloned()
-                })
+                .filter_map(|reference| tweets.iter().find(|included| included["id"] == reference["id"]).cloned())
                 .collect();
             let mut authors: Vec<Value> = user(&tweet["author_id"]).into_iter().collect();
-            authors.extend(
-                referenced
-                    .iter()
-                    .filter_map(|included| user(&included["author_id"])),
-            );
+            authors.extend(referenced.iter().filter_map(|included| user(&included["author_id"])));
             json!({
                 "data": tweet,
                 "includes": {"users": authors, "tweets": referenced},
@@ -59,11 +47,7 @@ fn stream_lines(page: &str) -> Vec<String> {
 fn record(payload: String) -> RawRecord {
     RawRecord {
         key: String::new(),
-        origin: Origin {
-            source: "bench".to_owned(),
-            position: 0,
-            checkpoint: None,
-        },
+        origin: Origin { source: "bench".to_owned(), position: 0, checkpoint: None },
         payload,
     }
 }
@@ -71,23 +55,19 @@ fn record(payload: String) -> RawRecord {
 fn parse(c: &mut Criterion) {
     let page = kpop_page();
     let lines: Vec<RawRecord> = stream_lines(&page).into_iter().map(record).collect();
-    let mean_bytes =
-        lines.iter().map(|line| line.payload.len()).sum::<usize>() / lines.len().max(1);
+    let mean_bytes = lines.iter().map(|line| line.payload.len()).sum::<usize>() / lines.len().max(1);
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Elements(lines.len() as u64));
-    group.bench_function(
-        format!("v2 stream lines (kpop, mean {mean_bytes} B)"),
-        |bench| {
-            let mut parser = Parser::new();
-            bench.iter(|| {
-                let mut n_events = 0;
-                for line in &lines {
-                    n_events += parser.parse(line).map_or(0, |events| events.len());
-                }
-                n_events
-            });
-        },
-    );
+    group.bench_function(format!("v2 stream lines (kpop, mean {mean_bytes} B)"), |bench| {
+        let mut parser = Parser::new();
+        bench.iter(|| {
+            let mut n_events = 0;
+            for line in &lines {
+                n_events += parser.parse(line).map_or(0, |events| events.len());
+            }
+            n_events
+        });
+    });
     let page = record(page);
     group.throughput(Throughput::Elements(100));
     group.bench_function("v2 search page (kpop, 100 posts)", |bench| {

@@ -8,9 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
-use model::{
-    Author, Counts, Kind, Origin, Post, PostBundle, PostEvent, RawRecord, ReplyTo, Source,
-};
+use model::{Author, Counts, Kind, Origin, Post, PostBundle, PostEvent, RawRecord, ReplyTo, Source};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
@@ -102,12 +100,7 @@ const HASHTAGS: &[&str] = &[
 ];
 
 /// The hashtag each comeback burst brings, one after the other.
-const BURST_HASHTAGS: &[&str] = &[
-    "BTS_COMEBACK",
-    "방탄소년단_컴백",
-    "BTSComeback2026",
-    "BTS_NEW_ALBUM",
-];
+const BURST_HASHTAGS: &[&str] = &["BTS_COMEBACK", "방탄소년단_컴백", "BTSComeback2026", "BTS_NEW_ALBUM"];
 
 /// Short templates per language: `{m}` is a member, `{a}` an album or song,
 /// `{t}` the hashtags. Language codes are BCP 47 (`id`, not Twitter's `in`).
@@ -172,30 +165,11 @@ const TEMPLATES: &[(&str, &[&str])] = &[
             "{m} ganteng banget hari ini 😍 {t}",
         ],
     ),
-    (
-        "th",
-        &[
-            "BTS {m} น่ารักมาก 💜 {t}",
-            "อาร์มี่ไทยสตรีม {a} กันเถอะ {t}",
-            "คิดถึง {m} มากๆ 😭 {t}",
-        ],
-    ),
+    ("th", &["BTS {m} น่ารักมาก 💜 {t}", "อาร์มี่ไทยสตรีม {a} กันเถอะ {t}", "คิดถึง {m} มากๆ 😭 {t}"]),
 ];
 
-const MEMBERS: &[&str] = &[
-    "RM",
-    "Jin",
-    "SUGA",
-    "j-hope",
-    "Jimin",
-    "V",
-    "Jung Kook",
-    "지민",
-    "정국",
-    "뷔",
-    "진",
-    "슈가",
-];
+const MEMBERS: &[&str] =
+    &["RM", "Jin", "SUGA", "j-hope", "Jimin", "V", "Jung Kook", "지민", "정국", "뷔", "진", "슈가"];
 const ALBUMS: &[&str] = &[
     "Butter",
     "Dynamite",
@@ -213,8 +187,8 @@ const ALBUMS: &[&str] = &[
 /// Language mix (weights), roughly that of BTS traffic; the order of `TEMPLATES`.
 const LANGUAGE_WEIGHTS: &[u32] = &[30, 35, 10, 10, 6, 5, 4];
 const HANDLE_PARTS: &[&str] = &[
-    "army", "purple", "borahae", "mochi", "kookie", "tata", "yoongi", "namjoon", "seokjin", "hobi",
-    "btsfan", "bangtan", "jiminie", "taetae", "koo", "sope", "vmin", "jikook", "moon", "galaxy",
+    "army", "purple", "borahae", "mochi", "kookie", "tata", "yoongi", "namjoon", "seokjin", "hobi", "btsfan",
+    "bangtan", "jiminie", "taetae", "koo", "sope", "vmin", "jikook", "moon", "galaxy",
 ];
 const NAME_PARTS: &[&str] = &[
     "Ana",
@@ -253,14 +227,7 @@ pub struct DemoSource {
 impl DemoSource {
     /// `rate` posts per second (at least 0.1), reproducible from `seed`.
     pub fn new(rate: f64, seed: u64) -> DemoSource {
-        DemoSource {
-            rate: if rate.is_finite() {
-                rate.max(0.1)
-            } else {
-                20.0
-            },
-            seed,
-        }
+        DemoSource { rate: if rate.is_finite() { rate.max(0.1) } else { 20.0 }, seed }
     }
 }
 
@@ -296,9 +263,7 @@ pub struct DemoGenerator {
 /// Zipf-like rank (P(rank = k) ∝ 1/k, roughly): a log-uniform draw.
 fn zipf_index(rng: &mut ChaCha8Rng, n: usize) -> usize {
     let uniform: f64 = rng.random_range(0.0..1.0);
-    ((n as f64 + 1.0).powf(uniform) as usize)
-        .saturating_sub(1)
-        .min(n - 1)
+    ((n as f64 + 1.0).powf(uniform) as usize).saturating_sub(1).min(n - 1)
 }
 
 impl DemoGenerator {
@@ -355,9 +320,7 @@ impl DemoGenerator {
     }
 
     fn language(&mut self) -> usize {
-        let mut pick = self
-            .rng
-            .random_range(0..LANGUAGE_WEIGHTS.iter().sum::<u32>());
+        let mut pick = self.rng.random_range(0..LANGUAGE_WEIGHTS.iter().sum::<u32>());
         for (language_idx, weight) in LANGUAGE_WEIGHTS.iter().enumerate() {
             if pick < *weight {
                 return language_idx;
@@ -369,12 +332,7 @@ impl DemoGenerator {
 
     /// The most retweets any remembered original has.
     pub fn max_retweets(&self) -> u64 {
-        self.originals
-            .iter()
-            .chain(self.cascading.values())
-            .map(|original| original.n_retweets)
-            .max()
-            .unwrap_or(0)
+        self.originals.iter().chain(self.cascading.values()).map(|original| original.n_retweets).max().unwrap_or(0)
     }
 
     /// The next post; `bursting` while a comeback is being announced (each
@@ -401,17 +359,11 @@ impl DemoGenerator {
             tags.push(HASHTAGS[zipf_index(&mut self.rng, HASHTAGS.len())]);
         }
         if bursting && self.rng.random_bool(0.8) {
-            tags.insert(
-                0,
-                BURST_HASHTAGS[(self.n_bursts - 1) % BURST_HASHTAGS.len()],
-            );
+            tags.insert(0, BURST_HASHTAGS[(self.n_bursts - 1) % BURST_HASHTAGS.len()]);
         }
         tags.dedup();
         let tag_text: Vec<String> = tags.iter().map(|tag| format!("#{tag}")).collect();
-        let mut text = template
-            .replace("{m}", member)
-            .replace("{a}", album)
-            .replace("{t}", &tag_text.join(" "));
+        let mut text = template.replace("{m}", member).replace("{a}", album).replace("{t}", &tag_text.join(" "));
         if bursting && self.rng.random_bool(0.5) {
             text = format!("🚨 BTS COMEBACK 🚨 {text}");
         }
@@ -431,10 +383,7 @@ impl DemoGenerator {
             urls: Vec::new(),
             cashtags: Vec::new(),
             has_media: self.rng.random_bool(0.25),
-            counts: Counts {
-                likes: self.rng.random_range(0..40),
-                ..Counts::default()
-            },
+            counts: Counts { likes: self.rng.random_range(0..40), ..Counts::default() },
         };
         let mut quoted = None;
         if !self.originals.is_empty() {
@@ -455,10 +404,7 @@ impl DemoGenerator {
                 quoted = Some(Box::new(parent));
             }
         }
-        self.originals.push_back(Original {
-            post: post.clone(),
-            n_retweets: 0,
-        });
+        self.originals.push_back(Original { post: post.clone(), n_retweets: 0 });
         if self.originals.len() > RECENT_ORIGINALS
             && let Some(oldest) = self.originals.pop_front()
         {
@@ -467,11 +413,7 @@ impl DemoGenerator {
             }
             self.first_original += 1;
         }
-        PostBundle {
-            post,
-            retweeted: None,
-            quoted,
-        }
+        PostBundle { post, retweeted: None, quoted }
     }
 
     /// A retweet by preferential attachment: the original is chosen with
@@ -482,9 +424,7 @@ impl DemoGenerator {
         // New posts are discovered among the newest originals only.
         let n_discoverable = self.originals.len().min(DISCOVERABLE_ORIGINALS);
         let first_discoverable = self.originals.len() - n_discoverable;
-        let pick = self
-            .rng
-            .random_range(0..n_discoverable + self.retweeted.len());
+        let pick = self.rng.random_range(0..n_discoverable + self.retweeted.len());
         let target = match pick.checked_sub(n_discoverable) {
             None => self.first_original + (first_discoverable + pick) as u64,
             Some(retweet_idx) => self.retweeted[retweet_idx],
@@ -531,18 +471,13 @@ impl DemoGenerator {
             has_media: original.has_media,
             counts: Counts::default(),
         };
-        PostBundle {
-            post,
-            retweeted: Some(Box::new(original)),
-            quoted: None,
-        }
+        PostBundle { post, retweeted: Some(Box::new(original)), quoted: None }
     }
 }
 
 /// Whether a comeback burst is on `seconds` after the start.
 fn is_bursting(seconds: u64) -> bool {
-    seconds >= FIRST_BURST_SECONDS
-        && (seconds - FIRST_BURST_SECONDS) % BURST_EVERY_SECONDS < BURST_SECONDS
+    seconds >= FIRST_BURST_SECONDS && (seconds - FIRST_BURST_SECONDS) % BURST_EVERY_SECONDS < BURST_SECONDS
 }
 
 /// The demo record for a bundle.
@@ -555,11 +490,7 @@ pub(crate) fn record(bundle: &PostBundle, position: u64) -> RawRecord {
     let payload = serde_json::to_string(&DeckRecord { deck: bundle }).unwrap_or_default();
     RawRecord {
         key: bundle.post.id.clone(),
-        origin: Origin {
-            source: "demo".to_owned(),
-            position,
-            checkpoint: None,
-        },
+        origin: Origin { source: "demo".to_owned(), position, checkpoint: None },
         payload,
     }
 }
@@ -591,11 +522,7 @@ impl crate::Source for DemoSource {
             }
             let now = tokio::time::Instant::now();
             let bursting = is_bursting(now.duration_since(started).as_secs());
-            let rate = if bursting {
-                self.rate * BURST_FACTOR
-            } else {
-                self.rate
-            };
+            let rate = if bursting { self.rate * BURST_FACTOR } else { self.rate };
             owed += now.duration_since(last).as_secs_f64() * rate;
             last = now;
             while owed >= 1.0 {
@@ -619,45 +546,23 @@ mod tests {
     fn the_stream_looks_like_fan_traffic() {
         let mut generator = DemoGenerator::new(7);
         let bundles: Vec<PostBundle> = (0..20_000).map(|_| generator.next_bundle(false)).collect();
-        let n_retweets = bundles
-            .iter()
-            .filter(|bundle| bundle.post.kind == Kind::Retweet)
-            .count();
-        assert!(
-            (7_000..11_000).contains(&n_retweets),
-            "{n_retweets} retweets"
-        );
-        assert!(
-            bundles
-                .iter()
-                .all(|bundle| bundle.post.is_retweet() == bundle.retweeted.is_some())
-        );
+        let n_retweets = bundles.iter().filter(|bundle| bundle.post.kind == Kind::Retweet).count();
+        assert!((7_000..11_000).contains(&n_retweets), "{n_retweets} retweets");
+        assert!(bundles.iter().all(|bundle| bundle.post.is_retweet() == bundle.retweeted.is_some()));
         assert!(bundles.iter().any(|bundle| bundle.post.kind == Kind::Reply));
-        assert!(
-            bundles
-                .iter()
-                .any(|bundle| bundle.post.kind == Kind::Quote && bundle.quoted.is_some())
-        );
+        assert!(bundles.iter().any(|bundle| bundle.post.kind == Kind::Quote && bundle.quoted.is_some()));
         assert!(bundles.iter().any(|bundle| bundle.post.has_media));
-        let languages: std::collections::HashSet<_> = bundles
-            .iter()
-            .filter_map(|bundle| bundle.post.lang.clone())
-            .collect();
+        let languages: std::collections::HashSet<_> =
+            bundles.iter().filter_map(|bundle| bundle.post.lang.clone()).collect();
         assert_eq!(languages.len(), 7, "{languages:?}");
         let mentions_bts = bundles
             .iter()
             .filter(|bundle| {
-                let text = bundle
-                    .retweeted
-                    .as_ref()
-                    .map_or(&bundle.post.text, |original| &original.text);
+                let text = bundle.retweeted.as_ref().map_or(&bundle.post.text, |original| &original.text);
                 text.contains("BTS") || text.contains("방탄소년단")
             })
             .count();
-        assert!(
-            mentions_bts * 5 > bundles.len(),
-            "BTS columns stay lively: {mentions_bts}"
-        );
+        assert!(mentions_bts * 5 > bundles.len(), "BTS columns stay lively: {mentions_bts}");
         // Cascades: the most retweeted original gets far more than its share.
         let top = generator.max_retweets();
 
@@ -666,15 +571,8 @@ mod tests {
         for _ in 0..100_000 {
             generator.next_bundle(false);
         }
-        assert!(
-            generator.max_retweets() > 1_000,
-            "{}",
-            generator.max_retweets()
-        );
-        let ids: Vec<u128> = bundles
-            .iter()
-            .map(|bundle| bundle.post.id.parse().unwrap())
-            .collect();
+        assert!(generator.max_retweets() > 1_000, "{}", generator.max_retweets());
+        let ids: Vec<u128> = bundles.iter().map(|bundle| bundle.post.id.parse().unwrap()).collect();
         assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids increase");
     }
 
@@ -686,40 +584,19 @@ mod tests {
             counts[zipf_index(&mut rng, HASHTAGS.len())] += 1;
         }
         assert!(counts[0] > counts[1] && counts[1] > counts[5] && counts[5] > counts[40]);
-        assert!(
-            counts.iter().all(|count| *count > 0),
-            "the long tail shows up"
-        );
+        assert!(counts.iter().all(|count| *count > 0), "the long tail shows up");
     }
 
     #[test]
     fn bursts_bring_a_new_comeback_tag_each_time() {
         let mut generator = DemoGenerator::new(1);
-        let first = (0..1000)
-            .filter(|_| {
-                generator
-                    .next_bundle(true)
-                    .post
-                    .text
-                    .contains(BURST_HASHTAGS[0])
-            })
-            .count();
+        let first = (0..1000).filter(|_| generator.next_bundle(true).post.text.contains(BURST_HASHTAGS[0])).count();
         assert!(first > 300, "{first}");
         let _ = generator.next_bundle(false);
-        let second = (0..1000)
-            .filter(|_| {
-                generator
-                    .next_bundle(true)
-                    .post
-                    .text
-                    .contains(BURST_HASHTAGS[1])
-            })
-            .count();
+        let second = (0..1000).filter(|_| generator.next_bundle(true).post.text.contains(BURST_HASHTAGS[1])).count();
         assert!(second > 300, "{second}");
         assert!(
-            !is_bursting(0)
-                && is_bursting(FIRST_BURST_SECONDS)
-                && !is_bursting(FIRST_BURST_SECONDS + BURST_SECONDS)
+            !is_bursting(0) && is_bursting(FIRST_BURST_SECONDS) && !is_bursting(FIRST_BURST_SECONDS + BURST_SECONDS)
         );
         assert!(is_bursting(FIRST_BURST_SECONDS + BURST_EVERY_SECONDS + 1));
     }

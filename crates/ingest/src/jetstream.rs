@@ -162,10 +162,7 @@ fn uri_did(uri: &str) -> Option<&str> {
 impl JetstreamState {
     /// The handle of a DID, if an identity event taught it.
     fn known_handle(&self, did: &str) -> Option<&str> {
-        self.handles
-            .get(did)
-            .or_else(|| self.previous_handles.get(did))
-            .map(String::as_str)
+        self.handles.get(did).or_else(|| self.previous_handles.get(did)).map(String::as_str)
     }
 
     fn learn(&mut self, did: &str, handle: &str) {
@@ -179,10 +176,7 @@ impl JetstreamState {
         let event: Event = serde_json::from_str(payload)?;
         match event.kind.as_ref() {
             "identity" => {
-                if let Some(handle) = event
-                    .identity
-                    .as_ref()
-                    .and_then(|identity| identity.handle.as_deref())
+                if let Some(handle) = event.identity.as_ref().and_then(|identity| identity.handle.as_deref())
                     && !handle.is_empty()
                     && handle != "handle.invalid"
                 {
@@ -208,10 +202,7 @@ impl JetstreamState {
         match commit.operation.as_ref() {
             "delete" => Ok(vec![PostEvent::Delete { id }]),
             "create" | "update" => {
-                let record = commit
-                    .record
-                    .ok_or(ParseError::Field("commit.record"))?
-                    .get();
+                let record = commit.record.ok_or(ParseError::Field("commit.record"))?.get();
                 let author = Author {
                     id: did.to_owned(),
                     handle: self.known_handle(did).unwrap_or(did).to_owned(),
@@ -232,21 +223,12 @@ impl JetstreamState {
         }
     }
 
-    fn post(
-        &self,
-        id: String,
-        author: Author,
-        created_at: DateTime<Utc>,
-        record: &PostRecord,
-    ) -> Post {
+    fn post(&self, id: String, author: Author, created_at: DateTime<Utc>, record: &PostRecord) -> Post {
         let text = record.text.as_ref();
         let (mut hashtags, mut mentions, mut urls) = (Vec::new(), Vec::new(), Vec::new());
         for facet in &record.facets {
             // The text the facet covers; `get` refuses ranges off char boundaries.
-            let covered = facet
-                .index
-                .and_then(|index| text.get(index.byte_start..index.byte_end))
-                .unwrap_or_default();
+            let covered = facet.index.and_then(|index| text.get(index.byte_start..index.byte_end)).unwrap_or_default();
             for feature in &facet.features {
                 match feature.kind.as_deref() {
                     Some("app.bsky.richtext.facet#tag") => {
@@ -260,9 +242,7 @@ impl JetstreamState {
                         let Some(did) = feature.did.as_deref() else {
                             continue;
                         };
-                        let shown = covered
-                            .strip_prefix('@')
-                            .filter(|handle| !handle.is_empty());
+                        let shown = covered.strip_prefix('@').filter(|handle| !handle.is_empty());
                         mentions.push(self.known_handle(did).or(shown).unwrap_or(did).to_owned());
                     }
                     Some("app.bsky.richtext.facet#link") => {
@@ -289,14 +269,10 @@ impl JetstreamState {
                 }
                 "app.bsky.embed.record" | "app.bsky.embed.recordWithMedia" => {
                     let strong_ref = embed.record.as_ref().and_then(|record| {
-                        record
-                            .uri
-                            .as_deref()
-                            .or(record.record.as_ref().map(|inner| inner.uri.as_ref()))
+                        record.uri.as_deref().or(record.record.as_ref().map(|inner| inner.uri.as_ref()))
                     });
                     // Embedded lists and feed generators are not quotes.
-                    if let Some(uri) = strong_ref.filter(|uri| uri.contains("/app.bsky.feed.post/"))
-                    {
+                    if let Some(uri) = strong_ref.filter(|uri| uri.contains("/app.bsky.feed.post/")) {
                         quoted_id = Some(uri.to_owned());
                     }
                     if let Some(media) = &embed.media {
@@ -312,9 +288,7 @@ impl JetstreamState {
             ReplyTo {
                 post_id: Some(parent.to_owned()),
                 author_id: parent_did.map(str::to_owned),
-                handle: parent_did
-                    .and_then(|did| self.known_handle(did))
-                    .map(str::to_owned),
+                handle: parent_did.and_then(|did| self.known_handle(did)).map(str::to_owned),
             }
         });
         let kind = if reply_to.is_some() {
@@ -353,9 +327,7 @@ fn created_at(created_at: Option<&str>, time_us: Option<i64>) -> Result<DateTime
     {
         return Ok(time);
     }
-    time_us
-        .and_then(|time_us| Utc.timestamp_micros(time_us).single())
-        .ok_or(ParseError::Field("record.createdAt"))
+    time_us.and_then(|time_us| Utc.timestamp_micros(time_us).single()).ok_or(ParseError::Field("record.createdAt"))
 }
 
 fn repost_post(id: String, author: Author, created_at: DateTime<Utc>, subject: &str) -> Post {

@@ -8,11 +8,17 @@
 //! Bluesky Jetstream events, Mastodon statuses and streaming frames, and
 //! Deck's own demo records (`{"deck": PostBundle}`).
 
+pub mod backoff;
 mod demo;
+mod health;
 mod jetstream;
+mod jetstream_source;
 mod mastodon;
+mod mastodon_source;
+mod net;
 mod replay;
 mod x;
+mod x_source;
 
 use std::borrow::Cow;
 
@@ -23,7 +29,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use demo::{DemoGenerator, DemoSource};
+pub use health::{HealthHandle, SourceHealth, SourceStatus};
+pub use jetstream_source::{DEFAULT_JETSTREAM_URL, JETSTREAM_COLLECTIONS, JetstreamConfig, JetstreamSource};
+pub use mastodon_source::{MastodonConfig, MastodonSource, MastodonTransport, compare_status_ids};
 pub use replay::{MAX_LINE_BYTES, ReplaySource};
+pub use x_source::{
+    DEFAULT_X_BASE_URL, X_RULE_TAG, X_STREAM_QUERY, XConfig, XRule, XRules, XRulesError, XRulesLimits, XRulesSync,
+    XSource,
+};
 
 /// A record that cannot be turned into posts. The message says what is
 /// wrong; the caller logs it together with the record's origin.
@@ -66,10 +79,7 @@ pub enum SourceError {
     Spec { spec: String, reason: String },
     /// Reading the replay file failed.
     #[error("reading {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 /// Options every source may use.
@@ -81,6 +91,19 @@ pub struct SourceOptions {
     pub demo_rate: f64,
     /// Demo seed: the same seed gives the same stream of posts.
     pub demo_seed: u64,
+    /// The X API host (`--x-base-url`).
+    pub x_base_url: String,
+    /// X's app-only bearer token; `None` reads `X_BEARER_TOKEN`.
+    pub x_bearer_token: Option<String>,
+    /// When set, the X stream's rules are synced to these at start
+    /// (see [`XRules::sync`]).
+    pub x_rules: Option<Vec<String>>,
+    /// A Mastodon access token; `None` reads `MASTODON_TOKEN` (optional).
+    pub mastodon_token: Option<String>,
+    /// Mastodon hashtag streams to read besides the public stream.
+    pub mastodon_hashtags: Vec<String>,
+    /// Where network sources report their health (`GET /api/sources`).
+    pub health: SourceHealth,
 }
 
 impl Default for SourceOptions {
@@ -89,6 +112,12 @@ impl Default for SourceOptions {
             replay_rate: None,
             demo_rate: 20.0,
             demo_seed: 7,
+            x_base_url: DEFAULT_X_BASE_URL.to_owned(),
+            x_bearer_token: None,
+            x_rules: None,
+            mastodon_token: None,
+            mastodon_hashtags: Vec::new(),
+            health: SourceHealth::default(),
         }
     }
 }
@@ -116,28 +145,54 @@ pub trait Source: Send {
     ) -> Result<(), SourceError>;
 }
 
-/// Builds a source from its command-line spec: `demo`, `replay:PATH`
-/// (network sources `jetstream[:URL]`, `x` and `mastodon:URL` are named
-/// but not yet supported).
+/// Builds a source from its command-line spec: `demo`, `replay:PATH`,
+/// `jetstream[:URL]`, `x` or `mastodon:URL`. The source's name (its
+/// checkpoint key) is the spec as given.
 pub fn from_spec(spec: &str, options: &SourceOptions) -> Result<Box<dyn Source>, SourceError> {
-    let refuse = |reason: &str| SourceError::Spec {
-        spec: spec.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let refuse = |reason: &str| SourceError::Spec { spec: spec.to_owned(), reason: reason.to_owned() };
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
     match (kind, rest) {
-        ("demo", "") => Ok(Box::new(DemoSource::new(
-            options.demo_rate,
-            options.demo_seed,
-        ))),
+        ("demo", "") => Ok(Box::new(DemoSource::new(options.demo_rate, options.demo_seed))),
         ("replay", "") => Err(refuse("replay needs a path: replay:PATH")),
         ("replay", path) => Ok(Box::new(ReplaySource::new(path, options.replay_rate))),
-        ("jetstream" | "x" | "mastodon", _) => Err(refuse(
-            "network sources are not yet supported in this build; use demo or replay:PATH",
-        )),
-        _ => Err(refuse(
-            "expected demo, replay:PATH, jetstream[:URL], x or mastodon:URL",
-        )),
+        ("jetstream", url) => {
+            let url = if url.is_empty() { DEFAULT_JETSTREAM_URL } else { url };
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                return Err(refuse("jetstream needs a ws:// or wss:// URL"));
+            }
+            let mut config = JetstreamConfig::new(url);
+            config.health = options.health.clone();
+            Ok(Box::new(JetstreamSource::new(spec, config)))
+        }
+        ("x", "") => {
+            let token = options
+                .x_bearer_token
+                .clone()
+                .or_else(|| std::env::var("X_BEARER_TOKEN").ok())
+                .filter(|token| !token.trim().is_empty())
+                .ok_or_else(|| refuse("the X stream needs a bearer token in X_BEARER_TOKEN"))?;
+            let mut config = XConfig::new(&options.x_base_url, token.trim());
+            config.health = options.health.clone();
+            config.rules = options.x_rules.clone();
+            Ok(Box::new(XSource::new(spec, config)))
+        }
+        ("x", _) => Err(refuse("x takes no argument; use --x-base-url for another host")),
+        ("mastodon", "") => Err(refuse("mastodon needs a server: mastodon:https://HOST")),
+        ("mastodon", url) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(refuse("mastodon needs an http:// or https:// server URL"));
+            }
+            let mut config = MastodonConfig::new(url);
+            config.token = options
+                .mastodon_token
+                .clone()
+                .or_else(|| std::env::var("MASTODON_TOKEN").ok())
+                .filter(|token| !token.trim().is_empty());
+            config.hashtags = options.mastodon_hashtags.clone();
+            config.health = options.health.clone();
+            Ok(Box::new(MastodonSource::new(spec, config)))
+        }
+        _ => Err(refuse("expected demo, replay:PATH, jetstream[:URL], x or mastodon:URL")),
     }
 }
 
@@ -197,10 +252,7 @@ pub fn partition_key(payload: &str) -> Option<String> {
     } else if let Some(data) = peek.data {
         // A stream line's post; a page's first post.
         let first = match data.get().as_bytes().first() {
-            Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(data.get())
-                .ok()?
-                .into_iter()
-                .next()?,
+            Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(data.get()).ok()?.into_iter().next()?,
             _ => data,
         };
         serde_json::from_str::<IdPeek>(first.get()).ok()?.id()?
@@ -296,11 +348,7 @@ impl Parser {
         (self.n_parsed, self.n_malformed)
     }
 
-    fn parse_payload_from(
-        &mut self,
-        origin: &str,
-        payload: &str,
-    ) -> Result<Vec<PostEvent>, ParseError> {
+    fn parse_payload_from(&mut self, origin: &str, payload: &str) -> Result<Vec<PostEvent>, ParseError> {
         let result = self.parse_document(origin, payload);
         match &result {
             Ok(_) => self.n_parsed += 1,
@@ -310,10 +358,7 @@ impl Parser {
         for event in &mut events {
             if let PostEvent::Upsert(bundle) = event {
                 fill_entities(&mut bundle.post);
-                for embedded in [&mut bundle.retweeted, &mut bundle.quoted]
-                    .into_iter()
-                    .flatten()
-                {
+                for embedded in [&mut bundle.retweeted, &mut bundle.quoted].into_iter().flatten() {
                     fill_entities(embedded);
                 }
             }
@@ -321,11 +366,7 @@ impl Parser {
         Ok(events)
     }
 
-    fn parse_document(
-        &mut self,
-        origin: &str,
-        payload: &str,
-    ) -> Result<Vec<PostEvent>, ParseError> {
+    fn parse_document(&mut self, origin: &str, payload: &str) -> Result<Vec<PostEvent>, ParseError> {
         let payload = payload.trim();
         if payload.starts_with('[') {
             // A v1.1 timeline or a Mastodon timeline: an array of statuses.
@@ -373,16 +414,11 @@ impl Parser {
             return x::v1_status(payload).map(|event| vec![event]);
         }
         if sniff.uri.is_some() && sniff.account.is_some() && sniff.content.is_some() {
-            return self
-                .mastodon
-                .status(origin, payload)
-                .map(|event| vec![event]);
+            return self.mastodon.status(origin, payload).map(|event| vec![event]);
         }
         if let Some(event) = sniff.event {
             let event: Cow<str> = serde_json::from_str(event.get())?;
-            return self
-                .mastodon
-                .frame(origin, &event, sniff.payload.map(RawValue::get));
+            return self.mastodon.frame(origin, &event, sniff.payload.map(RawValue::get));
         }
         Err(ParseError::UnknownFormat)
     }
@@ -392,10 +428,7 @@ impl Parser {
 /// twitter-text rules. A repost without text (Bluesky) stays empty: its
 /// content is its original's.
 fn fill_entities(post: &mut model::Post) {
-    if !(post.hashtags.is_empty()
-        && post.mentions.is_empty()
-        && post.urls.is_empty()
-        && post.cashtags.is_empty())
+    if !(post.hashtags.is_empty() && post.mentions.is_empty() && post.urls.is_empty() && post.cashtags.is_empty())
         || post.text.is_empty()
     {
         return;
@@ -427,11 +460,7 @@ impl<'de> Deserialize<'de> for Count {
                 Ok(Count(u64::try_from(value).unwrap_or(0)))
             }
             fn visit_f64<E>(self, value: f64) -> Result<Count, E> {
-                Ok(Count(if value.is_finite() && value > 0.0 {
-                    value as u64
-                } else {
-                    0
-                }))
+                Ok(Count(if value.is_finite() && value > 0.0 { value as u64 } else { 0 }))
             }
             fn visit_str<E>(self, value: &str) -> Result<Count, E> {
                 let digits = value.trim_end_matches(|c: char| !c.is_ascii_digit());
@@ -461,29 +490,13 @@ mod tests {
 
     #[test]
     fn partition_keys_come_from_ids_and_accounts() {
-        assert_eq!(
-            partition_key(r#"{"data":{"id":"123","text":"x"}}"#).as_deref(),
-            Some("123")
-        );
-        assert_eq!(
-            partition_key(r#"{"created_at":"x","id":5,"id_str":"5"}"#).as_deref(),
-            Some("5")
-        );
-        assert_eq!(
-            partition_key(r#"{"did":"did:plc:abc","time_us":1}"#).as_deref(),
-            Some("did:plc:abc")
-        );
-        assert_eq!(
-            partition_key(r#"{"delete":{"status":{"id":1,"id_str":"1"}}}"#).as_deref(),
-            Some("1")
-        );
-        let nested_ids_first =
-            r#"{"data":[{"context_annotations":[{"domain":{"id":"139"}}],"id":"42","text":"x"}]}"#;
+        assert_eq!(partition_key(r#"{"data":{"id":"123","text":"x"}}"#).as_deref(), Some("123"));
+        assert_eq!(partition_key(r#"{"created_at":"x","id":5,"id_str":"5"}"#).as_deref(), Some("5"));
+        assert_eq!(partition_key(r#"{"did":"did:plc:abc","time_us":1}"#).as_deref(), Some("did:plc:abc"));
+        assert_eq!(partition_key(r#"{"delete":{"status":{"id":1,"id_str":"1"}}}"#).as_deref(), Some("1"));
+        let nested_ids_first = r#"{"data":[{"context_annotations":[{"domain":{"id":"139"}}],"id":"42","text":"x"}]}"#;
         assert_eq!(partition_key(nested_ids_first).as_deref(), Some("42"));
-        assert_eq!(
-            partition_key(r#"{"deck":{"post":{"id":"7","author":{"id":"demo-1"}}}}"#).as_deref(),
-            Some("7")
-        );
+        assert_eq!(partition_key(r#"{"deck":{"post":{"id":"7","author":{"id":"demo-1"}}}}"#).as_deref(), Some("7"));
         assert_eq!(
             partition_key(r#"{"id":"1","uri":"https://m.example/s/1","account":{}}"#).as_deref(),
             Some("https://m.example/s/1")
@@ -495,30 +508,15 @@ mod tests {
     #[test]
     fn junk_is_an_error_not_a_panic() {
         let mut parser = Parser::new();
-        assert!(matches!(
-            parser.parse_payload("{\"data\": {\"id\": 1"),
-            Err(ParseError::Json(_))
-        ));
-        assert_eq!(
-            parser.parse_payload("{\"hello\": 1}"),
-            Err(ParseError::UnknownFormat)
-        );
+        assert!(matches!(parser.parse_payload("{\"data\": {\"id\": 1"), Err(ParseError::Json(_))));
+        assert_eq!(parser.parse_payload("{\"hello\": 1}"), Err(ParseError::UnknownFormat));
         assert_eq!(parser.parse_payload("42"), Err(ParseError::UnknownFormat));
-        assert!(matches!(
-            parser.parse_payload("[1, 2]"),
-            Err(ParseError::Field(_))
-        ));
-        assert!(matches!(
-            parser.parse_payload("{} {}"),
-            Err(ParseError::Json(_))
-        ));
+        assert!(matches!(parser.parse_payload("[1, 2]"), Err(ParseError::Field(_))));
+        assert!(matches!(parser.parse_payload("{} {}"), Err(ParseError::Json(_))));
         assert!(matches!(parser.parse_payload(""), Err(ParseError::Json(_))));
         let no_user_id = r#"{"id_str":"1","user":{"screen_name":"x"},"text":"hi"}"#;
         let error = parser.parse_payload(no_user_id).unwrap_err();
-        assert!(
-            matches!(&error, ParseError::Shape(message) if message.contains("id_str")),
-            "{error}"
-        );
+        assert!(matches!(&error, ParseError::Shape(message) if message.contains("id_str")), "{error}");
         assert_eq!(parser.counts(), (0, 7));
     }
 

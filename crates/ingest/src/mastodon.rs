@@ -117,16 +117,12 @@ impl MastodonState {
         if self.uris.len() >= URIS_PER_GENERATION {
             self.previous_uris = std::mem::take(&mut self.uris);
         }
-        self.uris
-            .insert(format!("{origin}\0{local_id}"), uri.to_owned());
+        self.uris.insert(format!("{origin}\0{local_id}"), uri.to_owned());
     }
 
     fn uri_of(&self, origin: &str, local_id: &str) -> Option<&str> {
         let key = format!("{origin}\0{local_id}");
-        self.uris
-            .get(&key)
-            .or_else(|| self.previous_uris.get(&key))
-            .map(String::as_str)
+        self.uris.get(&key).or_else(|| self.previous_uris.get(&key)).map(String::as_str)
     }
 
     /// One status document.
@@ -141,11 +137,7 @@ impl MastodonState {
             Some(quoted) if status.reblog.is_none() => Some(Box::new(self.post(origin, &quoted)?)),
             _ => None,
         };
-        Ok(PostEvent::Upsert(PostBundle {
-            post,
-            retweeted,
-            quoted,
-        }))
+        Ok(PostEvent::Upsert(PostBundle { post, retweeted, quoted }))
     }
 
     /// One streaming frame: `update` and `status.update` carry a status (as
@@ -161,20 +153,14 @@ impl MastodonState {
                 let payload = payload.ok_or(ParseError::Field("payload"))?;
                 // The WebSocket sends the status double-encoded, as a string;
                 // accept it inline too.
-                let status: Cow<str> = if payload.starts_with('"') {
-                    serde_json::from_str(payload)?
-                } else {
-                    Cow::Borrowed(payload)
-                };
+                let status: Cow<str> =
+                    if payload.starts_with('"') { serde_json::from_str(payload)? } else { Cow::Borrowed(payload) };
                 Ok(vec![self.status(origin, &status)?])
             }
             "delete" => {
                 let payload = payload.ok_or(ParseError::Field("payload"))?;
-                let local_id: Cow<str> = if payload.starts_with('"') {
-                    serde_json::from_str(payload)?
-                } else {
-                    Cow::Borrowed(payload)
-                };
+                let local_id: Cow<str> =
+                    if payload.starts_with('"') { serde_json::from_str(payload)? } else { Cow::Borrowed(payload) };
                 // A status we never saw cannot be named by its uri; there is
                 // nothing of it stored to forget either.
                 Ok(self
@@ -191,11 +177,7 @@ impl MastodonState {
         self.remember(origin, &status.id, &status.uri);
         let created_at = rfc3339(&status.created_at, "created_at")?;
         let (content, links) = html_to_text(&status.content);
-        let text = match status
-            .spoiler_text
-            .as_deref()
-            .filter(|spoiler| !spoiler.is_empty())
-        {
+        let text = match status.spoiler_text.as_deref().filter(|spoiler| !spoiler.is_empty()) {
             // A content warning is part of what readers see first.
             Some(spoiler) => format!("{spoiler}\n\n{content}"),
             None => content,
@@ -203,17 +185,8 @@ impl MastodonState {
         let account = &status.account;
         let author = Author {
             id: account_id(account),
-            handle: account
-                .acct
-                .as_deref()
-                .or(account.username.as_deref())
-                .unwrap_or(&account.id)
-                .to_owned(),
-            name: account
-                .display_name
-                .as_deref()
-                .unwrap_or_default()
-                .to_owned(),
+            handle: account.acct.as_deref().or(account.username.as_deref()).unwrap_or(&account.id).to_owned(),
+            name: account.display_name.as_deref().unwrap_or_default().to_owned(),
         };
         // Tag names are sometimes normalized (`MUSICTUESDAY` for
         // `#musicTuesday`): keep the text's spelling and order, then any the
@@ -221,23 +194,17 @@ impl MastodonState {
         let entities = extract::extract(&text);
         let mut hashtags = entities.hashtags;
         for tag in &status.tags {
-            if !hashtags
-                .iter()
-                .any(|seen| seen.to_lowercase() == tag.name.to_lowercase())
-            {
+            if !hashtags.iter().any(|seen| seen.to_lowercase() == tag.name.to_lowercase()) {
                 hashtags.push(tag.name.as_ref().to_owned());
             }
         }
-        let mentions = status
-            .mentions
-            .iter()
-            .map(|mention| mention.acct.as_ref().to_owned())
-            .collect();
+        let mentions = status.mentions.iter().map(|mention| mention.acct.as_ref().to_owned()).collect();
         let reply_to = status.in_reply_to_id.as_deref().map(|parent_id| {
             let replied_account = status.in_reply_to_account_id.as_deref();
-            let mention = status.mentions.iter().find(|mention| {
-                replied_account.is_some() && mention.id.as_deref() == replied_account
-            });
+            let mention = status
+                .mentions
+                .iter()
+                .find(|mention| replied_account.is_some() && mention.id.as_deref() == replied_account);
             let author_is_parent = replied_account == Some(account.id.as_ref());
             ReplyTo {
                 post_id: self.uri_of(origin, parent_id).map(str::to_owned),
@@ -253,10 +220,7 @@ impl MastodonState {
                 },
             }
         });
-        let retweeted_id = status
-            .reblog
-            .as_ref()
-            .map(|original| original.uri.as_ref().to_owned());
+        let retweeted_id = status.reblog.as_ref().map(|original| original.uri.as_ref().to_owned());
         let quoted_id = quoted_status(status).map(|quoted| quoted.uri.into_owned());
         let kind = if retweeted_id.is_some() {
             Kind::Retweet
@@ -296,12 +260,7 @@ impl MastodonState {
 /// An account's stable id: its profile URL, which mentions carry too (so a
 /// reply's `author_id` matches the replied-to author's `id`).
 fn account_id(account: &Account) -> String {
-    account
-        .url
-        .as_deref()
-        .or(account.uri.as_deref())
-        .unwrap_or(&account.id)
-        .to_owned()
+    account.url.as_deref().or(account.uri.as_deref()).unwrap_or(&account.id).to_owned()
 }
 
 /// The quoted status of a Mastodon 4.4+ quote, when the server shows it.
@@ -337,9 +296,7 @@ pub(crate) fn html_to_text(html: &str) -> (String, Vec<String>) {
                         .get(b"class".as_slice())
                         .map(|class| String::from_utf8_lossy(class).into_owned())
                         .unwrap_or_default();
-                    let is_entity = class
-                        .split_whitespace()
-                        .any(|name| name == "mention" || name == "hashtag");
+                    let is_entity = class.split_whitespace().any(|name| name == "mention" || name == "hashtag");
                     if !is_entity && let Some(href) = tag.attributes.get(b"href".as_slice()) {
                         links.push(String::from_utf8_lossy(href).into_owned());
                     }
@@ -365,14 +322,8 @@ mod tests {
     fn html_becomes_text_without_markup() {
         let html = r#"<p>Hello <span class="h-card"><a href="https://example.social/@bob" class="u-url mention">@<span>bob</span></a></span> &amp; <a href="https://example.social/tags/BTS" class="mention hashtag" rel="tag">#<span>BTS</span></a></p><p>see <a href="https://example.com/a/very/long/path" rel="nofollow noopener" target="_blank"><span class="invisible">https://</span><span class="ellipsis">example.com/a/very</span><span class="invisible">/long/path</span></a><br>bye &lt;script&gt;</p>"#;
         let (text, links) = html_to_text(html);
-        assert_eq!(
-            text,
-            "Hello @bob & #BTS\n\nsee https://example.com/a/very/long/path\nbye <script>"
-        );
-        assert_eq!(
-            links,
-            vec!["https://example.com/a/very/long/path".to_owned()]
-        );
+        assert_eq!(text, "Hello @bob & #BTS\n\nsee https://example.com/a/very/long/path\nbye <script>");
+        assert_eq!(links, vec!["https://example.com/a/very/long/path".to_owned()]);
         assert_eq!(html_to_text("").0, "");
         assert_eq!(html_to_text("<p>unclosed <b>bold").0, "unclosed bold");
     }

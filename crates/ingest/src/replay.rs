@@ -48,10 +48,7 @@ struct Line {
 
 /// Reads one line (without its `\n`) into `buffer`, keeping at most
 /// [`MAX_LINE_BYTES`]; `None` at the end of the file.
-async fn read_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    buffer: &mut Vec<u8>,
-) -> std::io::Result<Option<Line>> {
+async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, buffer: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
     buffer.clear();
     let mut n_bytes = 0usize;
     let mut read_any = false;
@@ -87,10 +84,7 @@ fn payload_of(line: &[u8], n_bytes: usize) -> Option<String> {
             let text = text.trim();
             (!text.is_empty()).then(|| text.to_owned())
         }
-        Err(error) => Some(unreadable(&format!(
-            "line is not UTF-8 (invalid byte at offset {})",
-            error.valid_up_to()
-        ))),
+        Err(error) => Some(unreadable(&format!("line is not UTF-8 (invalid byte at offset {})", error.valid_up_to()))),
     }
 }
 
@@ -110,10 +104,7 @@ impl crate::Source for ReplaySource {
         out: mpsc::Sender<RawRecord>,
         shutdown: CancellationToken,
     ) -> Result<(), SourceError> {
-        let io_error = |source| SourceError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io_error = |source| SourceError::Io { path: self.path.clone(), source };
         let file = tokio::fs::File::open(&self.path).await.map_err(io_error)?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         // One tick per record. `Burst` catches up after a stall (a slow
@@ -145,15 +136,10 @@ impl crate::Source for ReplaySource {
                     () = shutdown.cancelled() => return Ok(()),
                 }
             }
-            let key =
-                partition_key(&payload).unwrap_or_else(|| format!("{}:{line_number}", self.path));
+            let key = partition_key(&payload).unwrap_or_else(|| format!("{}:{line_number}", self.path));
             let record = RawRecord {
                 key,
-                origin: Origin {
-                    source: self.name.clone(),
-                    position: line_number,
-                    checkpoint: None,
-                },
+                origin: Origin { source: self.name.clone(), position: line_number, checkpoint: None },
                 payload,
             };
             tokio::select! {

@@ -29,8 +29,7 @@ const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
 fn snowflake_time(id: &str) -> Option<DateTime<Utc>> {
     let id: u64 = id.parse().ok()?;
     let since_epoch = i64::try_from(id >> 22).ok()?;
-    Utc.timestamp_millis_opt(SNOWFLAKE_EPOCH_MS + since_epoch)
-        .single()
+    Utc.timestamp_millis_opt(SNOWFLAKE_EPOCH_MS + since_epoch).single()
 }
 
 // ---------------------------------------------------------------- API v2 --
@@ -115,11 +114,7 @@ struct UrlEntity<'a> {
 
 impl UrlEntity<'_> {
     fn best(&self) -> Option<String> {
-        self.expanded_url
-            .as_deref()
-            .filter(|url| !url.is_empty())
-            .or(self.url.as_deref())
-            .map(str::to_owned)
+        self.expanded_url.as_deref().filter(|url| !url.is_empty()).or(self.url.as_deref()).map(str::to_owned)
     }
 }
 
@@ -162,10 +157,7 @@ struct V2User<'a> {
 /// One v2 message: a stream line (`data` is one post) or a response page
 /// (`data` is an array). Without `data` (operational `errors` notices)
 /// there are no posts, and that is not an error.
-pub(crate) fn v2_message(
-    data: Option<&RawValue>,
-    includes: Option<&RawValue>,
-) -> Result<Vec<PostEvent>, ParseError> {
+pub(crate) fn v2_message(data: Option<&RawValue>, includes: Option<&RawValue>) -> Result<Vec<PostEvent>, ParseError> {
     let Some(data) = data else {
         return Ok(Vec::new());
     };
@@ -179,16 +171,8 @@ pub(crate) fn v2_message(
         Some(includes) if includes.get() != "null" => serde_json::from_str(includes.get())?,
         _ => V2Includes::default(),
     };
-    let users: HashMap<&str, &V2User> = includes
-        .users
-        .iter()
-        .map(|user| (user.id.as_ref(), user))
-        .collect();
-    let included: HashMap<&str, &V2Tweet> = includes
-        .tweets
-        .iter()
-        .map(|tweet| (tweet.id.as_ref(), tweet))
-        .collect();
+    let users: HashMap<&str, &V2User> = includes.users.iter().map(|user| (user.id.as_ref(), user)).collect();
+    let included: HashMap<&str, &V2Tweet> = includes.tweets.iter().map(|tweet| (tweet.id.as_ref(), tweet)).collect();
     let mut events = Vec::with_capacity(tweets.len());
     for tweet in &tweets {
         let post = v2_post(tweet, &users)?;
@@ -200,11 +184,7 @@ pub(crate) fn v2_message(
         };
         let retweeted = embedded(&post.retweeted_id)?;
         let quoted = embedded(&post.quoted_id)?;
-        events.push(PostEvent::Upsert(PostBundle {
-            post,
-            retweeted,
-            quoted,
-        }));
+        events.push(PostEvent::Upsert(PostBundle { post, retweeted, quoted }));
     }
     Ok(events)
 }
@@ -212,10 +192,8 @@ pub(crate) fn v2_message(
 fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, ParseError> {
     let id = tweet.id.as_ref();
     let note = tweet.note_tweet.as_ref();
-    let text = note
-        .and_then(|note| note.text.as_deref())
-        .or(tweet.text.as_deref())
-        .ok_or(ParseError::Field("data.text"))?;
+    let text =
+        note.and_then(|note| note.text.as_deref()).or(tweet.text.as_deref()).ok_or(ParseError::Field("data.text"))?;
     let created_at = match tweet.created_at.as_deref() {
         Some(created_at) => rfc3339(created_at, "data.created_at")?,
         None => snowflake_time(id).ok_or(ParseError::Field("data.created_at"))?,
@@ -227,18 +205,10 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
             handle: user.username.as_deref().unwrap_or(author_id).to_owned(),
             name: user.name.as_deref().unwrap_or_default().to_owned(),
         },
-        None => Author {
-            id: author_id.to_owned(),
-            handle: author_id.to_owned(),
-            name: String::new(),
-        },
+        None => Author { id: author_id.to_owned(), handle: author_id.to_owned(), name: String::new() },
     };
     let (mut retweeted_id, mut quoted_id, mut replied_to) = (None, None, None);
-    let references = tweet
-        .referenced_tweets
-        .iter()
-        .chain(tweet.referenced_posts.iter())
-        .flatten();
+    let references = tweet.referenced_tweets.iter().chain(tweet.referenced_posts.iter()).flatten();
     for reference in references {
         let referenced = Some(reference.id.as_ref().to_owned());
         match reference.kind.as_ref() {
@@ -249,9 +219,7 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
         }
     }
     // The note's entities index the whole text; the post's, the cut text.
-    let entities = note
-        .and_then(|note| note.entities.as_ref())
-        .or(tweet.entities.as_ref());
+    let entities = note.and_then(|note| note.entities.as_ref()).or(tweet.entities.as_ref());
     let reply_user = tweet.in_reply_to_user_id.as_deref();
     let kind = if retweeted_id.is_some() {
         Kind::Retweet
@@ -276,40 +244,20 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
                 })
                 .map(str::to_owned)
         });
-        ReplyTo {
-            post_id: replied_to,
-            author_id: reply_user.map(str::to_owned),
-            handle,
-        }
+        ReplyTo { post_id: replied_to, author_id: reply_user.map(str::to_owned), handle }
     });
     let (hashtags, mentions, urls, cashtags) = match entities {
         Some(entities) => (
-            entities
-                .hashtags
-                .iter()
-                .map(|tag| tag.tag.as_ref().to_owned())
-                .collect(),
-            entities
-                .mentions
-                .iter()
-                .map(|mention| mention.username.as_ref().to_owned())
-                .collect(),
+            entities.hashtags.iter().map(|tag| tag.tag.as_ref().to_owned()).collect(),
+            entities.mentions.iter().map(|mention| mention.username.as_ref().to_owned()).collect(),
             entities.urls.iter().filter_map(UrlEntity::best).collect(),
-            entities
-                .cashtags
-                .iter()
-                .map(|tag| tag.tag.as_ref().to_owned())
-                .collect(),
+            entities.cashtags.iter().map(|tag| tag.tag.as_ref().to_owned()).collect(),
         ),
         None => Default::default(),
     };
     let counts = match &tweet.public_metrics {
         Some(metrics) => Counts {
-            retweets: metrics
-                .retweet_count
-                .or(metrics.repost_count)
-                .unwrap_or_default()
-                .0,
+            retweets: metrics.retweet_count.or(metrics.repost_count).unwrap_or_default().0,
             likes: metrics.like_count.0,
             replies: metrics.reply_count.0,
             quotes: metrics.quote_count.0,
@@ -331,10 +279,7 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
         mentions,
         urls,
         cashtags,
-        has_media: tweet
-            .attachments
-            .as_ref()
-            .is_some_and(|attachments| !attachments.media_keys.is_empty()),
+        has_media: tweet.attachments.as_ref().is_some_and(|attachments| !attachments.media_keys.is_empty()),
         counts,
     })
 }
@@ -461,23 +406,14 @@ pub(crate) fn v1_status(payload: &str) -> Result<PostEvent, ParseError> {
 
 fn v1_bundle(status: &V1Status) -> Result<PostEvent, ParseError> {
     let post = v1_post(status)?;
-    let retweeted = status
-        .retweeted_status
-        .as_deref()
-        .map(v1_post)
-        .transpose()?
-        .map(Box::new);
+    let retweeted = status.retweeted_status.as_deref().map(v1_post).transpose()?.map(Box::new);
     // A retweet of a quote repeats the quote at the top level; it belongs to
     // the original (through its `quoted_id`), not to the retweet.
     let quoted = match (&status.retweeted_status, status.quoted_status.as_deref()) {
         (None, Some(quoted)) => Some(Box::new(v1_post(quoted)?)),
         _ => None,
     };
-    Ok(PostEvent::Upsert(PostBundle {
-        post,
-        retweeted,
-        quoted,
-    }))
+    Ok(PostEvent::Upsert(PostBundle { post, retweeted, quoted }))
 }
 
 fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
@@ -502,30 +438,18 @@ fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
         name: user.name.as_deref().unwrap_or_default().to_owned(),
     };
     // The entities of the extended text index the whole text; use them when there.
-    let entities = extended
-        .and_then(|extended| extended.entities.as_ref())
-        .or(status.entities.as_ref());
-    let extended_entities = extended
-        .and_then(|extended| extended.extended_entities.as_ref())
-        .or(status.extended_entities.as_ref());
+    let entities = extended.and_then(|extended| extended.entities.as_ref()).or(status.entities.as_ref());
+    let extended_entities =
+        extended.and_then(|extended| extended.extended_entities.as_ref()).or(status.extended_entities.as_ref());
     let has_media = extended_entities.is_some_and(|media| !media.media.is_empty())
         || entities.is_some_and(|entities| !entities.media.is_empty());
-    let retweeted_id = status
-        .retweeted_status
-        .as_ref()
-        .map(|original| original.id_str.as_ref().to_owned());
+    let retweeted_id = status.retweeted_status.as_ref().map(|original| original.id_str.as_ref().to_owned());
     let quoted_id = status
         .quoted_status_id_str
         .as_deref()
-        .or(status
-            .quoted_status
-            .as_ref()
-            .map(|quoted| quoted.id_str.as_ref()))
+        .or(status.quoted_status.as_ref().map(|quoted| quoted.id_str.as_ref()))
         .map(str::to_owned);
-    let reply_post = status
-        .in_reply_to_status_id_str
-        .as_deref()
-        .map(str::to_owned);
+    let reply_post = status.in_reply_to_status_id_str.as_deref().map(str::to_owned);
     let reply_user = status.in_reply_to_user_id_str.as_deref().map(str::to_owned);
     let kind = if retweeted_id.is_some() {
         Kind::Retweet
@@ -543,22 +467,10 @@ fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
     });
     let (hashtags, mentions, urls, cashtags) = match entities {
         Some(entities) => (
-            entities
-                .hashtags
-                .iter()
-                .map(|tag| tag.text.as_ref().to_owned())
-                .collect(),
-            entities
-                .user_mentions
-                .iter()
-                .map(|mention| mention.screen_name.as_ref().to_owned())
-                .collect(),
+            entities.hashtags.iter().map(|tag| tag.text.as_ref().to_owned()).collect(),
+            entities.user_mentions.iter().map(|mention| mention.screen_name.as_ref().to_owned()).collect(),
             entities.urls.iter().filter_map(UrlEntity::best).collect(),
-            entities
-                .symbols
-                .iter()
-                .map(|tag| tag.text.as_ref().to_owned())
-                .collect(),
+            entities.symbols.iter().map(|tag| tag.text.as_ref().to_owned()).collect(),
         ),
         None => Default::default(),
     };
@@ -590,11 +502,6 @@ fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
 /// `{"delete":{"status":{"id_str":…}}}`.
 pub(crate) fn v1_delete(notice: &str) -> Result<Vec<PostEvent>, ParseError> {
     let notice: V1Delete = serde_json::from_str(notice)?;
-    let id = notice
-        .status
-        .and_then(|status| status.id_str)
-        .ok_or(ParseError::Field("delete.status.id_str"))?;
-    Ok(vec![PostEvent::Delete {
-        id: id.into_owned(),
-    }])
+    let id = notice.status.and_then(|status| status.id_str).ok_or(ParseError::Field("delete.status.id_str"))?;
+    Ok(vec![PostEvent::Delete { id: id.into_owned() }])
 }

@@ -19,20 +19,13 @@ fn production_window_gives_the_documented_counts() {
     for (line, result) in results {
         events.extend(result.unwrap_or_else(|error| panic!("line {line}: {error}")));
     }
-    let posts: Vec<_> = bundles(&events)
-        .into_iter()
-        .map(|bundle| &bundle.post)
-        .collect();
-    let count =
-        |check: &dyn Fn(&model::Post) -> bool| posts.iter().filter(|post| check(post)).count();
+    let posts: Vec<_> = bundles(&events).into_iter().map(|bundle| &bundle.post).collect();
+    let count = |check: &dyn Fn(&model::Post) -> bool| posts.iter().filter(|post| check(post)).count();
     assert_eq!(count(&|post| post.kind != Kind::Retweet), 17);
     assert_eq!(count(&|post| post.kind == Kind::Retweet), 15);
     assert_eq!(count(&|post| post.kind == Kind::Reply), 8);
     assert_eq!(count(&|post| post.has_media), 2);
-    let deletes: Vec<_> = events
-        .iter()
-        .filter(|event| matches!(event, PostEvent::Delete { .. }))
-        .collect();
+    let deletes: Vec<_> = events.iter().filter(|event| matches!(event, PostEvent::Delete { .. })).collect();
     assert_eq!(
         deletes,
         [&PostEvent::Delete {
@@ -41,10 +34,7 @@ fn production_window_gives_the_documented_counts() {
     );
     for post in &posts {
         assert_eq!(post.source, Source::Bluesky);
-        assert!(
-            post.id
-                .starts_with(&format!("at://{}/app.bsky.feed.", post.author.id))
-        );
+        assert!(post.id.starts_with(&format!("at://{}/app.bsky.feed.", post.author.id)));
         // No identity event named these accounts' handles: the DID stands in.
         assert_eq!(post.author.handle, post.author.id);
         assert!(post.author.name.is_empty());
@@ -59,22 +49,12 @@ fn production_window_gives_the_documented_counts() {
         let parent = reply_to.post_id.as_deref().unwrap();
         assert!(parent.starts_with(&format!("at://{}/", reply_to.author_id.as_deref().unwrap())));
     }
-    let langs: std::collections::HashSet<_> = posts
-        .iter()
-        .filter_map(|post| post.lang.as_deref())
-        .collect();
+    let langs: std::collections::HashSet<_> = posts.iter().filter_map(|post| post.lang.as_deref()).collect();
     for lang in ["en", "tr", "ja", "ko", "de", "ru", "es"] {
         assert!(langs.contains(lang), "{lang}");
     }
-    assert!(
-        posts
-            .iter()
-            .any(|post| post.text == "이쁘시네용~~~" && post.lang.as_deref() == Some("ko"))
-    );
-    assert_eq!(
-        count(&|post| post.kind != Kind::Retweet && post.lang.is_none()),
-        1
-    );
+    assert!(posts.iter().any(|post| post.text == "이쁘시네용~~~" && post.lang.as_deref() == Some("ko")));
+    assert_eq!(count(&|post| post.kind != Kind::Retweet && post.lang.is_none()), 1);
 }
 
 #[test]
@@ -82,9 +62,7 @@ fn facets_give_hashtags_and_links_at_their_byte_offsets() {
     let lines: Vec<String> = read(WINDOW).lines().map(str::to_owned).collect();
     let mut parser = Parser::new();
     let post_at = |parser: &mut Parser, line: usize| {
-        let events = parser
-            .parse(&record("jetstream", line as u64, &lines[line - 1]))
-            .unwrap();
+        let events = parser.parse(&record("jetstream", line as u64, &lines[line - 1])).unwrap();
         bundles(&events)[0].post.clone()
     };
     let post = post_at(&mut parser, 46);
@@ -111,10 +89,7 @@ fn multibyte_text_before_a_facet_is_counted_in_bytes() {
     // Handle unknown: the text at the facet's bytes shows it.
     assert_eq!(post.mentions, ["army.bsky.social"]);
     assert_eq!(post.kind, Kind::Quote);
-    assert_eq!(
-        post.quoted_id.as_deref(),
-        Some("at://did:plc:bts/app.bsky.feed.post/3xyz")
-    );
+    assert_eq!(post.quoted_id.as_deref(), Some("at://did:plc:bts/app.bsky.feed.post/3xyz"));
     assert!(post.has_media);
 }
 
@@ -122,14 +97,8 @@ fn multibyte_text_before_a_facet_is_counted_in_bytes() {
 fn identity_events_teach_handles_that_later_posts_use() {
     let mut parser = Parser::new();
     let identity = r#"{"did":"did:plc:q235v55g5unth4zjjdpacfdr","time_us":1779719009157000,"kind":"identity","identity":{"did":"did:plc:q235v55g5unth4zjjdpacfdr","handle":"rsv.example.com","seq":1,"time":"2026-05-25T14:23:28.000Z"}}"#;
-    assert_eq!(
-        parser.parse(&record("jetstream", 1, identity)).unwrap(),
-        Vec::new()
-    );
-    let golden: Vec<String> = read("bluesky/jetstream-v1-golden.jsonl")
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    assert_eq!(parser.parse(&record("jetstream", 1, identity)).unwrap(), Vec::new());
+    let golden: Vec<String> = read("bluesky/jetstream-v1-golden.jsonl").lines().map(str::to_owned).collect();
     let events = parser.parse(&record("jetstream", 2, &golden[1])).unwrap();
     let post = &bundles(&events)[0].post;
     assert_eq!(post.author.id, "did:plc:q235v55g5unth4zjjdpacfdr");
@@ -137,13 +106,8 @@ fn identity_events_teach_handles_that_later_posts_use() {
     assert_eq!(post.text, "Try RSV for a good time !!");
     assert_eq!(post.kind, Kind::Reply);
     // A fresh parser has not learned it.
-    let events = Parser::new()
-        .parse(&record("jetstream", 2, &golden[1]))
-        .unwrap();
-    assert_eq!(
-        bundles(&events)[0].post.author.handle,
-        "did:plc:q235v55g5unth4zjjdpacfdr"
-    );
+    let events = Parser::new().parse(&record("jetstream", 2, &golden[1])).unwrap();
+    assert_eq!(bundles(&events)[0].post.author.handle, "did:plc:q235v55g5unth4zjjdpacfdr");
 }
 
 #[test]

@@ -8,10 +8,7 @@ use model::{Origin, PostBundle, PostEvent, RawRecord};
 
 /// A file under the shared test data.
 pub fn testdata(path: &str) -> String {
-    format!(
-        "{}/../../../shared/testdata/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/../../../shared/testdata/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
 pub fn read(path: &str) -> String {
@@ -22,11 +19,7 @@ pub fn read(path: &str) -> String {
 pub fn record(source: &str, position: u64, payload: &str) -> RawRecord {
     RawRecord {
         key: ingest::partition_key(payload).unwrap_or_default(),
-        origin: Origin {
-            source: source.to_owned(),
-            position,
-            checkpoint: None,
-        },
+        origin: Origin { source: source.to_owned(), position, checkpoint: None },
         payload: payload.to_owned(),
     }
 }
@@ -40,10 +33,7 @@ pub fn parse_lines(path: &str) -> Vec<(u64, Result<Vec<PostEvent>, ParseError>)>
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(line_idx, line)| {
             let position = line_idx as u64 + 1;
-            (
-                position,
-                parser.parse(&record(&format!("replay:{path}"), position, line)),
-            )
+            (position, parser.parse(&record(&format!("replay:{path}"), position, line)))
         })
         .collect()
 }

@@ -1,0 +1,638 @@
+//! `x`: the X API v2 filtered stream (`GET /2/tweets/search/stream`) and
+//! its rules (`/2/tweets/search/stream/rules`, [`XRules`]).
+//!
+//! The stream is newline-delimited JSON over one long HTTP response; blank
+//! lines are keep-alives (X sends one every 20 s or so), and a connection
+//! with nothing for [`XConfig::stall_timeout`] (20 s, as X advises) is
+//! reopened. Each message line goes on as one record; a message that is
+//! only `errors` (an operational disconnect, a stream problem) is logged
+//! and ends the connection, which is reopened with the network backoff.
+//! Reconnect delays follow X's documentation ([`XBackoff`]).
+//!
+//! The filtered stream has no resume point (`backfill_minutes` is for
+//! Enterprise accounts only), so records carry no checkpoint. It carries no
+//! deletes either: X delivers them on the batch compliance endpoints, which
+//! need their own access level; consuming them is out of scope here.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use model::{Origin, RawRecord};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::{Sleep, TokioSleep, XBackoff};
+use crate::health::{HealthHandle, SourceHealth};
+use crate::net::{Disconnect, install_tls_provider, pause, send, unreadable};
+use crate::{MAX_LINE_BYTES, SourceError};
+
+/// X's API host.
+pub const DEFAULT_X_BASE_URL: &str = "https://api.x.com";
+
+/// What Deck asks the stream to include: the author, the referenced tweets
+/// and their authors (retweets, quotes, replies), media keys, mentions, and
+/// the tweet fields the parser maps.
+pub const X_STREAM_QUERY: [(&str, &str); 3] = [
+    (
+        "expansions",
+        "author_id,referenced_tweets.id,referenced_tweets.id.author_id,attachments.media_keys,entities.mentions.username",
+    ),
+    (
+        "tweet.fields",
+        "created_at,lang,public_metrics,entities,referenced_tweets,in_reply_to_user_id,attachments,note_tweet",
+    ),
+    ("user.fields", "username,name"),
+];
+
+/// How the X source connects.
+#[derive(Clone)]
+pub struct XConfig {
+    /// `https://api.x.com`, or a stand-in.
+    pub base_url: String,
+    /// The app-only bearer token.
+    pub bearer_token: String,
+    /// Reopen the stream when nothing (not even a keep-alive) arrives for this long.
+    pub stall_timeout: Duration,
+    /// How long connecting and the response head may take.
+    pub connect_timeout: Duration,
+    /// X's reconnect schedules.
+    pub backoff: XBackoff,
+    /// Waits out the delays (tests record them instead).
+    pub sleep: Arc<dyn Sleep>,
+    /// Where the source reports its health.
+    pub health: SourceHealth,
+    /// When set, the stream's rules are synced to these before connecting
+    /// (see [`XRules::sync`]).
+    pub rules: Option<Vec<String>>,
+}
+
+impl XConfig {
+    /// Defaults: a 20 s stall timeout and X's documented backoff.
+    pub fn new(base_url: &str, bearer_token: &str) -> XConfig {
+        XConfig {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            bearer_token: bearer_token.to_owned(),
+            stall_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(15),
+            backoff: XBackoff::default(),
+            sleep: Arc::new(TokioSleep),
+            health: SourceHealth::default(),
+            rules: None,
+        }
+    }
+}
+
+/// Reads the X API v2 filtered stream.
+pub struct XSource {
+    name: String,
+    config: XConfig,
+}
+
+impl XSource {
+    /// A source named `name` (normally `x`).
+    pub fn new(name: &str, config: XConfig) -> XSource {
+        XSource { name: name.to_owned(), config }
+    }
+}
+
+/// Why one connection attempt failed; picks X's schedule.
+enum Failure {
+    Network,
+    Http,
+    RateLimited,
+}
+
+#[async_trait::async_trait]
+impl crate::Source for XSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(
+        self: Box<Self>,
+        _checkpoint: Option<String>,
+        out: mpsc::Sender<RawRecord>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SourceError> {
+        install_tls_provider();
+        let health = self.config.health.register(&self.name, "x");
+        let client = http_client(self.config.connect_timeout).map_err(|error| SourceError::Spec {
+            spec: self.name.clone(),
+            reason: format!("cannot build an HTTP client: {error}"),
+        })?;
+        if let Some(rules) = &self.config.rules {
+            let manager = XRules::with_client(client.clone(), &self.config.base_url, &self.config.bearer_token);
+            match manager.sync(rules).await {
+                Ok(outcome) => tracing::info!(source = %self.name, ?outcome, "X stream rules synced"),
+                Err(error) => tracing::error!(source = %self.name, %error, "syncing X stream rules failed"),
+            }
+        }
+        let url = format!("{}/2/tweets/search/stream", self.config.base_url);
+        let mut backoff = self.config.backoff.clone();
+        let mut position = 0u64;
+        let mut failure: Option<Failure> = None;
+        loop {
+            if let Some(failure) = failure.take() {
+                health.reconnecting();
+                let delay = match &failure {
+                    Failure::Network => backoff.network.next_delay(),
+                    Failure::Http => backoff.http.next_delay(),
+                    Failure::RateLimited => backoff.rate_limited.next_delay(),
+                };
+                tracing::info!(source = %self.name, ?delay, "reconnecting to the X stream");
+                if !pause(&self.config.sleep, delay, &shutdown).await {
+                    return Ok(());
+                }
+            }
+            let request = client.get(&url).bearer_auth(&self.config.bearer_token).query(&X_STREAM_QUERY).send();
+            let response = tokio::select! {
+                response = tokio::time::timeout(self.config.connect_timeout, request) => response,
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            let response = match response {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => {
+                    tracing::warn!(source = %self.name, %error, "X stream connection failed");
+                    health.disconnected(Some(error.to_string()));
+                    failure = Some(Failure::Network);
+                    continue;
+                }
+                Err(_elapsed) => {
+                    health.disconnected(Some("connect timed out".to_owned()));
+                    failure = Some(Failure::Network);
+                    continue;
+                }
+            };
+            let status = response.status();
+            if !status.is_success() {
+                // X explains refusals in a small JSON body; it goes to the log only.
+                let body = response.text().await.unwrap_or_default();
+                let body: String = body.chars().take(500).collect();
+                tracing::warn!(source = %self.name, %status, %body, "X stream refused the connection");
+                health.disconnected(Some(format!("HTTP {status}")));
+                failure = Some(if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    Failure::RateLimited
+                } else {
+                    Failure::Http
+                });
+                continue;
+            }
+            tracing::info!(source = %self.name, "connected to the X stream");
+            health.connected();
+            let ended = self.read(response, &mut position, &mut backoff, &health, &out, &shutdown).await;
+            match ended {
+                Disconnect::Stop => {
+                    health.disconnected(None);
+                    return Ok(());
+                }
+                Disconnect::Network(reason) => {
+                    tracing::warn!(source = %self.name, %reason, "X stream ended");
+                    health.disconnected(Some(reason));
+                    failure = Some(Failure::Network);
+                }
+            }
+        }
+    }
+}
+
+/// One line of the stream as the splitter found it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    KeepAlive,
+    Message(String),
+    Unreadable(String),
+}
+
+/// Splits a byte stream into lines, holding at most [`MAX_LINE_BYTES`] of
+/// an unfinished one; a longer line is skipped as it arrives and reported.
+#[derive(Default)]
+pub(crate) struct LineSplitter {
+    buffer: Vec<u8>,
+    n_oversized_bytes: usize,
+}
+
+impl LineSplitter {
+    pub(crate) fn push(&mut self, mut chunk: &[u8], lines: &mut Vec<Line>) {
+        while let Some(end) = chunk.iter().position(|byte| *byte == b'\n') {
+            self.append(&chunk[..end]);
+            lines.push(self.take_line());
+            chunk = &chunk[end + 1..];
+        }
+        self.append(chunk);
+    }
+
+    /// Bytes of an unfinished line (a cut-off message when the stream ends).
+    pub(crate) fn pending(&self) -> usize {
+        self.buffer.len() + self.n_oversized_bytes
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if self.n_oversized_bytes > 0 || self.buffer.len() + bytes.len() > MAX_LINE_BYTES {
+            self.n_oversized_bytes += self.buffer.len() + bytes.len();
+            self.buffer.clear();
+        } else {
+            self.buffer.extend_from_slice(bytes);
+        }
+    }
+
+    fn take_line(&mut self) -> Line {
+        if self.n_oversized_bytes > 0 {
+            let n_bytes = std::mem::take(&mut self.n_oversized_bytes);
+            return Line::Unreadable(format!("line is {n_bytes} bytes, over the {MAX_LINE_BYTES}-byte limit"));
+        }
+        let line = std::mem::take(&mut self.buffer);
+        match String::from_utf8(line) {
+            Ok(text) => {
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    Line::KeepAlive
+                } else if trimmed.len() == text.len() {
+                    Line::Message(text)
+                } else {
+                    Line::Message(trimmed.to_owned())
+                }
+            }
+            Err(error) => Line::Unreadable(format!(
+                "line is not UTF-8 (invalid byte at offset {})",
+                error.utf8_error().valid_up_to()
+            )),
+        }
+    }
+}
+
+/// The parts of a stream message the source looks at.
+#[derive(Deserialize)]
+struct MessagePeek<'a> {
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    errors: Option<Vec<Problem<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct DataPeek<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    created_at: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Debug)]
+struct Problem<'a> {
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    detail: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    disconnect_type: Option<Cow<'a, str>>,
+}
+
+impl XSource {
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        position: &mut u64,
+        backoff: &mut XBackoff,
+        health: &HealthHandle,
+        out: &mpsc::Sender<RawRecord>,
+        shutdown: &CancellationToken,
+    ) -> Disconnect {
+        let mut body = response.bytes_stream();
+        let mut splitter = LineSplitter::default();
+        let mut lines = Vec::new();
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(self.config.stall_timeout, body.next()) => next,
+                () = shutdown.cancelled() => return Disconnect::Stop,
+            };
+            let chunk = match next {
+                Err(_elapsed) => {
+                    return Disconnect::Network(format!("nothing for {:?}", self.config.stall_timeout));
+                }
+                Ok(None) | Ok(Some(Err(_))) => {
+                    let reason = match next {
+                        Ok(Some(Err(error))) => error.to_string(),
+                        _ => "the server ended the stream".to_owned(),
+                    };
+                    if splitter.pending() > 0 {
+                        // A message cut off by the disconnect is lost here
+                        // and cannot be recovered (no resume on this stream).
+                        health.malformed_frame();
+                        tracing::warn!(source = %self.name, n_bytes = splitter.pending(), "dropping a message cut off by the disconnect");
+                    }
+                    return Disconnect::Network(reason);
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            health.touch();
+            // Bytes arrived: the connection is healthy, so X's schedules start over.
+            backoff.reset();
+            splitter.push(&chunk, &mut lines);
+            for line in lines.drain(..) {
+                let payload = match line {
+                    Line::KeepAlive => continue,
+                    Line::Unreadable(reason) => {
+                        health.frame();
+                        health.malformed_frame();
+                        unreadable(&reason)
+                    }
+                    Line::Message(text) => {
+                        health.frame();
+                        text
+                    }
+                };
+                let peek = serde_json::from_str::<MessagePeek>(&payload).ok();
+                let data = peek
+                    .as_ref()
+                    .and_then(|peek| peek.data)
+                    .and_then(|data| serde_json::from_str::<DataPeek>(data.get()).ok());
+                if let Some(MessagePeek { data: None, errors: Some(problems) }) = &peek {
+                    let titles: Vec<String> = problems
+                        .iter()
+                        .map(|problem| {
+                            format!(
+                                "{} ({}): {}",
+                                problem.title.as_deref().unwrap_or("error"),
+                                problem.disconnect_type.as_deref().unwrap_or("-"),
+                                problem.detail.as_deref().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    return Disconnect::Network(format!("X sent {}", titles.join("; ")));
+                }
+                *position += 1;
+                let event_us = data
+                    .as_ref()
+                    .and_then(|data| data.created_at.as_deref())
+                    .and_then(|time| chrono::DateTime::parse_from_rfc3339(time).ok())
+                    .map(|time| time.timestamp_micros());
+                let key = match data.and_then(|data| data.id) {
+                    Some(id) if !id.is_empty() => id.into_owned(),
+                    _ => format!("{}:{}", self.name, position),
+                };
+                health.record(event_us);
+                let record = RawRecord {
+                    key,
+                    origin: Origin { source: self.name.clone(), position: *position, checkpoint: None },
+                    payload,
+                };
+                if !send(out, record, shutdown).await {
+                    return Disconnect::Stop;
+                }
+            }
+        }
+    }
+}
+
+fn http_client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("deck/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The limits [`XRules`] keeps to. The defaults are the Pro plan's, as X
+/// documents them (docs.x.com, filtered stream introduction): 1,000 rules of
+/// up to 1,024 characters (Enterprise: 25,000 rules of 2,048 characters).
+/// X documents no per-request count below the plan's limit; we send 100
+/// rules per request so one refused request loses little and each body
+/// stays small.
+#[derive(Clone, Copy, Debug)]
+pub struct XRulesLimits {
+    /// Rules the stream may hold (all of the app's rules, not only Deck's).
+    pub max_rules: usize,
+    /// Characters per rule.
+    pub max_rule_chars: usize,
+    /// Rules added, or rule ids deleted, per request.
+    pub batch: usize,
+}
+
+impl Default for XRulesLimits {
+    fn default() -> Self {
+        XRulesLimits { max_rules: 1000, max_rule_chars: 1024, batch: 100 }
+    }
+}
+
+/// The tag on every rule Deck manages; rules with other tags are left alone.
+pub const X_RULE_TAG: &str = "deck";
+
+/// A rules request that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum XRulesError {
+    /// The request did not complete.
+    #[error("X rules request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// X answered with an error status.
+    #[error("X rules request refused: HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    /// X's answer was not the documented JSON.
+    #[error("X rules response unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// One rule as X lists it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct XRule {
+    pub id: String,
+    pub value: String,
+    pub tag: Option<String>,
+}
+
+/// What one [`XRules::sync`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XRulesSync {
+    /// Rules X created.
+    pub added: usize,
+    /// Rules X deleted.
+    pub deleted: usize,
+    /// Rules not sent or refused by X: the rule and why.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Keeps the filtered stream's rules in step with what Deck wants (the
+/// keywords and hashtags of open columns). Rules take effect on the open
+/// stream without reconnecting.
+#[derive(Clone)]
+pub struct XRules {
+    client: reqwest::Client,
+    url: String,
+    bearer_token: String,
+    limits: XRulesLimits,
+}
+
+#[derive(Deserialize)]
+struct RulesPage {
+    #[serde(default)]
+    data: Vec<XRule>,
+}
+
+#[derive(Deserialize)]
+struct RulesChange {
+    #[serde(default)]
+    data: Vec<serde::de::IgnoredAny>,
+    meta: Option<RulesMeta>,
+    #[serde(default)]
+    errors: Vec<RuleProblem>,
+}
+
+#[derive(Deserialize)]
+struct RulesMeta {
+    summary: Option<RulesSummary>,
+}
+
+#[derive(Deserialize)]
+struct RulesSummary {
+    created: Option<usize>,
+    deleted: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct RuleProblem {
+    value: Option<String>,
+    title: Option<String>,
+    detail: Option<String>,
+}
+
+impl XRules {
+    /// A rules manager for the API at `base_url`, with the default limits.
+    pub fn new(base_url: &str, bearer_token: &str) -> Result<XRules, XRulesError> {
+        install_tls_provider();
+        Ok(XRules::with_client(http_client(Duration::from_secs(15))?, base_url, bearer_token))
+    }
+
+    fn with_client(client: reqwest::Client, base_url: &str, bearer_token: &str) -> XRules {
+        XRules {
+            client,
+            url: format!("{}/2/tweets/search/stream/rules", base_url.trim_end_matches('/')),
+            bearer_token: bearer_token.to_owned(),
+            limits: XRulesLimits::default(),
+        }
+    }
+
+    /// The same manager with other limits (another plan).
+    pub fn with_limits(mut self, limits: XRulesLimits) -> XRules {
+        self.limits = limits;
+        self
+    }
+
+    /// Every rule the stream has now.
+    pub async fn list(&self) -> Result<Vec<XRule>, XRulesError> {
+        let response = self.client.get(&self.url).bearer_auth(&self.bearer_token).send().await?;
+        let body = checked(response).await?;
+        Ok(serde_json::from_str::<RulesPage>(&body)?.data)
+    }
+
+    /// Makes Deck's rules (tagged [`X_RULE_TAG`]) exactly `desired`:
+    /// deletes the ones no longer wanted first (so the count stays within
+    /// the limit), then adds the new ones, each in batches. Duplicates and
+    /// blank rules are ignored; a rule over the length limit, or beyond the
+    /// count limit (counting the app's other rules), is not sent and is
+    /// reported in [`XRulesSync::rejected`], as are rules X refuses.
+    pub async fn sync(&self, desired: &[String]) -> Result<XRulesSync, XRulesError> {
+        let current = self.list().await?;
+        let mut outcome = XRulesSync::default();
+        let mut wanted = BTreeSet::new();
+        for rule in desired {
+            let rule = rule.trim();
+            if rule.is_empty() {
+                continue;
+            }
+            let n_chars = rule.chars().count();
+            if n_chars > self.limits.max_rule_chars {
+                outcome.rejected.push((
+                    rule.to_owned(),
+                    format!("{n_chars} characters, over the {}-character limit", self.limits.max_rule_chars),
+                ));
+                continue;
+            }
+            wanted.insert(rule.to_owned());
+        }
+        let ours: HashMap<&str, &XRule> = current
+            .iter()
+            .filter(|rule| rule.tag.as_deref() == Some(X_RULE_TAG))
+            .map(|rule| (rule.value.as_str(), rule))
+            .collect();
+        let n_others = current.len() - ours.len();
+        let to_delete: Vec<&str> =
+            ours.iter().filter(|(value, _)| !wanted.contains(**value)).map(|(_, rule)| rule.id.as_str()).collect();
+        for ids in to_delete.chunks(self.limits.batch.max(1)) {
+            let body = serde_json::json!({ "delete": { "ids": ids } });
+            let change = self.post(&body).await?;
+            outcome.deleted +=
+                change.meta.and_then(|meta| meta.summary).and_then(|summary| summary.deleted).unwrap_or(ids.len());
+            collect_problems(change.errors, &mut outcome.rejected);
+        }
+        let room = self.limits.max_rules.saturating_sub(n_others + ours.len() - to_delete.len());
+        let mut to_add: Vec<&str> =
+            wanted.iter().map(String::as_str).filter(|value| !ours.contains_key(value)).collect();
+        if to_add.len() > room {
+            for value in to_add.split_off(room) {
+                outcome.rejected.push((value.to_owned(), format!("over the limit of {} rules", self.limits.max_rules)));
+            }
+        }
+        for values in to_add.chunks(self.limits.batch.max(1)) {
+            let rules: Vec<_> =
+                values.iter().map(|value| serde_json::json!({ "value": value, "tag": X_RULE_TAG })).collect();
+            let change = self.post(&serde_json::json!({ "add": rules })).await?;
+            outcome.added += change
+                .meta
+                .and_then(|meta| meta.summary)
+                .and_then(|summary| summary.created)
+                .unwrap_or(change.data.len());
+            collect_problems(change.errors, &mut outcome.rejected);
+        }
+        Ok(outcome)
+    }
+
+    async fn post(&self, body: &serde_json::Value) -> Result<RulesChange, XRulesError> {
+        let response = self.client.post(&self.url).bearer_auth(&self.bearer_token).json(body).send().await?;
+        let body = checked(response).await?;
+        Ok(serde_json::from_str(&body)?)
+    }
+}
+
+fn collect_problems(problems: Vec<RuleProblem>, rejected: &mut Vec<(String, String)>) {
+    for problem in problems {
+        let reason = [problem.title, problem.detail].into_iter().flatten().collect::<Vec<_>>().join(": ");
+        rejected.push((problem.value.unwrap_or_default(), reason));
+    }
+}
+
+async fn checked(response: reqwest::Response) -> Result<String, XRulesError> {
+    let status = response.status();
+    let body = response.text().await?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(XRulesError::Status { status: status.as_u16(), body: body.chars().take(500).collect() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks_and_keep_alives() {
+        let mut splitter = LineSplitter::default();
+        let mut lines = Vec::new();
+        splitter.push(b"{\"data\":1}\r\n\r\n{\"da", &mut lines);
+        assert_eq!(splitter.pending(), 4);
+        splitter.push(b"ta\":2}\r\n\xff\n", &mut lines);
+        assert_eq!(lines[0], Line::Message("{\"data\":1}".into()));
+        assert_eq!(lines[1], Line::KeepAlive);
+        assert_eq!(lines[2], Line::Message("{\"data\":2}".into()));
+        assert!(matches!(&lines[3], Line::Unreadable(reason) if reason.contains("UTF-8")));
+        lines.clear();
+        splitter.push(&vec![b'x'; MAX_LINE_BYTES + 10], &mut lines);
+        splitter.push(b"yy\n{}\n", &mut lines);
+        assert!(matches!(&lines[0], Line::Unreadable(reason) if reason.contains("limit")));
+        assert_eq!(lines[1], Line::Message("{}".into()));
+        assert_eq!(splitter.pending(), 0);
+    }
+}
