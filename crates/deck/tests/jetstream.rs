@@ -6,6 +6,8 @@
 
 // A test fails by panicking: unwrapping is how it says what went wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// tungstenite's handshake callback returns its own (large) error type.
+#![allow(clippy::result_large_err)]
 
 mod common;
 
