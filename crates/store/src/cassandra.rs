@@ -760,23 +760,10 @@ impl Inner {
                 Ok(())
             }
             Some(old) => {
-                // Counts only grow: a source's snapshot may be older than ours.
-                let mut merged = post;
-                merged.counts.retweets = merged.counts.retweets.max(old.counts.retweets).max(seen_retweets);
-                merged.counts.likes = merged.counts.likes.max(old.counts.likes);
-                merged.counts.replies = merged.counts.replies.max(old.counts.replies);
-                merged.counts.quotes = merged.counts.quotes.max(old.counts.quotes);
-                // A bundled original may come without fields its own delivery had.
-                if merged.author.name.is_empty() {
-                    merged.author.name = old.author.name.clone();
-                }
-                if merged == old {
-                    return Ok(());
-                }
-                let content_changed = {
-                    let mut old_content = old.clone();
-                    old_content.counts = merged.counts;
-                    old_content != merged
+                let (merged, content_changed) = match crate::merge_redelivery(&old, post, seen_retweets) {
+                    crate::Merge::Unchanged => return Ok(()),
+                    crate::Merge::Counts(merged) => (merged, false),
+                    crate::Merge::Content(merged) => (merged, true),
                 };
                 if content_changed {
                     let old_stored = self.resolve(pending, old.clone()).await?;
