@@ -151,14 +151,7 @@ async fn forward(
 }
 
 async fn forward_websocket(upstreams: &Upstreams, node: &Upstream, path_and_query: &str, request: Request) -> Response {
-    let origin_allowed = match request.headers().get(header::ORIGIN) {
-        None => true,
-        Some(origin) => {
-            let origin = origin.to_str().unwrap_or("");
-            upstreams.allowed_origins.iter().any(|allowed| allowed == origin)
-        }
-    };
-    if !origin_allowed {
+    if !crate::stream::origin_allowed(&upstreams.allowed_origins, request.headers()) {
         return ApiError::Forbidden("origin not allowed").into_response();
     }
     let (mut parts, _body) = request.into_parts();

@@ -46,12 +46,12 @@ pub struct StreamParams {
 }
 
 /// Whether a browser `Origin` may open a socket. Non-browser clients send none.
-fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn origin_allowed(allowed_origins: &[String], headers: &HeaderMap) -> bool {
     match headers.get(header::ORIGIN) {
         None => true,
         Some(origin) => {
             let origin = origin.to_str().unwrap_or("");
-            state.config.allowed_origins.iter().any(|allowed| allowed == origin || allowed == "*")
+            allowed_origins.iter().any(|allowed| allowed == origin || allowed == "*")
         }
     }
 }
@@ -81,7 +81,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&state, &headers) {
+    if !origin_allowed(&state.config.allowed_origins, &headers) {
         return ApiError::Forbidden("origin not allowed").into_response();
     }
     let Some(ticket) = params.ticket else {
