@@ -54,6 +54,25 @@ enum Command {
     },
     /// WebSocket fan-out against a running `deck serve`.
     Ws(ws::WsArgs),
+    /// HTTP requests/s and latency against a running server, with or without
+    /// a bearer token, optionally during a storm of logins.
+    Http {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long, default_value = "/api/timeline?q=%23BTS&limit=20")]
+        path: String,
+        /// Sent as `Authorization: Bearer` when given.
+        #[arg(long)]
+        token: Option<String>,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Concurrent login attempts kept running meanwhile (wrong passwords
+        /// cost the same Argon2 work), spread over this many accounts.
+        #[arg(long, default_value_t = 0)]
+        login_storm: usize,
+    },
 }
 
 struct NullPublisher;
@@ -212,6 +231,70 @@ fn percolate(n_queries: usize, n_posts: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn http(
+    url: String,
+    path: String,
+    token: Option<String>,
+    n_requests: usize,
+    concurrency: usize,
+    login_storm: usize,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let storm_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let logins = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut storm = Vec::new();
+    for storm_idx in 0..login_storm {
+        let (client, url, stop, logins) = (client.clone(), url.clone(), storm_stop.clone(), logins.clone());
+        storm.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = serde_json::json!({"email": format!("storm{storm_idx}@example.com"), "password": "not the right one"});
+                let _ = client.post(format!("{url}/api/auth/login")).json(&body).send().await;
+                logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, target, token, next) = (client.clone(), format!("{url}{path}"), token.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n_requests {
+                let mut request = client.get(&target);
+                if let Some(token) = &token {
+                    request = request.bearer_auth(token);
+                }
+                let sent = Instant::now();
+                if let Ok(response) = request.send().await {
+                    let _ = response.bytes().await;
+                }
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::with_capacity(n_requests);
+    for worker in workers {
+        latencies.extend(worker.await?);
+    }
+    let elapsed = started.elapsed();
+    storm_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in storm {
+        let _ = task.await;
+    }
+    latencies.sort();
+    println!(
+        "http {path} ({}): {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms; {} login attempts meanwhile",
+        if token.is_some() { "with a bearer token" } else { "anonymous" },
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        logins.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -220,5 +303,8 @@ fn main() -> anyhow::Result<()> {
         Command::History { posts, data_dir, queries } => runtime.block_on(history(posts, data_dir, queries)),
         Command::Percolate { queries, posts } => percolate(queries, posts),
         Command::Ws(args) => runtime.block_on(ws::run(args)),
+        Command::Http { url, path, token, requests, concurrency, login_storm } => {
+            runtime.block_on(http(url, path, token, requests, concurrency, login_storm))
+        }
     }
 }

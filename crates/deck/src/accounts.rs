@@ -104,3 +104,12 @@ impl gateway::Tickets for AuthTickets {
         self.0.redeem_ticket(ticket).await.map(|grant| gateway::TicketGrant { user_id: grant.user_id })
     }
 }
+
+/// Lets the gateway check access tokens with the accounts role's keys.
+pub struct AuthTokens(pub Arc<auth::AuthService>);
+
+impl gateway::Authenticator for AuthTokens {
+    fn user_of(&self, bearer: &str) -> Option<String> {
+        self.0.authenticate_sync(bearer).ok().map(|claims| claims.sub)
+    }
+}

@@ -14,7 +14,7 @@ use pipeline::{
 use tokio_util::sync::CancellationToken;
 use trends::{EmbeddedTrends, TrendStore, Window};
 
-use crate::accounts::{self, AccountArgs, AuthTickets};
+use crate::accounts::{self, AccountArgs, AuthTickets, AuthTokens};
 use crate::backends::{Backends, EngineArgs, restore_trends};
 use crate::{FeedArgs, IngestArgs, ServeArgs, SourceArgs};
 
@@ -163,6 +163,7 @@ async fn start_gateway(
         config,
     );
     state.source_health = source_health;
+    state.authenticator = Some(Arc::new(AuthTokens(accounts.clone())));
     gateway::spawn_trends_ticker(state.clone(), shutdown.clone());
     let app = gateway::router(state, auth::router(accounts));
     let address = format!("{}:{}", args.host, args.port);

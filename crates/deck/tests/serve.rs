@@ -50,6 +50,14 @@ async fn replay_answers_columns_exactly_and_restarts_duplicate_nothing() {
     assert!(body["position"].as_u64().unwrap() >= 4, "{body}");
     let (status, _) = deck.get_json("/api/timeline?q=BTS&before=garbage").await;
     assert_eq!(status, 400);
+    // The front door refuses a forged token and serves anonymous readers.
+    let forged = reqwest::Client::new()
+        .get(deck.url("/api/timeline?q=BTS"))
+        .bearer_auth("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
 
     // The live 1-hour ranking is led by the tag the replay used most in its
     // last hour, and the batch job recomputes the same rankings from the store.

@@ -70,6 +70,45 @@ impl Default for GatewayConfig {
     }
 }
 
+/// Checks bearer tokens at the front door (the accounts role provides it).
+pub trait Authenticator: Send + Sync {
+    /// The user a valid access token belongs to; `None` for a forged,
+    /// unsigned, expired or foreign token.
+    fn user_of(&self, bearer: &str) -> Option<String>;
+}
+
+/// The signed-in user of a request, set by the token check.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedUser(pub String);
+
+/// The token check in front of every route: a request that carries a bearer
+/// token must carry a valid one (401 otherwise); the user goes into the
+/// request's extensions. The accounts routes check their own tokens.
+async fn check_token(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if let (Some(bearer), Some(authenticator)) = (bearer, &state.authenticator)
+        && !request.uri().path().starts_with("/api/auth/")
+    {
+        match authenticator.user_of(&bearer) {
+            Some(user) => {
+                request.extensions_mut().insert(AuthenticatedUser(user));
+            }
+            None => return ApiError::Unauthorized("invalid or expired access token").into_response(),
+        }
+    }
+    next.run(request).await
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -82,6 +121,8 @@ pub struct AppState {
     pub trend_frames: trends_routes::TrendFrames,
     /// Health of this process's network sources, for `/api/sources` and `/metrics`.
     pub source_health: ingest::SourceHealth,
+    /// Validates bearer tokens; without one, tokens are not checked here.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
     connections_per_ip: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
 }
 
@@ -103,6 +144,7 @@ impl AppState {
             config: Arc::new(config),
             trend_frames: trends_routes::TrendFrames::new(),
             source_health: ingest::SourceHealth::new(),
+            authenticator: None,
             connections_per_ip: Arc::default(),
         }
     }
@@ -171,8 +213,9 @@ pub fn router(state: AppState, extra: Router) -> Router {
         .route("/api/trends", get(trends_routes::trends))
         .route("/api/sources", get(sources))
         .route("/api/stream", get(stream::upgrade))
-        .with_state(state)
-        .merge(extra);
+        .with_state(state.clone())
+        .merge(extra)
+        .layer(axum::middleware::from_fn_with_state(state, check_token));
     if let Some(dir) = static_dir {
         let index = dir.join("index.html");
         app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
