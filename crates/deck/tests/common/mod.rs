@@ -39,31 +39,39 @@ impl Deck {
     /// Starts a `deck` command that serves HTTP (`serve`, `feed`) with extra
     /// environment, and waits for `/healthz`.
     pub async fn start_role(command: &str, data_dir: &Path, args: &[&str], envs: &[(String, String)]) -> Deck {
-        let port = free_port();
-        let mut command_line = Command::new(env!("CARGO_BIN_EXE_deck"));
-        command_line.arg(command).arg("--port").arg(port.to_string());
-        if command != "gateway" {
-            command_line.arg("--data-dir").arg(data_dir).arg("--web-dir").arg(data_dir.join("no-web"));
-        }
-        let child = command_line
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start deck");
-        let deck = Deck { child, port, data_dir: data_dir.to_owned() };
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = reqwest::get(deck.url("/healthz")).await
-                && response.status().is_success()
-            {
-                return deck;
+        // A free port can be taken by another process between our probe and
+        // the server's bind: a server that exits at once is started again.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut command_line = Command::new(env!("CARGO_BIN_EXE_deck"));
+            command_line.arg(command).arg("--port").arg(port.to_string());
+            if command != "gateway" {
+                command_line.arg("--data-dir").arg(data_dir).arg("--web-dir").arg(data_dir.join("no-web"));
             }
-            assert!(started.elapsed() < Duration::from_secs(90), "deck did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let child = command_line
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start deck");
+            let mut deck = Deck { child, port, data_dir: data_dir.to_owned() };
+            let started = Instant::now();
+            loop {
+                if let Ok(response) = reqwest::get(deck.url("/healthz")).await
+                    && response.status().is_success()
+                {
+                    return deck;
+                }
+                if deck.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                assert!(started.elapsed() < Duration::from_secs(90), "deck did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
+        panic!("deck exited at start five times");
     }
 
     pub fn url(&self, path: &str) -> String {
