@@ -38,30 +38,12 @@ pub async fn rebuild_trends(engines: &EngineArgs, data_dir: &Path, span_ms: i64)
     let n_posts = restore_trends(backends.store.as_ref(), trends.as_ref(), span_ms.max(trends::RETENTION_MS)).await?;
     tracing::info!(n_posts, "trends rebuilt from stored posts");
     let mut rankings = serde_json::Map::new();
+    // The same rows as `GET /api/trends`, one object per window.
     for window in Window::ALL {
-        // The same rows as `GET /api/trends`: 20 tags, and the 10 most
-        // retweeted posts that are stored.
-        let ranking = trends.ranking(window, 50).await?;
-        let ids: Vec<String> = ranking.top_retweeted.iter().map(|row| row.post_id.clone()).collect();
-        let stored: std::collections::HashSet<String> =
-            backends.store.get(&ids).await?.into_iter().map(|post| post.post.id).collect();
-        let hashtags: Vec<_> = ranking
-            .hashtags
-            .iter()
-            .take(20)
-            .map(|row| serde_json::json!({"tag": row.tag, "count": row.count}))
-            .collect();
-        let top_retweeted: Vec<_> = ranking
-            .top_retweeted
-            .iter()
-            .filter(|row| stored.contains(&row.post_id))
-            .take(10)
-            .map(|row| serde_json::json!({"post_id": row.post_id, "count": row.count}))
-            .collect();
-        rankings.insert(
-            window.as_str().to_owned(),
-            serde_json::json!({"hashtags": hashtags, "top_retweeted": top_retweeted}),
-        );
+        let ranking = gateway::ranking_of(backends.store.as_ref(), trends.as_ref(), window)
+            .await
+            .map_err(|error| anyhow::anyhow!("ranking {}: {error:?}", window.as_str()))?;
+        rankings.insert(window.as_str().to_owned(), serde_json::to_value(ranking)?);
     }
     println!("{}", serde_json::Value::Object(rankings));
     Ok(())

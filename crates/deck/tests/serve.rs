@@ -100,7 +100,7 @@ async fn replay_answers_columns_exactly_and_restarts_duplicate_nothing() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|row| row["post_id"].as_str().unwrap())
+            .map(|row| row["post"]["id"].as_str().unwrap())
             .collect();
         assert_eq!(live_top, rebuilt_top, "window {window}");
     }

@@ -31,7 +31,7 @@ use trends::TrendStore;
 
 pub use errors::ApiError;
 pub use stream::{TicketGrant, Tickets};
-pub use trends_routes::spawn_trends_ticker;
+pub use trends_routes::{ranking_of, spawn_trends_ticker};
 
 /// Settings of the edge.
 #[derive(Clone, Debug)]

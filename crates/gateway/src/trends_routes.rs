@@ -72,11 +72,21 @@ pub async fn trends(
 
 /// The ranking of one window in wire form, with the top posts resolved.
 pub async fn ranking(state: &AppState, window: Window) -> Result<api::TrendsResponse, ApiError> {
+    ranking_of(state.store.as_ref(), state.trends.as_ref(), window).await
+}
+
+/// The rows of `GET /api/trends` for one window, from any store and trend
+/// store (the batch rebuild prints the same).
+pub async fn ranking_of(
+    store: &dyn store::PostStore,
+    trends: &dyn trends::TrendStore,
+    window: Window,
+) -> Result<api::TrendsResponse, ApiError> {
     // Rank more than are shown: an original this deployment never stored
     // (a Bluesky repost of an older post) cannot be shown and gives way.
-    let ranking = state.trends.ranking(window, RANKING_LIMIT.max(TOP_RETWEETED_LIMIT * 5)).await?;
+    let ranking = trends.ranking(window, RANKING_LIMIT.max(TOP_RETWEETED_LIMIT * 5)).await?;
     let ids: Vec<String> = ranking.top_retweeted.iter().map(|row| row.post_id.clone()).collect();
-    let posts = state.store.get(&ids).await?;
+    let posts = store.get(&ids).await?;
     let top_retweeted = ranking
         .top_retweeted
         .iter()
