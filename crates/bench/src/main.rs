@@ -218,7 +218,7 @@ fn percolate(n_queries: usize, n_posts: usize) -> anyhow::Result<()> {
     let mut n_matches = 0usize;
     for post in &posts {
         let doc = search::Doc::new(post);
-        n_matches += percolator.matches(&doc).len();
+        percolator.for_each_match(&doc, |subscriptions| n_matches += subscriptions.len());
     }
     let elapsed = started.elapsed();
     println!(

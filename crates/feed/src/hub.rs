@@ -293,9 +293,11 @@ impl Hub {
             if state.columns.is_empty() {
                 return 0;
             }
+            let mut matched: Vec<SubscriptionId> = Vec::new();
             for post in &applied.inserted {
                 let doc = Doc::new(post);
-                let matched = state.percolator.matches(&doc);
+                matched.clear();
+                state.percolator.for_each_match(&doc, |subscriptions| matched.extend_from_slice(subscriptions));
                 if matched.is_empty() {
                     continue;
                 }
@@ -303,7 +305,7 @@ impl Hub {
                 let Ok(post_json) = serde_json::to_string(&wire) else {
                     continue;
                 };
-                for subscription in matched {
+                for &subscription in &matched {
                     let Some(column) = state.columns.get(&subscription) else {
                         continue;
                     };
@@ -360,12 +362,14 @@ impl Hub {
         let mut n_frames = 0;
         for post in posts {
             let doc = Doc::new(post);
-            let mut connections: Vec<ConnectionId> = state
-                .percolator
-                .matches(&doc)
-                .into_iter()
-                .filter_map(|subscription| state.columns.get(&subscription).map(|column| column.connection))
-                .collect();
+            let mut connections: Vec<ConnectionId> = Vec::new();
+            state.percolator.for_each_match(&doc, |subscriptions| {
+                connections.extend(
+                    subscriptions
+                        .iter()
+                        .filter_map(|subscription| state.columns.get(subscription).map(|column| column.connection)),
+                );
+            });
             connections.sort_unstable();
             connections.dedup();
             if connections.is_empty() {

@@ -100,10 +100,15 @@ proptest! {
             percolator.insert(query_idx as u64, query.clone());
             parsed.push(query);
         }
-        // Removing and re-adding keeps the index exact.
+        // Removing and re-adding keeps the index exact, and removing a
+        // query that shares terms with others keeps theirs.
         if let Some(first) = parsed.first() {
             percolator.remove(0);
             percolator.insert(0, first.clone());
+        }
+        let removed = |query_idx: usize| query_idx % 3 == 2;
+        for query_idx in (0..parsed.len()).filter(|query_idx| removed(*query_idx)) {
+            percolator.remove(query_idx as u64);
         }
         for (words, tags, author, retweet, media, reply) in &posts {
             let stored = post(words, tags, *author, *retweet, *media, *reply);
@@ -111,7 +116,7 @@ proptest! {
             let expected: Vec<u64> = parsed
                 .iter()
                 .enumerate()
-                .filter(|(_, query)| query.matches_doc(&doc))
+                .filter(|(query_idx, query)| !removed(*query_idx) && query.matches_doc(&doc))
                 .map(|(query_idx, _)| query_idx as u64)
                 .collect();
             prop_assert_eq!(percolator.matches(&doc), expected);

@@ -200,37 +200,63 @@ impl Doc {
     /// matches this post, one conjunction of the query's [`crate::Plan`] is
     /// contained in these terms (or the plan is [`crate::Plan::All`]).
     pub fn terms(&self) -> Vec<Term> {
-        let mut terms = vec![Term::all()];
-        terms.extend(self.words.iter().map(|word| Term::with_prefix("w", word)));
-        for run in &self.runs {
-            push_gram_terms(run, &mut terms);
-        }
-        terms.extend(self.hashtags.iter().map(|hashtag| Term::with_prefix("h", hashtag)));
-        terms.extend(self.cashtags.iter().map(|cashtag| Term::with_prefix("c", cashtag)));
-        terms.extend(self.mentions.iter().map(|mention| Term::with_prefix("m", mention)));
-        if !self.author.is_empty() {
-            terms.push(Term::with_prefix("a", &self.author));
-        }
-        if let Some(reply_to) = &self.reply_to {
-            terms.push(Term::with_prefix("r", reply_to));
-        }
-        if let Some(lang) = &self.lang {
-            terms.push(Term::with_prefix("l", lang));
-        }
-        if let Some(primary) = &self.lang_primary {
-            terms.push(Term::with_prefix("l", primary));
-        }
-        let flags = [
-            (self.is_retweet, "k:retweet"),
-            (self.is_reply, "k:reply"),
-            (self.is_quote, "k:quote"),
-            (self.has_media, "f:media"),
-            (self.has_links, "f:links"),
-        ];
-        terms.extend(flags.into_iter().filter(|(set, _)| *set).map(|(_, raw)| Term::from_raw(raw)));
+        let mut terms = Vec::new();
+        self.for_each_term(|term| terms.push(Term::from_raw(term)));
         terms.sort_unstable();
         terms.dedup();
         terms
+    }
+
+    /// Calls `f` with the text of each index term of this post (as
+    /// [`Term::as_str`] gives it), without allocating a `Term` for each.
+    /// Unsorted; a term may come more than once (character grams).
+    pub fn for_each_term(&self, mut f: impl FnMut(&str)) {
+        f("*");
+        let mut scratch = String::with_capacity(64);
+        let mut with_prefix = |prefix: &str, value: &str| {
+            scratch.clear();
+            scratch.push_str(prefix);
+            scratch.push(':');
+            scratch.push_str(value);
+            f(&scratch);
+        };
+        for word in &self.words {
+            with_prefix("w", word);
+        }
+        for run in &self.runs {
+            for_each_gram(run, |gram| with_prefix("g", gram));
+        }
+        for hashtag in &self.hashtags {
+            with_prefix("h", hashtag);
+        }
+        for cashtag in &self.cashtags {
+            with_prefix("c", cashtag);
+        }
+        for mention in &self.mentions {
+            with_prefix("m", mention);
+        }
+        if !self.author.is_empty() {
+            with_prefix("a", &self.author);
+        }
+        if let Some(reply_to) = &self.reply_to {
+            with_prefix("r", reply_to);
+        }
+        if let Some(lang) = &self.lang {
+            with_prefix("l", lang);
+        }
+        if let Some(primary) = &self.lang_primary {
+            with_prefix("l", primary);
+        }
+        let flags = [
+            (self.is_retweet, "k", "retweet"),
+            (self.is_reply, "k", "reply"),
+            (self.is_quote, "k", "quote"),
+            (self.has_media, "f", "media"),
+            (self.has_links, "f", "links"),
+        ];
+        for (_, prefix, value) in flags.into_iter().filter(|(set, _, _)| *set) {
+            with_prefix(prefix, value);
+        }
     }
 
     pub(crate) fn has_word(&self, word: &str) -> bool {
@@ -242,22 +268,22 @@ impl Doc {
     }
 }
 
-/// Terms for a run of a spaceless script: every single character and every
+/// The grams of a run of a spaceless script: every single character and every
 /// pair of neighbouring characters. A query substring of one character needs
 /// the unigram; a longer one needs all of its bigrams.
-fn push_gram_terms(run: &str, terms: &mut Vec<Term>) {
-    let mut previous: Option<(usize, usize)> = None;
+fn for_each_gram(run: &str, mut f: impl FnMut(&str)) {
+    let mut previous_start: Option<usize> = None;
     for (byte_idx, c) in run.char_indices() {
         let end = byte_idx + c.len_utf8();
-        terms.push(Term::with_prefix("g", &run[byte_idx..end]));
-        if let Some((previous_start, _)) = previous {
-            terms.push(Term::with_prefix("g", &run[previous_start..end]));
+        f(&run[byte_idx..end]);
+        if let Some(previous_start) = previous_start {
+            f(&run[previous_start..end]);
         }
-        previous = Some((byte_idx, end));
+        previous_start = Some(byte_idx);
     }
 }
 
-/// The terms a query substring of a spaceless script needs (see `push_gram_terms`).
+/// The terms a query substring of a spaceless script needs (see `for_each_gram`).
 pub(crate) fn gram_terms_of(needle: &str) -> Vec<Term> {
     let chars: Vec<(usize, char)> = needle.char_indices().collect();
     if chars.len() == 1 {
@@ -345,7 +371,7 @@ mod tests {
         assert_eq!(raw(gram_terms_of("新曲")), ["g:新曲"]);
         assert_eq!(raw(gram_terms_of("ああああ")), ["g:ああ"]);
         let mut terms = Vec::new();
-        push_gram_terms("新曲だ", &mut terms);
+        for_each_gram("新曲だ", |gram| terms.push(Term::with_prefix("g", gram)));
         assert_eq!(raw(terms), ["g:新", "g:曲", "g:新曲", "g:だ", "g:曲だ"]);
     }
 }

@@ -25,7 +25,7 @@ mod plan;
 mod tokenize;
 
 pub use doc::{Doc, Term};
-pub use plan::Plan;
+pub use plan::{Plan, TermConjunction};
 
 use node::Node;
 
@@ -67,6 +67,15 @@ impl Query {
     /// Which index terms a post must carry to possibly match.
     pub fn plan(&self) -> Plan {
         Plan::of(&self.root)
+    }
+
+    /// The query as terms a post must and must not carry, when it is that
+    /// simple (`#bts`, `from:jimin`, `bts army`, `#bts lang:ko`,
+    /// `army -filter:retweets`: most columns). Then a post matches exactly
+    /// when its terms ([`Doc::for_each_term`]) include every required term
+    /// and no forbidden one, so a percolator can skip the matcher.
+    pub fn term_conjunction(&self) -> Option<TermConjunction> {
+        Plan::term_conjunction(&self.root)
     }
 
     /// The query text as given to [`Query::parse`].

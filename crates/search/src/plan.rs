@@ -21,6 +21,50 @@ pub enum Plan {
     AnyOf(Vec<Vec<Term>>),
 }
 
+/// A query that needs no matcher: a post matches it exactly when the post's
+/// terms ([`crate::Doc::for_each_term`]) include every `required` term and no
+/// `forbidden` one. See [`crate::Query::term_conjunction`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TermConjunction {
+    /// Never empty.
+    pub required: Vec<Term>,
+    pub forbidden: Vec<Term>,
+}
+
+/// The one term a post carries exactly when the leaf matches it: a hashtag,
+/// cashtag, mention, `from:`, `to:`, `lang:`, `filter:` or one word (not a
+/// substring of a spaceless script, which may match inside a longer run).
+fn exact_term(node: &Node) -> Option<Term> {
+    match node {
+        Node::Word(token) if token.kind != TokenKind::Spaceless && !token.text.is_empty() => {
+            Some(Term::with_prefix("w", &token.text))
+        }
+        Node::Hashtag(value)
+        | Node::Cashtag(value)
+        | Node::Mention(value)
+        | Node::From(value)
+        | Node::To(value)
+        | Node::Lang(value)
+            if value.is_empty() =>
+        {
+            None
+        }
+        Node::Hashtag(_)
+        | Node::Cashtag(_)
+        | Node::Mention(_)
+        | Node::From(_)
+        | Node::To(_)
+        | Node::Lang(_)
+        | Node::Filter(_) => {
+            let mut conjunctions = dnf(node)?;
+            let mut terms = conjunctions.pop()?;
+            let term = terms.pop()?;
+            (conjunctions.is_empty() && terms.is_empty()).then_some(term)
+        }
+        _ => None,
+    }
+}
+
 /// Beyond this many conjunctions, an `AND` stops multiplying its children in
 /// (dropping a child of an `AND` keeps the plan sound, only less selective).
 const MAX_CONJUNCTIONS: usize = 64;
@@ -35,6 +79,25 @@ impl Plan {
                 .iter()
                 .any(|conjunction| conjunction.iter().all(|term| sorted_terms.binary_search(term).is_ok())),
         }
+    }
+
+    /// The query as required and forbidden terms, when it is a conjunction
+    /// of exact leaves (see [`exact_term`]) and negated exact leaves with at
+    /// least one required term: `#bts`, `bts army`, `#bts lang:ko`,
+    /// `army -filter:retweets`.
+    pub(crate) fn term_conjunction(node: &Node) -> Option<TermConjunction> {
+        let children = match node {
+            Node::And(children) => children.as_slice(),
+            other => std::slice::from_ref(other),
+        };
+        let mut conjunction = TermConjunction { required: Vec::new(), forbidden: Vec::new() };
+        for child in children {
+            match child {
+                Node::Not(inner) => conjunction.forbidden.push(exact_term(inner)?),
+                other => conjunction.required.push(exact_term(other)?),
+            }
+        }
+        (!conjunction.required.is_empty()).then_some(conjunction)
     }
 
     pub(crate) fn of(node: &Node) -> Plan {
