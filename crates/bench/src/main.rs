@@ -5,7 +5,11 @@
 //! - `history`: timeline page latency over a store of N posts.
 //! - `percolate`: posts/s matched against many active column queries, one core.
 //! - `ws`: many WebSocket connections with columns against a running server.
+//! - `http`: requests/s with and without a token, optionally in a login storm.
+//! - `kafka`: the distributed pipeline on the real engines, and Deck's
+//!   producer against Kafka's own producer tool.
 
+mod engines;
 mod generate;
 mod ws;
 
@@ -40,8 +44,13 @@ enum Command {
     History {
         #[arg(long, default_value_t = 1_000_000)]
         posts: u64,
+        /// The embedded store's folder (kept between runs).
+        #[arg(long, required_unless_present = "cassandra")]
+        data_dir: Option<PathBuf>,
+        /// Use Apache Cassandra at these contact points instead (keyspace
+        /// `bench_history`, kept between runs).
         #[arg(long)]
-        data_dir: PathBuf,
+        cassandra: Option<String>,
         #[arg(long, default_value_t = 2_000)]
         queries: usize,
     },
@@ -54,6 +63,8 @@ enum Command {
     },
     /// WebSocket fan-out against a running `deck serve`.
     Ws(ws::WsArgs),
+    /// Kafka → processors → Cassandra, and Deck's producer vs Kafka's tool.
+    Kafka(engines::KafkaArgs),
     /// HTTP requests/s and latency against a running server, with or without
     /// a bearer token, optionally during a storm of logins.
     Http {
@@ -106,7 +117,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 /// Runs the generator through the real pipeline until `stop` says so.
 /// Returns (posts processed, elapsed).
 async fn run_ingest(
-    store: Arc<EmbeddedStore>,
+    store: Arc<dyn PostStore>,
     stop: impl Fn(u64, Duration) -> bool,
     first_id: u64,
 ) -> anyhow::Result<(u64, Duration)> {
@@ -171,8 +182,24 @@ async fn ingest(seconds: u64, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn history(posts: u64, data_dir: PathBuf, n_queries: usize) -> anyhow::Result<()> {
-    let store = Arc::new(EmbeddedStore::open(&data_dir).context("open store")?);
+async fn history(
+    posts: u64,
+    data_dir: Option<PathBuf>,
+    cassandra: Option<String>,
+    n_queries: usize,
+) -> anyhow::Result<()> {
+    let (store, embedded): (Arc<dyn PostStore>, Option<Arc<EmbeddedStore>>) = match (cassandra, data_dir) {
+        (Some(contact_points), _) => {
+            let mut config = store::CassandraConfig::single_node(&contact_points);
+            config.keyspace = "bench_history".into();
+            (Arc::new(store::CassandraStore::connect_migrated(&config).await.context("connect to Cassandra")?), None)
+        }
+        (None, Some(data_dir)) => {
+            let embedded = Arc::new(EmbeddedStore::open(&data_dir).context("open store")?);
+            (embedded.clone(), Some(embedded))
+        }
+        (None, None) => anyhow::bail!("give --data-dir or --cassandra"),
+    };
     let stored = store.count().await?;
     if stored < posts {
         eprintln!("filling the store: {stored} → {posts} posts");
@@ -202,7 +229,12 @@ async fn history(posts: u64, data_dir: PathBuf, n_queries: usize) -> anyhow::Res
             percentile(&latencies, 0.99).as_secs_f64() * 1e3
         );
     }
-    println!("rss {} MiB, disk {:.0} MiB", rss_kib() / 1024, store.disk_space() as f64 / 1048576.0);
+    match embedded {
+        Some(embedded) => {
+            println!("rss {} MiB, disk {:.0} MiB", rss_kib() / 1024, embedded.disk_space() as f64 / 1048576.0)
+        }
+        None => println!("store: Apache Cassandra (keyspace bench_history)"),
+    }
     Ok(())
 }
 
@@ -300,7 +332,10 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Ingest { seconds, data_dir } => runtime.block_on(ingest(seconds, data_dir)),
-        Command::History { posts, data_dir, queries } => runtime.block_on(history(posts, data_dir, queries)),
+        Command::History { posts, data_dir, cassandra, queries } => {
+            runtime.block_on(history(posts, data_dir, cassandra, queries))
+        }
+        Command::Kafka(args) => runtime.block_on(engines::run(args)),
         Command::Percolate { queries, posts } => percolate(queries, posts),
         Command::Ws(args) => runtime.block_on(ws::run(args)),
         Command::Http { url, path, token, requests, concurrency, login_storm } => {

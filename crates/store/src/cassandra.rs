@@ -41,6 +41,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::statement::Consistency;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::Counter;
 use search::{Doc, Plan, Query, Term};
@@ -59,6 +60,9 @@ const BUCKETS_CHUNK: i32 = 64;
 const MAX_CANDIDATES_PER_READ: usize = 20_000;
 /// Upper bound for cursors: above every cursor (ids are UTF-8, never 0xFF).
 const CURSOR_MAX: [u8; 16] = [0xFF; 16];
+/// Postings of one partition written by one unlogged batch: well under
+/// Cassandra's default batch size warning (5 KiB) for typical terms.
+const POSTINGS_PER_BATCH: usize = 64;
 /// Remembered `(term, bucket)` rows already written, before the memory is reset.
 const KNOWN_BUCKETS_CAPACITY: usize = 1_000_000;
 
@@ -423,13 +427,38 @@ fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
 
 /// One write of a batch, run with others of its phase concurrently.
 enum Write {
-    Posting { term: String, bucket: i64, cursor: Vec<u8>, present: bool },
-    TermBucket { term: String, bucket: i64 },
-    Tombstone { id: String },
-    Retweet { original_id: String, retweet_id: String, present: bool },
-    Post { id: String, body: Option<Vec<u8>> },
-    RetweetsSeen { id: String, count: i64 },
-    Checkpoint { source: String, checkpoint: String },
+    /// Postings of one partition `(term, bucket)`, all added or all removed:
+    /// one unlogged batch, which Cassandra applies as a single mutation.
+    Postings {
+        term: String,
+        bucket: i64,
+        cursors: Vec<Vec<u8>>,
+        present: bool,
+    },
+    TermBucket {
+        term: String,
+        bucket: i64,
+    },
+    Tombstone {
+        id: String,
+    },
+    Retweet {
+        original_id: String,
+        retweet_id: String,
+        present: bool,
+    },
+    Post {
+        id: String,
+        body: Option<Vec<u8>>,
+    },
+    RetweetsSeen {
+        id: String,
+        count: i64,
+    },
+    Checkpoint {
+        source: String,
+        checkpoint: String,
+    },
 }
 
 /// The batch being planned: the final state of every row it touches, so that
@@ -625,6 +654,7 @@ impl Inner {
             first.push(Write::Tombstone { id: id.clone() });
         }
         let mut new_buckets = Vec::new();
+        let mut partitions: HashMap<(&str, i64, bool), Vec<Vec<u8>>> = HashMap::new();
         for ((term, cursor), present) in &pending.postings {
             let bucket = Cursor::from_bytes(cursor)
                 .map(|cursor| self.bucket_of(cursor.created_ms()))
@@ -632,7 +662,12 @@ impl Inner {
             if *present {
                 new_buckets.push((term.clone(), bucket));
             }
-            first.push(Write::Posting { term: term.clone(), bucket, cursor: cursor.clone(), present: *present });
+            partitions.entry((term.as_str(), bucket, *present)).or_default().push(cursor.clone());
+        }
+        for ((term, bucket, present), cursors) in partitions {
+            for chunk in cursors.chunks(POSTINGS_PER_BATCH) {
+                first.push(Write::Postings { term: term.to_owned(), bucket, cursors: chunk.to_vec(), present });
+            }
         }
         new_buckets.sort();
         new_buckets.dedup();
@@ -858,11 +893,21 @@ impl Inner {
         let statements = &self.statements;
         let session = &self.session;
         let result = match write {
-            Write::Posting { term, bucket, cursor, present: true } => {
-                session.execute_unpaged(&statements.insert_posting, (term, bucket, cursor)).await
-            }
-            Write::Posting { term, bucket, cursor, present: false } => {
-                session.execute_unpaged(&statements.delete_posting, (term, bucket, cursor)).await
+            Write::Postings { term, bucket, cursors, present } => {
+                let statement = if present { &statements.insert_posting } else { &statements.delete_posting };
+                if let [cursor] = cursors.as_slice() {
+                    session.execute_unpaged(statement, (&term, bucket, cursor)).await
+                } else {
+                    let mut batch = Batch::new(BatchType::Unlogged);
+                    for _ in &cursors {
+                        batch.append_statement(statement.clone());
+                    }
+                    // Replaying the same rows is harmless: the batch may be retried.
+                    batch.set_is_idempotent(true);
+                    let rows: Vec<(&str, i64, &[u8])> =
+                        cursors.iter().map(|cursor| (term.as_str(), bucket, cursor.as_slice())).collect();
+                    session.batch(&batch, rows).await
+                }
             }
             Write::TermBucket { term, bucket } => {
                 session.execute_unpaged(&statements.insert_term_bucket, (term, bucket)).await
