@@ -8,9 +8,11 @@
 //!    group → parse → Cassandra → Redis trends → processed topic → commit)
 //!    read them; posts/s is the records over the time until the last one is
 //!    committed.
-//! 2. **Deck's producer alone:** the same path writes `--records` more.
+//! 2. **Deck's producer alone:** the same path writes `--producer-records`,
+//!    generated beforehand (a real source receives its bytes; the generator's
+//!    JSON building is not the producer's cost).
 //! 3. **Kafka's own producer** (`ProducerPerformance`, the class behind
-//!    `kafka-producer-perf-test`) writes `--records` records to the same
+//!    `kafka-producer-perf-test`) writes as many records to the same
 //!    broker and topic with the same producer settings (`acks=all`,
 //!    idempotence, lz4, `linger.ms=5`) and payloads that are Deck's own
 //!    serialized records.
@@ -34,9 +36,12 @@ pub struct KafkaArgs {
     cassandra: String,
     #[arg(long, env = "DECK_REDIS", default_value = "redis://127.0.0.1:16379/")]
     redis: String,
-    /// Records written in each phase.
+    /// Records through the whole pipeline (phase 1).
     #[arg(long, default_value_t = 200_000)]
     records: u64,
+    /// Records written by each producer (phases 2 and 3).
+    #[arg(long, default_value_t = 1_000_000)]
+    producer_records: u64,
     /// Processors in the consumer group (tasks of this process).
     #[arg(long, default_value_t = 2)]
     processors: usize,
@@ -53,12 +58,11 @@ pub struct KafkaArgs {
 async fn produce(
     log: Arc<KafkaLog>,
     store: Arc<dyn PostStore>,
-    first_id: u64,
+    source: Box<dyn ingest::Source>,
     records: u64,
 ) -> anyhow::Result<(u64, Duration)> {
     let metrics = Metrics::new()?;
     let shutdown = CancellationToken::new();
-    let source = Box::new(generate::V2Source::new(first_id));
     let started = Instant::now();
     let task = tokio::spawn(pipeline::run_source(source, log, store, metrics.clone(), shutdown.clone()));
     let records_in = metrics.records_in.with_label_values(&["bench"]);
@@ -78,8 +82,8 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
     let mut cassandra = CassandraConfig::single_node(&args.cassandra);
     cassandra.keyspace = namespace.clone();
     let log = Arc::new(KafkaLog::connect(kafka.clone()).await.context("connect to Kafka")?);
-    let store: Arc<dyn PostStore> =
-        Arc::new(CassandraStore::connect_migrated(&cassandra).await.context("connect to Cassandra")?);
+    let cassandra_store = Arc::new(CassandraStore::connect_migrated(&cassandra).await.context("connect to Cassandra")?);
+    let store: Arc<dyn PostStore> = cassandra_store.clone();
     let trends = Arc::new(trends::RedisTrends::connect(&args.redis, &namespace).await.context("connect to Redis")?);
     let publisher = Arc::new(KafkaPublisher::connect(&kafka).await.context("connect the processed producer")?);
     eprintln!(
@@ -104,7 +108,8 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
         processors.push(tokio::spawn(processor.run(stop_processors.clone())));
     }
     let started = Instant::now();
-    let mut producer = tokio::spawn(produce(log.clone(), store.clone(), 1, args.records));
+    let mut producer =
+        tokio::spawn(produce(log.clone(), store.clone(), Box::new(generate::V2Source::new(1)), args.records));
     let mut last_report = Instant::now();
     let deadline = Duration::from_secs(args.max_seconds);
     // Until the producer is done and the processors have committed all it wrote.
@@ -117,6 +122,10 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
         let processed = metrics.records_processed.get();
         if appended.is_some_and(|(appended, _)| processed >= appended) || started.elapsed() >= deadline {
             break;
+        }
+        if let Some(failed) = processors.iter_mut().find(|processor| processor.is_finished()) {
+            failed.await.context("processor task")?.context("processor")?;
+            anyhow::bail!("a processor stopped");
         }
         if last_report.elapsed() > Duration::from_secs(10) {
             eprintln!(
@@ -144,8 +153,11 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
         if processed < appended { " — STOPPED EARLY at --max-seconds" } else { "" }
     );
 
-    // Phase 2: Deck's producer path alone.
-    let (appended, produce_elapsed) = produce(log.clone(), store.clone(), 1_000_000_000, args.records).await?;
+    // Phase 2: Deck's producer path alone, from records made beforehand (as
+    // Kafka's tool sends payloads read beforehand).
+    let records = generate::v2_records(1_000_000_000, args.producer_records);
+    let source = Box::new(generate::RecordsSource { records });
+    let (appended, produce_elapsed) = produce(log.clone(), store.clone(), source, args.producer_records).await?;
     let deck_rate = appended as f64 / produce_elapsed.as_secs_f64();
 
     // Phase 3: Kafka's own tool, same broker, topic, settings and payloads.
@@ -169,7 +181,7 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
     let output = std::process::Command::new(&args.cluster_script)
         .arg("kafka-tool")
         .arg("org.apache.kafka.tools.ProducerPerformance")
-        .args(["--topic", &kafka.raw_topic, "--num-records", &args.records.to_string(), "--throughput", "-1"])
+        .args(["--topic", &kafka.raw_topic, "--num-records", &args.producer_records.to_string(), "--throughput", "-1"])
         .arg("--payload-file")
         .arg(payloads.path())
         .arg("--producer-props")
@@ -194,5 +206,39 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
     );
     println!("kafka producer: Kafka's ProducerPerformance {tool_rate:.0} records/s ({summary})");
     println!("kafka producer: ratio Deck / Kafka's tool = {:.2}", deck_rate / tool_rate);
+
+    // Leave the engines as they were: the posts and trends of this run take
+    // Cassandra's disk and Redis's memory (its `maxmemory` is small in
+    // `scripts/cluster`). The topic goes with Kafka's retention.
+    cassandra_store
+        .driver_session()
+        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {namespace}"), ())
+        .await
+        .map_err(|error| anyhow::anyhow!("drop keyspace {namespace}: {error}"))?;
+    drop_redis_keys(&args.redis, &format!("{namespace}:*")).await?;
     Ok(())
+}
+
+/// Deletes the Redis keys matching `pattern`.
+async fn drop_redis_keys(url: &str, pattern: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut connection)
+            .await?;
+        if !keys.is_empty() {
+            let () = redis::cmd("UNLINK").arg(&keys).query_async(&mut connection).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
 }

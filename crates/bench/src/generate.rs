@@ -166,6 +166,46 @@ impl ingest::Source for V2Source {
     }
 }
 
+/// `n` records as [`V2Source`] makes them, from id `first_id`.
+pub fn v2_records(first_id: u64, n: u64) -> Vec<RawRecord> {
+    let mut rng = StdRng::seed_from_u64(first_id);
+    let start_ms = 1_790_000_000_000i64;
+    (first_id..first_id + n)
+        .map(|id| RawRecord {
+            key: id.to_string(),
+            origin: Origin { source: "bench".into(), position: id, checkpoint: None },
+            payload: v2_message(&mut rng, id, start_ms + (id as i64 % 1_000_000_000) / 10),
+        })
+        .collect()
+}
+
+/// Records made beforehand, sent as fast as the pipeline takes them; then
+/// the source ends.
+pub struct RecordsSource {
+    pub records: Vec<RawRecord>,
+}
+
+#[async_trait::async_trait]
+impl ingest::Source for RecordsSource {
+    fn name(&self) -> &str {
+        "bench"
+    }
+
+    async fn run(
+        self: Box<Self>,
+        _checkpoint: Option<String>,
+        out: mpsc::Sender<RawRecord>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ingest::SourceError> {
+        for record in self.records {
+            if shutdown.is_cancelled() || out.send(record).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A word of a large vocabulary with Zipf-like frequency (`w1` most common).
 fn zipf_word(rng: &mut StdRng) -> String {
     format!("w{}", (100_000f64.powf(rng.random::<f64>())) as usize)

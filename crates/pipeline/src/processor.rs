@@ -150,6 +150,11 @@ pub async fn apply_and_count(
     Ok(applied)
 }
 
+/// Records a source may have read ahead of the log.
+const SOURCE_BUFFER: usize = 16_384;
+/// Most records per append.
+const MAX_APPEND: usize = 8_192;
+
 /// Moves one source's records into the log, in batches, until the source
 /// ends or `shutdown`. The source resumes from the checkpoint stored with
 /// the posts it produced before.
@@ -162,11 +167,14 @@ pub async fn run_source(
 ) -> Result<(), ProcessorError> {
     let name = source.name().to_owned();
     let checkpoint = store.checkpoint(&name).await?;
-    let (records_tx, mut records_rx) = mpsc::channel::<RawRecord>(4096);
+    // Each append waits for the log's acknowledgement (Kafka: `acks=all`,
+    // after `linger.ms`), so a fast source needs large appends to keep the
+    // producer busy; a slow one makes small ones, as soon as records come.
+    let (records_tx, mut records_rx) = mpsc::channel::<RawRecord>(SOURCE_BUFFER);
     let source_task = tokio::spawn(source.run(checkpoint, records_tx, shutdown.clone()));
     let records_in = metrics.records_in.with_label_values(&[name.as_str()]);
-    let mut batch = Vec::with_capacity(1024);
-    while records_rx.recv_many(&mut batch, 1024).await > 0 {
+    let mut batch = Vec::with_capacity(MAX_APPEND);
+    while records_rx.recv_many(&mut batch, MAX_APPEND).await > 0 {
         records_in.inc_by(batch.len() as u64);
         log.append(std::mem::take(&mut batch)).await?;
     }
