@@ -81,11 +81,25 @@ pub struct Argon2Config {
     pub iterations: u32,
     /// Lanes.
     pub parallelism: u32,
+    /// Most hashes computed at once; the others wait their turn without a
+    /// thread. 0 means one fewer than the machine's cores (at least one),
+    /// so that a storm of logins always leaves a core to every other request.
+    pub max_concurrent: usize,
 }
 
 impl Default for Argon2Config {
     fn default() -> Self {
-        Argon2Config { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Argon2Config { memory_kib: 19_456, iterations: 2, parallelism: 1, max_concurrent: 0 }
+    }
+}
+
+impl Argon2Config {
+    /// [`Argon2Config::max_concurrent`] with 0 resolved for this machine.
+    pub fn concurrency(&self) -> usize {
+        match self.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1).max(1)),
+            n => n,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, LazyLock};
 use argon2::password_hash::{PasswordHash, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
+use tokio::sync::Semaphore;
 
 use crate::config::Argon2Config;
 use crate::error::AuthError;
@@ -46,10 +47,12 @@ pub fn check_password_policy(password: &str, email: &str, field: &'static str) -
     Ok(())
 }
 
-/// Argon2id hashing with fixed parameters, off the async runtime's threads.
+/// Argon2id hashing with fixed parameters, off the async runtime's threads,
+/// at most [`Argon2Config::concurrency`] at a time.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Arc<Argon2<'static>>,
+    permits: Arc<Semaphore>,
 }
 
 impl PasswordHasher {
@@ -57,14 +60,23 @@ impl PasswordHasher {
     pub fn new(config: Argon2Config) -> Result<Self, AuthError> {
         let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
             .map_err(|error| AuthError::Config(format!("argon2 parameters: {error}")))?;
-        Ok(PasswordHasher { argon2: Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)) })
+        Ok(PasswordHasher {
+            argon2: Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
+            permits: Arc::new(Semaphore::new(config.concurrency())),
+        })
+    }
+
+    /// Runs `work` on the blocking pool once a hashing permit is free.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
+        let _permit = self.permits.acquire().await.map_err(|error| AuthError::Internal(error.to_string()))?;
+        tokio::task::spawn_blocking(work).await.map_err(|error| AuthError::Internal(error.to_string()))
     }
 
     /// Hashes a password into a PHC string (`$argon2id$v=19$m=…`).
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let argon2 = Arc::clone(&self.argon2);
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let mut salt_bytes = [0u8; 16];
             rand::rng().fill_bytes(&mut salt_bytes);
             let salt = SaltString::encode_b64(&salt_bytes).map_err(|error| AuthError::Internal(error.to_string()))?;
@@ -72,8 +84,7 @@ impl PasswordHasher {
                 .map(|hash| hash.to_string())
                 .map_err(|error| AuthError::Internal(error.to_string()))
         })
-        .await
-        .map_err(|error| AuthError::Internal(error.to_string()))?
+        .await?
     }
 
     /// Checks a password against a stored PHC string, with the parameters recorded in it.
@@ -82,12 +93,11 @@ impl PasswordHasher {
         let argon2 = Arc::clone(&self.argon2);
         let password = password.to_owned();
         let phc = phc.to_owned();
-        tokio::task::spawn_blocking(move || match PasswordHash::new(&phc) {
+        self.run(move || match PasswordHash::new(&phc) {
             Ok(parsed) => argon2.verify_password(password.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         })
         .await
-        .map_err(|error| AuthError::Internal(error.to_string()))
     }
 }
 
