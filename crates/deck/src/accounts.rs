@@ -38,6 +38,10 @@ pub struct AccountArgs {
     /// Stream tickets one client address may take per minute.
     #[arg(long, env = "DECK_TICKETS_PER_MINUTE", default_value_t = 60)]
     pub tickets_per_minute: u32,
+    /// Most Argon2 password hashes computed at once; 0 = one fewer than the
+    /// cores (at least one), which keeps a core for everything else.
+    #[arg(long, env = "DECK_HASHES_AT_ONCE", default_value_t = 0)]
+    pub hashes_at_once: usize,
 }
 
 /// The signing secret: configured, or made once and kept in the data dir.
@@ -79,6 +83,7 @@ pub async fn service(
         ..auth::AuthConfig::default()
     };
     config.limits.ticket_ip = auth::RateLimit::per_minute(args.tickets_per_minute);
+    config.argon2.max_concurrent = args.hashes_at_once;
     let smtp_tls = match args.smtp_tls.as_str() {
         "none" => auth::SmtpTls::None,
         "tls" => auth::SmtpTls::Tls,
