@@ -136,6 +136,10 @@ pub struct FeedArgs {
     /// Bytes of live frames queued per WebSocket before a slow column is dropped (resync).
     #[arg(long, env = "DECK_STREAM_QUEUE_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub stream_queue_bytes: usize,
+    /// Bytes of live frames queued over all WebSockets together before slow
+    /// columns are dropped (resync): bounds memory however many connect.
+    #[arg(long, env = "DECK_STREAM_TOTAL_QUEUE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub stream_total_queue_bytes: usize,
     /// WebSockets one client address may hold open.
     #[arg(long, default_value_t = 256)]
     pub max_connections_per_ip: usize,

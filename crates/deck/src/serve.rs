@@ -161,7 +161,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let restored = restore_trends(backends.store.as_ref(), backends.trends.as_ref(), trends::RETENTION_MS).await?;
         tracing::info!(restored, "trends restored from the store");
     }
-    let hub = Arc::new(Hub::new(HubConfig { queue_bytes: args.feed.stream_queue_bytes, ..HubConfig::default() }));
+    let hub = Arc::new(Hub::new(HubConfig {
+        queue_bytes: args.feed.stream_queue_bytes,
+        total_queue_bytes: args.feed.stream_total_queue_bytes,
+        ..HubConfig::default()
+    }));
     let shutdown = CancellationToken::new();
     let sources_shutdown = CancellationToken::new();
     let health = ingest::SourceHealth::new();
@@ -249,7 +253,11 @@ pub async fn feed(
     let metrics = Metrics::new().context("register metrics")?;
     let backends = Backends::open(&engines, data_dir).await?;
     let config = require_kafka(&backends, "feed")?;
-    let hub = Arc::new(Hub::new(HubConfig { queue_bytes: args.stream_queue_bytes, ..HubConfig::default() }));
+    let hub = Arc::new(Hub::new(HubConfig {
+        queue_bytes: args.stream_queue_bytes,
+        total_queue_bytes: args.stream_total_queue_bytes,
+        ..HubConfig::default()
+    }));
     let shutdown = CancellationToken::new();
     follow_processed(&config, hub.clone(), shutdown.clone()).await?;
     let accounts = accounts::service(&account_args, &engines, data_dir, args.port).await?;

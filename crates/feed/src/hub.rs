@@ -33,13 +33,22 @@ pub struct HubConfig {
     /// Bytes of live frames queued per connection before a column that
     /// needs more is dropped: the memory a slow reader can cost.
     pub queue_bytes: usize,
+    /// Bytes of live frames queued over all connections before a column
+    /// that needs more is dropped: what many slow readers can cost together,
+    /// whatever their number.
+    pub total_queue_bytes: usize,
     /// Live frames a column may hold while it catches up.
     pub catch_up_buffer: usize,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { queue_capacity: 8192, queue_bytes: 2 * 1024 * 1024, catch_up_buffer: 4096 }
+        HubConfig {
+            queue_capacity: 8192,
+            queue_bytes: 2 * 1024 * 1024,
+            total_queue_bytes: 256 * 1024 * 1024,
+            catch_up_buffer: 4096,
+        }
     }
 }
 
@@ -77,31 +86,51 @@ struct Connection {
 
 /// What a connection's writer shares with the fan-out: signals that cannot
 /// be lost to a full queue, and the bytes queued.
-#[derive(Default)]
 pub struct Signals {
     pub resyncs: Mutex<Vec<String>>,
     pub wake: Notify,
     /// Bytes of [`Outbound::Frame`]s queued and not yet sent.
-    pub queued_bytes: AtomicUsize,
+    queued_bytes: AtomicUsize,
+    /// The same over every connection of the hub.
+    total_bytes: Arc<AtomicUsize>,
 }
 
 impl Signals {
     /// The writer calls this once it has sent a [`Outbound::Frame`].
     pub fn sent(&self, frame_len: usize) {
         self.queued_bytes.fetch_sub(frame_len, Ordering::Relaxed);
+        self.total_bytes.fetch_sub(frame_len, Ordering::Relaxed);
+    }
+
+    /// Bytes of frames queued and not yet sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Signals {
+    /// Frames never sent (the connection closed) leave the hub's total with
+    /// the last holder of the signals: by then nobody can call `sent`.
+    fn drop(&mut self) {
+        self.total_bytes.fetch_sub(*self.queued_bytes.get_mut(), Ordering::Relaxed);
     }
 }
 
 impl Connection {
-    /// Queues a live frame if it fits the connection's byte budget.
-    fn try_queue(&self, frame: String, budget: usize) -> bool {
+    /// Queues a live frame if it fits the connection's byte budget and the
+    /// hub's.
+    fn try_queue(&self, frame: String, config: &HubConfig) -> bool {
         let frame_len = frame.len();
-        if self.signals.queued_bytes.load(Ordering::Relaxed) + frame_len > budget {
+        let signals = &self.signals;
+        if signals.queued_bytes.load(Ordering::Relaxed) + frame_len > config.queue_bytes
+            || signals.total_bytes.load(Ordering::Relaxed) + frame_len > config.total_queue_bytes
+        {
             return false;
         }
-        self.signals.queued_bytes.fetch_add(frame_len, Ordering::Relaxed);
+        signals.queued_bytes.fetch_add(frame_len, Ordering::Relaxed);
+        signals.total_bytes.fetch_add(frame_len, Ordering::Relaxed);
         if self.outbound.try_send(Outbound::Frame(frame)).is_err() {
-            self.signals.queued_bytes.fetch_sub(frame_len, Ordering::Relaxed);
+            signals.sent(frame_len);
             return false;
         }
         true
@@ -120,6 +149,8 @@ pub struct Hub {
     state: RwLock<State>,
     config: HubConfig,
     next_id: AtomicU64,
+    /// Bytes of live frames queued over all connections.
+    total_bytes: Arc<AtomicUsize>,
 }
 
 /// Why a subscription was refused.
@@ -142,7 +173,12 @@ pub fn post_frame(column: &str, post: &StoredPost) -> String {
 
 impl Hub {
     pub fn new(config: HubConfig) -> Hub {
-        Hub { state: RwLock::new(State::default()), config, next_id: AtomicU64::new(1) }
+        Hub {
+            state: RwLock::new(State::default()),
+            config,
+            next_id: AtomicU64::new(1),
+            total_bytes: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -154,6 +190,11 @@ impl Hub {
     }
 
     /// Number of active column subscriptions.
+    /// Bytes of live frames queued over all connections and not yet sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.total_bytes.load(Ordering::Relaxed)
+    }
+
     pub fn n_columns(&self) -> usize {
         self.read().columns.len()
     }
@@ -163,7 +204,12 @@ impl Hub {
     pub fn connect(&self) -> (ConnectionId, mpsc::Receiver<Outbound>, Arc<Signals>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (outbound, outbound_rx) = mpsc::channel(self.config.queue_capacity);
-        let signals = Arc::new(Signals::default());
+        let signals = Arc::new(Signals {
+            resyncs: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            queued_bytes: AtomicUsize::new(0),
+            total_bytes: self.total_bytes.clone(),
+        });
         self.write().connections.insert(id, Connection { outbound, columns: HashMap::new(), signals: signals.clone() });
         (id, outbound_rx, signals)
     }
@@ -245,7 +291,7 @@ impl Hub {
                     if already_sent.contains(&post_id) {
                         continue;
                     }
-                    if !entry.try_queue(frame, self.config.queue_bytes) {
+                    if !entry.try_queue(frame, &self.config) {
                         *mode = ColumnMode::Dropped;
                         overflowed.push(entry.columns[column]);
                         break;
@@ -323,7 +369,7 @@ impl Hub {
                             overflowed.push(subscription);
                         }
                         ColumnMode::Live => {
-                            if connection.try_queue(frame, self.config.queue_bytes) {
+                            if connection.try_queue(frame, &self.config) {
                                 n_frames += 1;
                             } else {
                                 *mode = ColumnMode::Dropped;
@@ -380,12 +426,82 @@ impl Hub {
             };
             for connection in connections {
                 if let Some(entry) = state.connections.get(&connection)
-                    && entry.try_queue(frame.clone(), self.config.queue_bytes)
+                    && entry.try_queue(frame.clone(), &self.config)
                 {
                     n_frames += 1;
                 }
             }
         }
         n_frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use model::{Author, Counts, Kind, Post, Source};
+
+    use super::*;
+
+    fn post(id: usize) -> StoredPost {
+        let post = Post {
+            id: id.to_string(),
+            source: Source::Demo,
+            kind: Kind::Post,
+            author: Author { id: "1".into(), handle: "army".into(), name: "Army".into() },
+            text: format!("post {id} #BTS {}", "💜".repeat(50)),
+            lang: Some("ko".into()),
+            created_at: Utc.timestamp_opt(1_700_000_000 + id as i64, 0).single().unwrap_or_default(),
+            retweeted_id: None,
+            quoted_id: None,
+            reply_to: None,
+            hashtags: vec!["BTS".into()],
+            mentions: Vec::new(),
+            urls: Vec::new(),
+            cashtags: Vec::new(),
+            has_media: false,
+            counts: Counts::default(),
+        };
+        StoredPost { post, retweeted: None, quoted: None }
+    }
+
+    #[test]
+    fn readers_that_do_not_read_cost_at_most_the_hub_budget_together() {
+        let config = HubConfig { queue_bytes: 64 * 1024, total_queue_bytes: 100 * 1024, ..HubConfig::default() };
+        let hub = Hub::new(config.clone());
+        let mut connections = Vec::new();
+        for _ in 0..10 {
+            let (id, receiver, signals) = hub.connect();
+            hub.subscribe(id, "bts", Query::parse("#bts").unwrap_or_else(|error| panic!("{error}")), false)
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            connections.push((id, receiver, signals));
+        }
+        // Each reader alone is within its own budget; together they are not.
+        let applied = Applied { inserted: (0..100).map(post).collect(), ..Applied::default() };
+        let queued = hub.publish(&applied);
+        assert!(queued > 0);
+        let total: usize = connections.iter().map(|(_, _, signals)| signals.queued_bytes()).sum();
+        assert_eq!(total, hub.queued_bytes());
+        assert!(total <= config.total_queue_bytes, "{total} bytes queued");
+        assert!(connections.iter().all(|(_, _, signals)| signals.queued_bytes() <= config.queue_bytes));
+        // The columns that did not fit are dropped and told to resync.
+        let resynced = connections.iter().filter(|(_, _, signals)| !signals.resyncs.lock().unwrap().is_empty()).count();
+        assert!(resynced > 0);
+
+        // A reader that drains its queue frees its share of the total.
+        let (_, receiver, signals) = &mut connections[0];
+        while let Ok(outbound) = receiver.try_recv() {
+            if let Outbound::Frame(frame) = outbound {
+                signals.sent(frame.len());
+            }
+        }
+        assert_eq!(signals.queued_bytes(), 0);
+        // A closed connection's unsent frames leave the total with it.
+        for (id, receiver, signals) in connections.drain(..) {
+            hub.disconnect(id);
+            drop(receiver);
+            drop(signals);
+        }
+        assert_eq!(hub.queued_bytes(), 0);
     }
 }
