@@ -1,6 +1,9 @@
 //! Logins per second with the configured Argon2id parameters (m = 19 MiB, t = 2, p = 1),
 //! on real SQLite, calling `AuthService::login` from N concurrent tasks.
 //!
+//! Then the cost of the gateway's token check alone: `AuthService::authenticate_sync`
+//! on a real access token, one core.
+//!
 //! `cargo run --release -p auth --example login_bench -- [SECONDS] [CONCURRENCY]`
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -72,6 +75,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "logins: {n} in {elapsed:.2}s with {concurrency} concurrent tasks = {:.1} logins/s (argon2id m=19456 KiB, t=2, p=1; {} cores)",
         n as f64 / elapsed,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+
+    let tokens = service.login("bench@example.org", password, IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
+    let bearer = format!("Bearer {}", tokens.access_token);
+    let n_checks = 200_000u32;
+    let started = Instant::now();
+    for _ in 0..n_checks {
+        let claims = service.authenticate_sync(std::hint::black_box(&bearer))?;
+        std::hint::black_box(claims);
+    }
+    let per_check = started.elapsed() / n_checks;
+    println!(
+        "token check: {:.2} µs per access token (HS256 signature, expiry, issuer, audience), one core",
+        per_check.as_secs_f64() * 1e6
     );
     Ok(())
 }
