@@ -210,6 +210,14 @@ async fn a_reader_that_stops_reading_does_not_hold_back_another() {
         .and_then(|kib| kib.parse().ok())
         .unwrap();
     assert!(rss_kib < 512 * 1024, "server RSS {rss_kib} KiB");
+    // What the stalled client holds is within its queue budget, and /metrics says so.
+    let metrics = reqwest::get(deck.url("/metrics")).await.unwrap().text().await.unwrap();
+    let queued: usize = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("deck_stream_queued_bytes "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("deck_stream_queued_bytes in /metrics");
+    assert!(queued <= 2 * 1_048_576, "{queued} bytes queued for two connections of 1 MiB each");
     let stalled_frames = read_until_quiet(&mut stalled, Duration::from_millis(1000)).await;
     assert!(
         stalled_frames.iter().any(|frame| frame == &json!({"type": "resync", "column": "all"})),

@@ -157,6 +157,14 @@ async fn healthz() -> &'static str {
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
     let families = state.metrics.registry.gather();
     let mut text = prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default();
+    // Live frames waiting in WebSocket queues, against --stream-total-queue-bytes.
+    text.push_str(&format!(
+        "# HELP deck_stream_queued_bytes Bytes of live frames queued for WebSockets and not yet sent
+# TYPE deck_stream_queued_bytes gauge
+deck_stream_queued_bytes {}
+",
+        state.hub.queued_bytes()
+    ));
     // Source health, read at scrape time.
     let sources = state.source_health.snapshot();
     if !sources.is_empty() {
