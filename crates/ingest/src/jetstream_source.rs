@@ -17,7 +17,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use model::{Origin, RawRecord};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -27,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::SourceError;
 use crate::backoff::{Backoff, Sleep, TokioSleep, websocket_backoff};
 use crate::health::{HealthHandle, SourceHealth};
-use crate::net::{Disconnect, install_tls_provider, pause, send, unreadable};
+use crate::net::{Disconnect, install_tls_provider, next_or_stall, pause, send, unreadable};
 
 /// The public instance Deck reads by default.
 pub const DEFAULT_JETSTREAM_URL: &str = "wss://jetstream2.us-east.bsky.network/subscribe";
@@ -207,14 +206,8 @@ impl JetstreamSource {
         shutdown: &CancellationToken,
     ) -> Disconnect {
         loop {
-            let next = tokio::select! {
-                next = tokio::time::timeout(self.config.stall_timeout, socket.next()) => next,
-                () = shutdown.cancelled() => return Disconnect::Stop,
-            };
-            let message = match next {
-                Err(_elapsed) => {
-                    return Disconnect::Network(format!("no message for {:?}", self.config.stall_timeout));
-                }
+            let message = match next_or_stall(socket, self.config.stall_timeout, shutdown).await {
+                Err(disconnect) => return disconnect,
                 Ok(None) => return Disconnect::Network("connection closed".to_owned()),
                 Ok(Some(Err(error))) => return Disconnect::Network(error.to_string()),
                 Ok(Some(Ok(message))) => message,

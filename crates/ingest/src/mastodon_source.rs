@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::SourceError;
 use crate::backoff::{Backoff, Sleep, TokioSleep, websocket_backoff};
 use crate::health::{HealthHandle, SourceHealth};
-use crate::net::{Disconnect, install_tls_provider, pause, send, unreadable};
+use crate::net::{Disconnect, install_tls_provider, next_or_stall, pause, send, unreadable};
 use crate::x_source::{Line, LineSplitter};
 
 /// How the source reaches the streaming API.
@@ -420,14 +420,8 @@ impl MastodonSource {
         shutdown: &CancellationToken,
     ) -> Disconnect {
         loop {
-            let next = tokio::select! {
-                next = tokio::time::timeout(self.config.stall_timeout, frames.next()) => next,
-                () = shutdown.cancelled() => return Disconnect::Stop,
-            };
-            let incoming = match next {
-                Err(_elapsed) => {
-                    return Disconnect::Network(format!("nothing for {:?}", self.config.stall_timeout));
-                }
+            let incoming = match next_or_stall(&mut frames, self.config.stall_timeout, shutdown).await {
+                Err(disconnect) => return disconnect,
                 Ok(None) => return Disconnect::Network("connection closed".to_owned()),
                 Ok(Some(Err(reason))) => return Disconnect::Network(reason),
                 Ok(Some(Ok(incoming))) => incoming,

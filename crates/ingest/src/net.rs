@@ -1,9 +1,11 @@
-//! What the network sources share: handing a record on without outliving
-//! shutdown, waiting out a reconnect delay, and the TLS provider.
+//! What the network sources share: waiting for a connection's next item
+//! with a stall timeout, handing a record on without outliving shutdown,
+//! waiting out a reconnect delay, and the TLS provider.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
 use model::RawRecord;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +19,21 @@ pub(crate) enum Disconnect {
     Stop,
     /// The connection failed, closed, stalled or was cut.
     Network(String),
+}
+
+/// The next item of a connection's stream (`None` when it ended), or why
+/// to stop waiting: shutdown, or nothing for `stall` (a stalled connection).
+pub(crate) async fn next_or_stall<S: Stream + Unpin>(
+    stream: &mut S,
+    stall: Duration,
+    shutdown: &CancellationToken,
+) -> Result<Option<S::Item>, Disconnect> {
+    tokio::select! {
+        next = tokio::time::timeout(stall, stream.next()) => {
+            next.map_err(|_elapsed| Disconnect::Network(format!("nothing for {stall:?}")))
+        }
+        () = shutdown.cancelled() => Err(Disconnect::Stop),
+    }
 }
 
 /// Sends `record`; `false` when the pipeline is gone or shutdown came first.

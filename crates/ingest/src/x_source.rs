@@ -19,7 +19,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use model::{Origin, RawRecord};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -28,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{Sleep, TokioSleep, XBackoff};
 use crate::health::{HealthHandle, SourceHealth};
-use crate::net::{Disconnect, install_tls_provider, pause, send, unreadable};
+use crate::net::{Disconnect, install_tls_provider, next_or_stall, pause, send, unreadable};
 use crate::{MAX_LINE_BYTES, SourceError};
 
 /// X's API host.
@@ -302,21 +301,16 @@ impl XSource {
         out: &mpsc::Sender<RawRecord>,
         shutdown: &CancellationToken,
     ) -> Disconnect {
-        let mut body = response.bytes_stream();
+        let mut body = Box::pin(response.bytes_stream());
         let mut splitter = LineSplitter::default();
         let mut lines = Vec::new();
         loop {
-            let next = tokio::select! {
-                next = tokio::time::timeout(self.config.stall_timeout, body.next()) => next,
-                () = shutdown.cancelled() => return Disconnect::Stop,
-            };
-            let chunk = match next {
-                Err(_elapsed) => {
-                    return Disconnect::Network(format!("nothing for {:?}", self.config.stall_timeout));
-                }
-                Ok(None) | Ok(Some(Err(_))) => {
-                    let reason = match next {
-                        Ok(Some(Err(error))) => error.to_string(),
+            let chunk = match next_or_stall(&mut body, self.config.stall_timeout, shutdown).await {
+                Err(disconnect) => return disconnect,
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(ended) => {
+                    let reason = match ended {
+                        Some(Err(error)) => error.to_string(),
                         _ => "the server ended the stream".to_owned(),
                     };
                     if splitter.pending() > 0 {
@@ -327,7 +321,6 @@ impl XSource {
                     }
                     return Disconnect::Network(reason);
                 }
-                Ok(Some(Ok(chunk))) => chunk,
             };
             health.touch();
             // Bytes arrived: the connection is healthy, so X's schedules start over.
