@@ -18,33 +18,10 @@ use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
 use search::Query;
 use store::{CassandraConfig, CassandraStore, EmbeddedStore, PostStore, Range, WriteBatch};
 
-const WORDS: &[&str] =
-    &["bts", "army", "jimin", "방탄소년단", "방탄소년단이", "콘서트", "進撃", "💜", "hello", "world"];
-const TAGS: &[&str] = &["BTS", "bts", "ARMY", "방탄소년단", "kpop"];
-const HANDLES: &[&str] = &["alice", "bob", "carol", "dan"];
-const LANGS: &[&str] = &["en", "ko", "ja"];
-const QUERIES: &[&str] = &[
-    "bts",
-    "#bts",
-    "BTS army",
-    "bts OR jimin",
-    "\"hello world\"",
-    "방탄소년단",
-    "콘서트 -bts",
-    "進撃",
-    "💜",
-    "from:alice",
-    "@bob",
-    "to:carol",
-    "lang:ko",
-    "filter:media",
-    "-filter:retweets",
-    "filter:retweets bts",
-    "min_retweets:3",
-    "#kpop OR from:dan",
-    "-army",
-    "(bts OR army) lang:en",
-];
+mod common;
+
+use common::{HANDLES, LANGS, QUERIES, TAGS, WORDS};
+
 /// Posts spread over this many seconds, with 60 s buckets: reads cross buckets.
 const SPAN_SECONDS: u64 = 900;
 
