@@ -409,6 +409,20 @@ impl MastodonSource {
         Ok(Box::pin(futures::stream::select_all(streams)))
     }
 
+    /// The record for the status just counted in `progress`, carrying the
+    /// checkpoint to resume after it.
+    fn record(&self, progress: &Progress, payload: String) -> RawRecord {
+        RawRecord {
+            key: self.name.clone(),
+            origin: Origin {
+                source: self.name.clone(),
+                position: progress.position,
+                checkpoint: progress.last_id.clone(),
+            },
+            payload,
+        }
+    }
+
     /// Reads one connection until it ends, handing each frame on.
     async fn read(
         &self,
@@ -457,16 +471,7 @@ impl MastodonSource {
             });
             progress.position += 1;
             health.record(event_us);
-            let record = RawRecord {
-                key: self.name.clone(),
-                origin: Origin {
-                    source: self.name.clone(),
-                    position: progress.position,
-                    checkpoint: progress.last_id.clone(),
-                },
-                payload,
-            };
-            if !send(out, record, shutdown).await {
+            if !send(out, self.record(progress, payload), shutdown).await {
                 return Disconnect::Stop;
             }
         }
@@ -525,16 +530,7 @@ impl MastodonSource {
                     advance(&mut progress.last_id, &id);
                     progress.position += 1;
                     health.record(event_us);
-                    let record = RawRecord {
-                        key: self.name.clone(),
-                        origin: Origin {
-                            source: self.name.clone(),
-                            position: progress.position,
-                            checkpoint: progress.last_id.clone(),
-                        },
-                        payload: status.get().to_owned(),
-                    };
-                    if !send(out, record, shutdown).await {
+                    if !send(out, self.record(progress, status.get().to_owned()), shutdown).await {
                         return Err(Disconnect::Stop);
                     }
                 }
