@@ -165,14 +165,7 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
     {
         use std::io::Write as _;
         let mut out = std::io::BufWriter::new(payloads.as_file());
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
-        for id in 0..20_000u64 {
-            let id = 2_000_000_000 + id;
-            let record = model::RawRecord {
-                key: id.to_string(),
-                origin: model::Origin { source: "bench".into(), position: id, checkpoint: None },
-                payload: generate::v2_message(&mut rng, id, 1_790_000_000_000 + id as i64),
-            };
+        for record in generate::v2_records(2_000_000_000, 20_000) {
             out.write_all(&serde_json::to_vec(&record)?)?;
             out.write_all(b"\n")?;
         }

@@ -149,15 +149,8 @@ impl ingest::Source for V2Source {
     ) -> Result<(), ingest::SourceError> {
         let mut rng = StdRng::seed_from_u64(self.next_id);
         let mut id = self.next_id;
-        let start_ms = 1_790_000_000_000i64;
         while !shutdown.is_cancelled() {
-            let payload = v2_message(&mut rng, id, start_ms + (id as i64 % 1_000_000_000) / 10);
-            let record = RawRecord {
-                key: id.to_string(),
-                origin: Origin { source: "bench".into(), position: id, checkpoint: None },
-                payload,
-            };
-            if out.send(record).await.is_err() {
+            if out.send(v2_record(&mut rng, id)).await.is_err() {
                 break;
             }
             id += 1;
@@ -166,17 +159,20 @@ impl ingest::Source for V2Source {
     }
 }
 
+/// The record of source `bench` carrying post `id` as a v2 message.
+pub fn v2_record(rng: &mut StdRng, id: u64) -> RawRecord {
+    let created_ms = 1_790_000_000_000i64 + (id as i64 % 1_000_000_000) / 10;
+    RawRecord {
+        key: id.to_string(),
+        origin: Origin { source: "bench".into(), position: id, checkpoint: None },
+        payload: v2_message(rng, id, created_ms),
+    }
+}
+
 /// `n` records as [`V2Source`] makes them, from id `first_id`.
 pub fn v2_records(first_id: u64, n: u64) -> Vec<RawRecord> {
     let mut rng = StdRng::seed_from_u64(first_id);
-    let start_ms = 1_790_000_000_000i64;
-    (first_id..first_id + n)
-        .map(|id| RawRecord {
-            key: id.to_string(),
-            origin: Origin { source: "bench".into(), position: id, checkpoint: None },
-            payload: v2_message(&mut rng, id, start_ms + (id as i64 % 1_000_000_000) / 10),
-        })
-        .collect()
+    (first_id..first_id + n).map(|id| v2_record(&mut rng, id)).collect()
 }
 
 /// Records made beforehand, sent as fast as the pipeline takes them; then
