@@ -109,7 +109,47 @@ describe('the deck', () => {
     const author = bts.locator('article .author-link').nth(2);
     const handle = await author.getAttribute('data-user');
     await author.click();
-    await page.getByRole('feed', { name: `@${handle}`, exact: true }).waitFor();
+    await page.getByRole('feed', { name: `Posts by @${handle}`, exact: true }).waitFor();
+    // Clicking what is already open focuses it instead of adding a duplicate.
+    const feeds = await page.getByRole('feed').count();
+    await tagLink.click();
+    await author.click();
+    assert.equal(await page.getByRole('feed').count(), feeds);
+    await context.close();
+  });
+
+  test('deep links open (or focus) a column on load, in a new tab and after a reload', async () => {
+    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1400, height: 900 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.baseUrl });
+    const page = await context.newPage();
+    page.on('pageerror', (error) => console.error('page error:', error));
+    await page.goto(`${server.baseUrl}/#/tag/kpop`);
+    const kpop = page.getByRole('feed', { name: /kpop/ });
+    await kpop.waitFor();
+    await page.reload();
+    await kpop.waitFor();
+    assert.equal(await kpop.count(), 1, 'a reload focuses the column instead of adding another');
+
+    // A second tab of the same browser: the deck is shared, the link focuses or adds.
+    const tab = await context.newPage();
+    await tab.goto(`${server.baseUrl}/#/user/${encodeURIComponent('fan_01')}`);
+    await tab.getByRole('feed', { name: 'Posts by @fan_01', exact: true }).waitFor();
+    await tab.goto(`${server.baseUrl}/#/search?q=${encodeURIComponent('lang:ko ARMY')}`);
+    const search = tab.getByRole('feed', { name: 'lang:ko ARMY', exact: true });
+    await search.waitFor();
+    await tab.getByRole('feed', { name: /kpop/ }).waitFor();
+
+    // The column menu copies the link, and the link gives the same column back.
+    await search.locator('.copy-link-button').click();
+    const link = await waitFor(() => tab.evaluate(() => navigator.clipboard.readText()), 5_000, 'the copied link');
+    assert.equal(new URL(link).hash, `#/search?q=${encodeURIComponent('lang:ko ARMY')}`);
+    const fresh = await browser.newContext({ locale: 'ko-KR' });
+    const other = await fresh.newPage();
+    await other.goto(link);
+    await other.getByRole('feed', { name: 'lang:ko ARMY', exact: true }).waitFor();
+    await other.goto(`${server.baseUrl}/#/user/fan_02`);
+    await other.getByRole('feed', { name: '@fan_02 님의 글', exact: true }).waitFor();
+    await fresh.close();
     await context.close();
   });
 

@@ -91,6 +91,10 @@ const en = {
   user: (h: string) => `@${h}`,
   columns: 'Columns',
   error: 'Something went wrong',
+  postsBy: (h: string) => `Posts by @${h}`,
+  mentionsOf: (h: string) => `Mentions of @${h}`,
+  copyLink: 'Copy link to this column',
+  linkCopied: 'Link copied',
 };
 
 const ko: typeof en = {
@@ -181,6 +185,10 @@ const ko: typeof en = {
   user: (h: string) => `@${h}`,
   columns: '칼럼',
   error: '문제가 생겼습니다',
+  postsBy: (h: string) => `@${h} 님의 글`,
+  mentionsOf: (h: string) => `@${h} 님을 언급한 글`,
+  copyLink: '이 칼럼의 링크 복사',
+  linkCopied: '링크를 복사했습니다',
 };
 
 /** The strings of one language. */

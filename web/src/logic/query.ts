@@ -46,3 +46,26 @@ export function titleForQuery(query: string): string {
   const trimmed = query.trim();
   return trimmed.length > 40 ? `${trimmed.slice(0, 39)}…` : trimmed;
 }
+
+/** The words an automatic title needs, in the reader's language. */
+export interface TitleStrings {
+  postsBy(handle: string): string;
+  mentionsOf(handle: string): string;
+}
+
+/** The automatic title of a query: "Posts by @x" for `from:x`, "Mentions of @x" for `@x`, else the query. */
+export function autoTitle(query: string, strings: TitleStrings): string {
+  const trimmed = query.trim();
+  let match = /^from:([^\s]+)$/i.exec(trimmed);
+  if (match) return strings.postsBy(match[1].replace(/^@/, ''));
+  match = /^@([^\s@]+)$/.exec(trimmed);
+  if (match) return strings.mentionsOf(match[1]);
+  return titleForQuery(trimmed);
+}
+
+/** A column's title as shown: its own title when the reader renamed it, else the automatic one. */
+export function displayTitle(config: { title: string; query: string; filters: { kind?: string } }, strings: TitleStrings & { trends: string }): string {
+  if (config.filters.kind === 'trends') return config.title || strings.trends;
+  if (!config.title || config.title === config.query.trim()) return autoTitle(config.query, strings);
+  return config.title;
+}

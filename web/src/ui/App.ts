@@ -7,7 +7,7 @@ import type { Post } from '../bindings/Post';
 import type { ServerMessage } from '../bindings/ServerMessage';
 import { defaultDeck, loadLocalDeck, loadServerDeck, newColumnId, persistDeck, pushDeckNow, WIDTHS, type ColumnConfig, type DeckConfig } from '../deck';
 import { lang, setLang, t } from '../i18n';
-import { titleForQuery } from '../logic/query';
+import { parseRoute, sameQuery } from '../logic/routes';
 import { signedInEmail } from '../session';
 import { Stream, type StreamState } from '../stream';
 import { AccountDialog } from './AccountDialog';
@@ -48,10 +48,10 @@ export class App {
 
   constructor(private readonly root: HTMLElement) {
     this.cards = {
-      hashtag: (tag) => this.addColumn(`#${tag}`, `#${tag}`),
-      mention: (handle) => this.addColumn(`from:${handle}`, `@${handle}`),
-      cashtag: (tag) => this.addColumn(`$${tag}`, `$${tag}`),
-      user: (handle) => this.addColumn(`from:${handle}`, `@${handle}`),
+      hashtag: (tag) => this.openQuery(`#${tag}`),
+      mention: (handle) => this.openQuery(`from:${handle}`),
+      cashtag: (tag) => this.openQuery(`$${tag}`),
+      user: (handle) => this.openQuery(`from:${handle}`),
     };
     this.deck = loadLocalDeck() ?? defaultDeck(t.trends);
     this.applyTheme((localStorage.getItem(THEME_KEY) as 'dark' | 'light' | null) ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'), false);
@@ -156,9 +156,25 @@ export class App {
     return config;
   }
 
-  /** Adds a post column at the end of the deck and brings it into view. */
-  addColumn(query: string, title: string, preloaded?: Preloaded): void {
-    const config: ColumnConfig = { id: newColumnId(), title: title || titleForQuery(query), query, width: WIDTHS.medium, filters: {} };
+  /** The open post column whose base query is `query` (case and spacing aside), if any. */
+  private findColumn(query: string): ColumnConfig | undefined {
+    return this.deck.columns.find((config) => config.filters.kind !== 'trends' && sameQuery(config.query, query));
+  }
+
+  /** Focuses the column of `query` when it is open, else adds it. */
+  openQuery(query: string, preloaded?: Preloaded): void {
+    const open = this.findColumn(query);
+    if (open) {
+      this.focusColumn(open.id);
+      this.columns.get(open.id)?.el.scrollIntoView({ behavior: 'smooth', block: 'nearest', inline: 'nearest' });
+      return;
+    }
+    this.addColumn(query, preloaded);
+  }
+
+  /** Adds a post column at the end of the deck and brings it into view. Its title follows its query until renamed. */
+  addColumn(query: string, preloaded?: Preloaded): void {
+    const config: ColumnConfig = { id: newColumnId(), title: query.trim(), query: query.trim(), width: WIDTHS.medium, filters: {} };
     this.deck.columns.push(config);
     const column = this.mountColumn(config, preloaded);
     this.save();
@@ -233,9 +249,14 @@ export class App {
     const query = raw.trim();
     if (!query) return;
     this.searchError.replaceChildren();
+    if (this.findColumn(query)) {
+      this.openQuery(query);
+      this.searchInput.value = '';
+      return;
+    }
     try {
       const page = await fetchTimeline(query, null, 40);
-      this.addColumn(query, titleForQuery(query), { posts: page.posts, next: page.next });
+      this.openQuery(query, { posts: page.posts, next: page.next });
       this.searchInput.value = '';
     } catch (error) {
       if (error instanceof ApiError && error.status === 400) {
@@ -356,21 +377,31 @@ export class App {
     this.root.dataset.signedIn = String(email !== null);
   }
 
-  /** Opens the dialogs of mailed links: #/verify?token=… and #/reset?token=…. */
+  /**
+   * Follows the location hash: deep links open (or focus) a column
+   * (`#/tag/X`, `#/user/x`, `#/search?q=…`), mailed links open the account
+   * dialogs (`#/verify?token=…`, `#/reset?token=…`).
+   */
   private route(): void {
-    const hash = location.hash.replace(/^#/, '');
-    const [path, search] = hash.split('?');
-    const token = new URLSearchParams(search ?? '').get('token') ?? '';
-    if (path === '/verify' && token) {
-      this.account.open('verify', token);
-      history.replaceState(null, '', location.pathname);
-    } else if (path === '/reset' && token) {
-      this.account.open('reset-confirm', token);
-      history.replaceState(null, '', location.pathname);
-    } else if (path === '/login') {
-      this.account.open('login');
-    } else if (path === '/signup') {
-      this.account.open('signup');
+    const route = parseRoute(location.hash);
+    switch (route.kind) {
+      case 'column':
+        this.openQuery(route.query);
+        break;
+      case 'verify':
+        this.account.open('verify', route.token);
+        history.replaceState(null, '', location.pathname);
+        break;
+      case 'reset':
+        this.account.open('reset-confirm', route.token);
+        history.replaceState(null, '', location.pathname);
+        break;
+      case 'login':
+      case 'signup':
+        this.account.open(route.kind);
+        break;
+      default:
+        break;
     }
   }
 

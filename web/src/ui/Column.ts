@@ -76,7 +76,6 @@ export class Column {
     this.el = document.createElement('section');
     this.el.className = 'column';
     this.el.setAttribute('role', 'feed');
-    this.el.setAttribute('aria-label', config.title);
     this.el.setAttribute('aria-busy', 'true');
     this.el.dataset.columnId = config.id;
     this.el.style.setProperty('--column-width', `${config.width}px`);
@@ -424,7 +423,6 @@ export class Column {
   applyConfig(next: ColumnConfig): void {
     const queryChanged = effectiveQuery(next.query, next.filters) !== this.query;
     this.config = next;
-    this.el.setAttribute('aria-label', next.title);
     this.el.style.setProperty('--column-width', `${next.width}px`);
     this.header.setConfig(next);
     this.mutes = compileMutes(next.filters.mutes ?? []);

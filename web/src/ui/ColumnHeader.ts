@@ -5,6 +5,8 @@
 import type { ColumnConfig } from '../deck';
 import { MAX_WIDTH, MIN_WIDTH } from '../deck';
 import { t } from '../i18n';
+import { displayTitle } from '../logic/query';
+import { routeForQuery } from '../logic/routes';
 
 /** A column's state as the reader sees it. */
 export type ColumnState = 'loading' | 'connecting' | 'catching_up' | 'live' | 'paused' | 'rate_limited' | 'failed' | 'offline';
@@ -54,8 +56,7 @@ export class ColumnHeader {
     titleRow.className = 'column-title-row';
     this.title = document.createElement('h2');
     this.title.className = 'column-title';
-    this.title.textContent = config.title;
-    this.title.title = config.query || config.title;
+    this.showTitle();
     const buttons = document.createElement('div');
     buttons.className = 'column-buttons';
     this.settingsButton = button('settings-button', '⚙', t.settings, () => controls.toggleSettings());
@@ -63,6 +64,7 @@ export class ColumnHeader {
     buttons.append(
       button('move-left', '‹', t.moveLeft, () => controls.move(this.config.id, -1)),
       button('move-right', '›', t.moveRight, () => controls.move(this.config.id, 1)),
+      ...(config.filters.kind === 'trends' ? [] : [button('copy-link-button', '🔗', t.copyLink, () => this.copyLink())]),
       this.settingsButton,
       button('remove-button', '×', t.remove, () => controls.remove(this.config.id)),
     );
@@ -80,6 +82,35 @@ export class ColumnHeader {
     this.wireResize();
   }
 
+  /** The title as shown: the reader's own, or the automatic one in the current language. */
+  get titleText(): string {
+    return displayTitle(this.config, t);
+  }
+
+  private showTitle(): void {
+    const text = this.titleText;
+    if (this.title.textContent !== text) this.title.textContent = text;
+    this.title.title = this.config.query || text;
+    if (this.column.getAttribute('aria-label') !== text) this.column.setAttribute('aria-label', text);
+  }
+
+  /** Copies the column's deep link (`#/tag/…`, `#/user/…`, `#/search?q=…`). */
+  private copyLink(): void {
+    const url = `${location.origin}${location.pathname}${routeForQuery(this.config.query)}`;
+    const done = () => this.flash(t.linkCopied);
+    if (navigator.clipboard?.writeText) navigator.clipboard.writeText(url).then(done, () => window.prompt(t.copyLink, url));
+    else window.prompt(t.copyLink, url);
+  }
+
+  /** Shows a short note in the status line for a moment. */
+  flash(note: string): void {
+    const previous = this.statusText.textContent;
+    this.statusText.textContent = note;
+    setTimeout(() => {
+      if (this.statusText.textContent === note) this.statusText.textContent = previous;
+    }, 1500);
+  }
+
   /** Shows the column's state and, when it failed or waits, why. */
   setState(state: ColumnState, detail?: string): void {
     const labels: Record<ColumnState, string> = {
@@ -92,15 +123,20 @@ export class ColumnHeader {
       failed: t.stateFailed,
       offline: t.stateOffline,
     };
-    this.status.dataset.state = state;
-    this.column.dataset.state = state;
-    this.statusText.textContent = detail ? `${labels[state]} — ${detail}` : labels[state];
-    this.retryButton.hidden = state !== 'failed' && state !== 'rate_limited';
+    // Written only when it changes: a role=status region is announced on every write.
+    if (this.status.dataset.state !== state) {
+      this.status.dataset.state = state;
+      this.column.dataset.state = state;
+    }
+    const text = detail ? `${labels[state]} — ${detail}` : labels[state];
+    if (this.statusText.textContent !== text) this.statusText.textContent = text;
+    const hideRetry = state !== 'failed' && state !== 'rate_limited';
+    if (this.retryButton.hidden !== hideRetry) this.retryButton.hidden = hideRetry;
   }
 
   /** Relabels the controls after a language switch. */
   relabel(): void {
-    const labels: [string, string][] = [['.move-left', t.moveLeft], ['.move-right', t.moveRight], ['.settings-button', t.settings], ['.remove-button', t.remove]];
+    const labels: [string, string][] = [['.move-left', t.moveLeft], ['.move-right', t.moveRight], ['.copy-link-button', t.copyLink], ['.settings-button', t.settings], ['.remove-button', t.remove]];
     for (const [selector, label] of labels) {
       const node = this.el.querySelector<HTMLElement>(selector);
       if (node) {
@@ -110,13 +146,13 @@ export class ColumnHeader {
     }
     this.retryButton.textContent = t.retry;
     this.column.querySelector('.resize-handle')?.setAttribute('aria-label', t.width);
+    this.showTitle();
   }
 
   /** Updates the title after a rename. */
   setConfig(config: ColumnConfig): void {
     this.config = config;
-    this.title.textContent = config.title;
-    this.title.title = config.query || config.title;
+    this.showTitle();
   }
 
   private wireDrag(): void {

@@ -40,7 +40,6 @@ export class TrendsColumn {
     this.el = document.createElement('section');
     this.el.className = 'column column-trends';
     this.el.setAttribute('role', 'feed');
-    this.el.setAttribute('aria-label', config.title);
     this.el.setAttribute('aria-busy', 'true');
     this.el.dataset.columnId = config.id;
     this.el.style.setProperty('--column-width', `${config.width}px`);
@@ -212,7 +211,6 @@ export class TrendsColumn {
   applyConfig(next: ColumnConfig): void {
     const windowChanged = (next.filters.window ?? '1h') !== this.window;
     this.config = next;
-    this.el.setAttribute('aria-label', next.title);
     this.el.style.setProperty('--column-width', `${next.width}px`);
     this.header.setConfig(next);
     if (this.settings) this.toggleSettings();
