@@ -95,10 +95,13 @@ describe('the deck', () => {
 
   test('clicking a hashtag adds a hashtag column; clicking a user adds a user column', async () => {
     const { context, page } = await openDeck();
-    const bts = page.getByRole('feed', { name: /BTS/ });
+    const bts = page.getByRole('feed', { name: 'BTS', exact: true });
     const feedsBefore = await page.getByRole('feed').count();
-    const tagLink = bts.locator('article a[href^="#/tag/"]').first();
-    await tagLink.waitFor();
+    await bts.locator('article a[href^="#/tag/"]').first().waitFor();
+    // The pointer over the column holds new posts back, so the link stays where it is.
+    await bts.locator('.column-body').hover();
+    const tagId = await bts.locator('article:has(a[href^="#/tag/"])').first().getAttribute('data-id');
+    const tagLink = bts.locator(`article[data-id="${tagId}"] a[href^="#/tag/"]`).first();
     const tag = (await tagLink.textContent()).trim();
     await tagLink.click();
     const tagColumn = page.getByRole('feed', { name: tag, exact: true });
@@ -106,7 +109,9 @@ describe('the deck', () => {
     assert.equal(await page.getByRole('feed').count(), feedsBefore + 1);
     await tagColumn.locator('article').first().waitFor();
 
-    const author = bts.locator('article .author-link').nth(2);
+    await bts.locator('.column-body').hover();
+    const authorId = await bts.locator('article').nth(2).getAttribute('data-id');
+    const author = bts.locator(`article[data-id="${authorId}"] .author-link`).first();
     const handle = await author.getAttribute('data-user');
     await author.click();
     await page.getByRole('feed', { name: `Posts by @${handle}`, exact: true }).waitFor();

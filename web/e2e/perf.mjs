@@ -46,14 +46,40 @@ try {
     await page.getByRole('searchbox').press('Enter');
     await page.getByRole('feed', { name: query, exact: true }).last().waitFor();
   }
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  // Tasks by thread CPU time as well as by wall time: on a shared, loaded machine a task's
+  // wall time includes the time its thread waited for a core; `tdur` does not.
+  const traceEvents = [];
+  cdp.on('Tracing.dataCollected', ({ value }) => {
+    for (const event of value) if (event.ph === 'X' && event.tdur !== undefined && (event.name === 'RunTask' || event.name === 'ThreadControllerImpl::RunTask')) traceEvents.push(event);
+  });
+  const traced = new Promise((resolveTrace) => cdp.once('Tracing.tracingComplete', resolveTrace));
+  await cdp.send('Tracing.start', { categories: 'toplevel', transferMode: 'ReportEvents' });
+  const before = await metrics();
   await page.evaluate(() => (window.__longTasks = []));
   await page.waitForTimeout(seconds * 1000);
   const longTasks = await page.evaluate(() => window.__longTasks);
-  const cdp = await context.newCDPSession(page);
+  const after = await metrics();
+  await cdp.send('Tracing.end');
+  await traced;
+  // The renderer's main thread is the one with the most task time.
+  const byThread = new Map();
+  for (const event of traceEvents) {
+    const key = `${event.pid}:${event.tid}`;
+    byThread.set(key, (byThread.get(key) ?? 0) + event.tdur);
+  }
+  const mainThread = [...byThread.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const mainTasks = traceEvents.filter((event) => `${event.pid}:${event.tid}` === mainThread);
+  const cpuLong = mainTasks.filter((event) => event.tdur > 50_000).map((event) => Math.round(event.tdur / 1000));
+  const cpu = { tasksOver50msCpu: cpuLong.length, longestTaskCpuMs: Math.max(0, ...cpuLong), mainThreadCpuMsPerSecond: Math.round(mainTasks.reduce((sum, event) => sum + event.tdur, 0) / 1000 / seconds) };
+  // Main-thread time spent per second of wall time, by kind (these inflate on a loaded machine, but compare builds fairly).
+  const busy = (name) => Math.round(((after[name] - before[name]) / seconds) * 1000);
   await cdp.send('HeapProfiler.collectGarbage');
   const { usedSize } = await cdp.send('Runtime.getHeapUsage');
   const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
-  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), heapUsedBytes: usedSize, domNodes }, null, 2));
+  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), ...cpu, busyMsPerSecond: { task: busy('TaskDuration'), script: busy('ScriptDuration'), layout: busy('LayoutDuration'), style: busy('RecalcStyleDuration') }, heapUsedBytes: usedSize, domNodes }, null, 2));
 } finally {
   await browser.close();
   await server.stop();

@@ -9,8 +9,9 @@ import type { ServerMessage } from '../bindings/ServerMessage';
 import type { ColumnConfig } from '../deck';
 import { t } from '../i18n';
 import { backoffDelay } from '../logic/backoff';
-import { toDisplayItems, type DisplayItem } from '../logic/collapse';
-import { addLive, appendOlder, emptyColumn, flushPending, loadFirstPage, removePost, trimOldest, updateCounts, type ColumnData } from '../logic/column';
+import { shownPost, type DisplayItem } from '../logic/collapse';
+import { addLiveAt, appendOlder, emptyColumn, flushPendingOnTop, holdersOf, loadFirstPage, pendingCount, removePost, trimOldest, updateCounts, type ColumnData } from '../logic/column';
+import { DisplayList } from '../logic/display';
 import { newerCursor } from '../logic/cursor';
 import { compileMutes, isMuted, mutesEmpty, type Mutes } from '../logic/mute';
 import { effectiveQuery } from '../logic/query';
@@ -19,12 +20,17 @@ import type { Stream } from '../stream';
 import { ColumnHeader, type ColumnControls, type ColumnState } from './ColumnHeader';
 import { renderSettings } from './ColumnSettings';
 import { refreshTimes, renderCard, updateCardCounts, type CardHandlers } from './PostCard';
+import { cancelFrame, nextFrame, type FrameTask } from './frame';
 import { VirtualList } from './VirtualList';
 
 const PAGE_SIZE = 40;
 const TOP_SLACK_PX = 40;
 const LOAD_MORE_PX = 1200;
-const MAX_SHOWN = 10_000;
+/** Posts kept on screen at most; beyond MAX_SHOWN + TRIM_SLACK the oldest go (and come back as older pages). */
+const MAX_SHOWN = 600;
+const TRIM_SLACK = 100;
+/** Live posts are drawn in beats of this length (see scheduleLive). */
+const LIVE_INTERVAL_MS = 500;
 const SUBSCRIBE_TIMEOUT_MS = 15_000;
 
 /** What a column needs from the deck. */
@@ -51,7 +57,21 @@ export class Column {
   private settings: HTMLElement | null = null;
   private readonly list: VirtualList<DisplayItem>;
   private data: ColumnData = emptyColumn();
-  private items: DisplayItem[] = [];
+  private readonly display: DisplayList;
+  /** The cards must be rebuilt from the posts at the next frame (a delete, an out-of-order post, a trim). */
+  private rebuild = false;
+  private readonly deletes = new Set<string>();
+  private readonly countUpdates = new Map<string, [number, number]>();
+  private readonly frameTask: FrameTask = {
+    write: () => this.frameWrite(),
+    measure: () => this.list.paintMeasure(),
+    place: () => this.framePlace(),
+  };
+  private shownPending = -1;
+  private liveTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastLivePaint = 0;
+  private footerText: string | null = null;
+  private footerTop = -1;
   private generation = 0;
   private state: ColumnState = 'loading';
   private stateDetail = '';
@@ -60,7 +80,6 @@ export class Column {
   private historyLoaded = false;
   private subscribed = false;
   private catchingUp = false;
-  private refreshFrame = 0;
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private subscribeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -93,7 +112,7 @@ export class Column {
     this.body.className = 'column-body';
     this.footer = document.createElement('div');
     this.footer.className = 'column-footer';
-    this.list = new VirtualList<DisplayItem>(this.body, (item) => renderCard(item, host.cards), () => this.onScroll());
+    this.list = new VirtualList<DisplayItem>(this.body, (item) => renderCard(item, host.cards), () => this.onScroll(), () => nextFrame(this.frameTask));
     this.body.append(this.footer);
     this.el.append(this.header.el, this.newButton, this.body);
     this.el.addEventListener('mouseenter', () => {
@@ -106,8 +125,14 @@ export class Column {
       this.updateState();
     });
     this.mutes = compileMutes(config.filters.mutes ?? []);
+    this.display = new DisplayList(this.displayOptions());
     this.sampler = config.filters.slow ? createSlowSampler(config.filters.slow) : null;
     this.start(preloaded);
+  }
+
+  private displayOptions(): { collapse: boolean; hidden?: (post: Post) => boolean } {
+    const mutes = this.mutes;
+    return { collapse: this.config.filters.collapse !== false, hidden: mutesEmpty(mutes) ? undefined : (post: Post) => isMuted(mutes, post) };
   }
 
   /** The query sent to the server: the base query plus the filters. */
@@ -131,7 +156,7 @@ export class Column {
   }
 
   private atTop(): boolean {
-    return this.body.scrollTop <= TOP_SLACK_PX;
+    return this.list.scrollPosition <= TOP_SLACK_PX;
   }
 
   private holding(): boolean {
@@ -167,6 +192,7 @@ export class Column {
   private onFirstPage(posts: Post[], next: string | null): void {
     this.failures = 0;
     this.data = loadFirstPage(this.data, posts, next);
+    this.rebuild = true;
     this.historyLoaded = true;
     this.el.setAttribute('aria-busy', 'false');
     this.refresh();
@@ -258,7 +284,8 @@ export class Column {
     const generation = this.generation;
     fetchTimeline(this.query, null, PAGE_SIZE).then((page) => {
       if (generation !== this.generation) return;
-      for (const post of page.posts) addLive(this.data, post, false);
+      for (const post of page.posts) addLiveAt(this.data, post, false);
+      this.rebuild = true;
       if (this.data.next === null) {
         this.data.next = page.next;
         this.data.hasMore = page.next !== null;
@@ -291,65 +318,159 @@ export class Column {
       return;
     }
     const hold = this.holding();
-    if (!hold && this.data.pending.length > 0) flushPending(this.data);
-    if (!addLive(this.data, post, hold)) return;
+    if (!hold && this.data.pending.length > 0) this.flush();
+    const at = addLiveAt(this.data, post, hold);
+    if (at < 0) return;
+    if (!hold) {
+      if (at === 0) this.display.addNewest([post]);
+      else this.rebuild = true;
+    }
     if (live && this.config.filters.notify && !isMuted(this.mutes, post)) this.host.notify(this.config, post);
+    this.scheduleLive();
+  }
+
+  /**
+   * Live posts reach the screen at most every LIVE_INTERVAL_MS: a busy
+   * column then draws the few cards in view once per beat instead of a card
+   * or two on every frame, which no reader can follow anyway.
+   */
+  private scheduleLive(): void {
+    if (this.liveTimer !== undefined) return;
+    const wait = this.lastLivePaint + LIVE_INTERVAL_MS - performance.now();
+    if (wait <= 0) {
+      this.lastLivePaint = performance.now();
+      this.scheduleRefresh();
+      return;
+    }
+    this.liveTimer = setTimeout(() => {
+      this.liveTimer = undefined;
+      this.lastLivePaint = performance.now();
+      this.scheduleRefresh();
+    }, wait);
+  }
+
+  /** Moves the held-back posts on screen (cards on top, or a rebuild when they do not simply stack). */
+  private flush(): void {
+    const moved = flushPendingOnTop(this.data);
+    if (moved === null) this.rebuild = true;
+    else if (moved.length > 0) this.display.addNewest(moved);
+  }
+
+  /** Removes a deleted post at the next frame (a post this column does not hold costs one lookup). */
+  deletePost(id: string): void {
+    if (holdersOf(this.data, id).length === 0) return;
+    this.deletes.add(id);
     this.scheduleRefresh();
   }
 
-  /** Removes a deleted post. */
-  deletePost(id: string): void {
-    if (removePost(this.data, id)) this.scheduleRefresh();
-  }
-
-  /** Applies live counts. */
+  /** Applies live counts at the next frame (a post this column does not hold costs one lookup). */
   counts(id: string, retweets: number, likes: number): void {
-    if (!updateCounts(this.data, id, retweets, likes)) return;
-    const node = this.list.node(id);
-    if (!node) return;
-    const item = this.items.find((candidate) => candidate.key === id);
-    if (item) updateCardCounts(node, item.post);
+    if (holdersOf(this.data, id).length === 0) return;
+    this.countUpdates.set(id, [retweets, likes]);
+    this.scheduleRefresh();
   }
 
   private scheduleRefresh(): void {
-    if (this.refreshFrame) return;
-    this.refreshFrame = requestAnimationFrame(() => {
-      this.refreshFrame = 0;
-      this.refresh();
-    });
+    nextFrame(this.frameTask);
   }
 
-  /** Recomputes the cards from the model and renders. */
+  /** Now rather than at the next frame (first page, a reader's action). */
   private refresh(): void {
-    if (!this.holding() && this.data.shown.length > MAX_SHOWN) trimOldest(this.data, MAX_SHOWN);
-    const hidden = mutesEmpty(this.mutes) ? undefined : (post: Post) => isMuted(this.mutes, post);
-    this.items = toDisplayItems(this.data.shown, this.config.filters.collapse !== false, hidden);
-    this.list.setItems(this.items);
-    const pending = this.data.pending.length;
-    this.newButton.hidden = pending === 0;
-    this.newButton.textContent = `↑ ${t.newPosts(pending)}`;
-    this.el.dataset.pending = String(pending);
+    cancelFrame(this.frameTask);
+    this.applyChanges();
+    this.list.paint();
+    this.framePlace(false);
+  }
+
+  /** Frame phase 1: batched deletes, trims and card changes into the list, then its DOM writes. */
+  private frameWrite(): void {
+    this.applyChanges();
+    this.list.paintWrite();
+  }
+
+  private applyChanges(): void {
+    for (const id of this.deletes) if (removePost(this.data, id)) this.rebuild = true;
+    this.deletes.clear();
+    if (!this.holding() && this.data.shown.length > MAX_SHOWN + TRIM_SLACK) {
+      trimOldest(this.data, MAX_SHOWN);
+      this.rebuild = true;
+    }
+    if (this.rebuild) {
+      this.rebuild = false;
+      this.display.reset(this.data.shown);
+    }
+    for (const op of this.display.takeOps()) {
+      switch (op.type) {
+        case 'reset':
+          this.list.reset(this.display.items);
+          break;
+        case 'prepend':
+          this.list.prepend(op.items);
+          break;
+        case 'append':
+          this.list.append(op.items);
+          break;
+        case 'remove':
+          this.list.remove(op.key);
+          break;
+        case 'update':
+          this.list.update(op.item);
+          break;
+      }
+    }
+  }
+
+  /** Frame phase 3: positions, then counts, the "new posts" control, the footer and the state, each written only when it changed. */
+  private framePlace(placeList = true): void {
+    if (placeList) this.list.paintPlace();
+    if (this.countUpdates.size > 0) {
+      const collapse = this.config.filters.collapse !== false;
+      for (const [id, [retweets, likes]] of this.countUpdates) {
+        if (!updateCounts(this.data, id, retweets, likes)) continue;
+        for (const holder of holdersOf(this.data, id)) {
+          const key = collapse ? shownPost(holder).id : holder.id;
+          const node = this.list.node(key);
+          const item = this.display.item(key);
+          if (node && item) updateCardCounts(node, item.post);
+        }
+      }
+      this.countUpdates.clear();
+    }
+    const pending = pendingCount(this.data);
+    if (pending !== this.shownPending) {
+      this.shownPending = pending;
+      this.newButton.hidden = pending === 0;
+      this.newButton.textContent = `↑ ${t.newPosts(pending)}`;
+      this.el.dataset.pending = String(pending);
+    }
     this.updateFooter();
     this.updateState();
   }
 
   private updateFooter(): void {
-    const text = this.loadingOlder ? t.loadingOlder : this.items.length === 0 && this.historyLoaded ? t.empty : !this.data.hasMore && this.historyLoaded ? t.endOfHistory : '';
-    if (this.footer.textContent !== text) this.footer.textContent = text;
-    this.footer.style.transform = `translateY(${this.list.totalHeight}px)`;
+    const text = this.loadingOlder ? t.loadingOlder : this.list.length === 0 && this.historyLoaded ? t.empty : !this.data.hasMore && this.historyLoaded ? t.endOfHistory : '';
+    if (this.footerText !== text) {
+      this.footer.textContent = text;
+      this.footerText = text;
+    }
+    const top = this.list.totalHeight;
+    if (this.footerTop !== top) {
+      this.footer.style.transform = `translateY(${top}px)`;
+      this.footerTop = top;
+    }
   }
 
   /** Shows the held-back posts and goes to the top. */
   showNew(scroll = true): void {
     if (this.data.pending.length === 0) return;
-    flushPending(this.data);
-    if (scroll) this.body.scrollTop = 0;
+    this.flush();
+    if (scroll) this.list.scrollToTop();
     this.refresh();
   }
 
   private onScroll(): void {
     if (this.atTop() && !this.hovering && this.data.pending.length > 0) this.showNew(false);
-    const bottom = this.body.scrollTop + this.body.clientHeight;
+    const bottom = this.list.scrollPosition + this.list.viewportHeight;
     if (bottom > this.list.totalHeight - LOAD_MORE_PX) this.loadOlder();
     this.updateState();
   }
@@ -364,7 +485,9 @@ export class Column {
       (page) => {
         this.loadingOlder = false;
         if (generation !== this.generation) return;
-        appendOlder(this.data, page.posts, page.next);
+        const { added, atEnd } = appendOlder(this.data, page.posts, page.next);
+        if (atEnd) this.display.addOldest(added);
+        else this.rebuild = true;
         this.refresh();
       },
       (error) => {
@@ -384,8 +507,9 @@ export class Column {
   private updateState(): void {
     const settled = this.state === 'live' || this.state === 'paused' || this.state === 'connecting' || this.state === 'catching_up';
     if (settled && this.subscribed && !this.catchingUp) {
-      this.state = this.holding() && (this.data.pending.length > 0 || !this.atTop() || this.hovering) ? 'paused' : 'live';
-      this.stateDetail = this.state === 'paused' && this.data.pending.length > 0 ? t.newPosts(this.data.pending.length) : '';
+      const pending = pendingCount(this.data);
+      this.state = this.holding() && (pending > 0 || !this.atTop() || this.hovering) ? 'paused' : 'live';
+      this.stateDetail = this.state === 'paused' && pending > 0 ? t.newPosts(pending) : '';
     }
     this.renderState();
   }
@@ -426,6 +550,7 @@ export class Column {
     this.el.style.setProperty('--column-width', `${next.width}px`);
     this.header.setConfig(next);
     this.mutes = compileMutes(next.filters.mutes ?? []);
+    this.display.configure(this.displayOptions(), this.data.shown);
     this.sampler = next.filters.slow ? createSlowSampler(next.filters.slow) : null;
     if (this.settings) this.toggleSettings();
     if (queryChanged) this.restart();
@@ -437,6 +562,7 @@ export class Column {
   restart(): void {
     this.host.stream.send({ type: 'unsubscribe', column: this.subscriptionId });
     this.data = emptyColumn();
+    this.rebuild = true;
     this.failures = 0;
     this.refresh();
     this.start();
@@ -457,6 +583,8 @@ export class Column {
 
   /** Stops the column for good. */
   destroy(): void {
+    cancelFrame(this.frameTask);
+    clearTimeout(this.liveTimer);
     this.generation++;
     clearTimeout(this.retryTimer);
     clearTimeout(this.subscribeTimer);
