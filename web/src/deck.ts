@@ -20,6 +20,8 @@ export interface ColumnExtras extends ColumnFilters {
   collapse?: boolean;
   /** Desktop notifications for this column. */
   notify?: boolean;
+  /** Media preview size (default large). */
+  media_size?: 'off' | 'small' | 'large';
 }
 
 /** One column as saved (the body of GET|PUT /api/me/deck holds a list of these). */

@@ -49,3 +49,32 @@ describe('deep links', () => {
     expect(displayTitle({ title: '', query: '', filters: { kind: 'trends' } }, strings)).toBe('Trends');
   });
 });
+
+import { readTrend } from './trends';
+
+describe('trending rows', () => {
+  it('reads accounts against the usual level, or new', () => {
+    expect(readTrend({ tag: 'a', score: 3006756, accounts: 120, expected: 15 })).toEqual({ kind: 'usual', accounts: 120, times: '8' });
+    expect(readTrend({ tag: 'a', score: 1, accounts: 30, expected: 12 })).toEqual({ kind: 'usual', accounts: 30, times: '2.5' });
+    expect(readTrend({ tag: 'a', score: 1, accounts: 9, expected: 0 })).toEqual({ kind: 'new', accounts: 9 });
+    expect(readTrend({ tag: 'a', score: 1, accounts: 200, expected: 10 })).toEqual({ kind: 'usual', accounts: 200, times: '20' });
+  });
+});
+
+import { errorText, knownLanguage } from './errors';
+
+describe('server errors in the reader language', () => {
+  it('translates codes and the parser messages, and keeps English as sent', () => {
+    expect(errorText('bad_query', 'this quote is never closed (at character 0)', 'ko')).toBe('따옴표가 닫히지 않았습니다');
+    expect(errorText('bad_query', 'min_faves: needs a whole number (at character 4)', 'ko')).toBe('min_faves: 뒤에는 정수가 필요합니다');
+    expect(errorText('rate_limited', 'too many requests', 'ko')).toBe('요청이 너무 많습니다. 잠시 후 다시 시도합니다');
+    expect(errorText('bad_query', 'this quote is never closed (at character 0)', 'en')).toBe('this quote is never closed (at character 0)');
+    expect(errorText('something_new', 'Something new', 'ko')).toBe('Something new');
+  });
+
+  it('knows language codes', () => {
+    expect(knownLanguage('ja')).toBe(true);
+    expect(knownLanguage('KO')).toBe(true);
+    expect(knownLanguage('jp')).toBe(false);
+  });
+});

@@ -8,12 +8,16 @@ import type { ServerMessage } from '../bindings/ServerMessage';
 import { defaultDeck, loadLocalDeck, loadServerDeck, newColumnId, persistDeck, pushDeckNow, WIDTHS, type ColumnConfig, type DeckConfig } from '../deck';
 import { lang, setLang, t } from '../i18n';
 import { parseRoute, sameQuery } from '../logic/routes';
+import { errorText } from '../logic/errors';
 import { signedInEmail } from '../session';
 import { Stream, type StreamState } from '../stream';
 import { AccountDialog } from './AccountDialog';
 import { Column, type Preloaded } from './Column';
 import type { CardHandlers } from './PostCard';
 import { TrendsColumn } from './TrendsColumn';
+import { PostDetail } from './PostDetail';
+import { AddColumnPanel } from './AddColumnPanel';
+import { Toast } from './Toast';
 
 type AnyColumn = Column | TrendsColumn;
 
@@ -42,6 +46,9 @@ export class App {
   private readonly helpDialog: HTMLDialogElement;
   private readonly account: AccountDialog;
   private readonly cards: CardHandlers;
+  private readonly detail: PostDetail;
+  private readonly addPanel: AddColumnPanel;
+  private readonly toast: Toast;
   private focusedId: string | null = null;
   private lastNotification = 0;
   private streamDetail = '';
@@ -52,7 +59,21 @@ export class App {
       mention: (handle) => this.openQuery(`from:${handle}`),
       cashtag: (tag) => this.openQuery(`$${tag}`),
       user: (handle) => this.openQuery(`from:${handle}`),
+      open: (post, via) => this.detail.open(post, via),
     };
+    this.detail = new PostDetail(
+      {
+        find: (id) => {
+          for (const column of this.columns.values()) {
+            const found = column instanceof Column ? column.find(id) : undefined;
+            if (found) return found;
+          }
+          return undefined;
+        },
+        repliesTo: (id) => [...this.columns.values()].flatMap((column) => (column instanceof Column ? column.repliesTo(id) : [])),
+      },
+      this.cards,
+    );
     this.deck = loadLocalDeck() ?? defaultDeck(t.trends);
     this.applyTheme((localStorage.getItem(THEME_KEY) as 'dark' | 'light' | null) ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'), false);
 
@@ -105,16 +126,21 @@ export class App {
     this.deckEl = el('main', 'deck');
     this.deckEl.id = 'deck';
     this.deckEl.setAttribute('aria-label', t.columns);
+    this.deckEl.tabIndex = -1;
     this.helpDialog = el('dialog', 'help-dialog');
     this.helpDialog.addEventListener('click', () => this.helpDialog.close());
     this.account = new AccountDialog(() => void this.afterLogin(), () => this.afterLogout());
-    root.append(top, this.deckEl, this.helpDialog, this.account.el);
+    this.addPanel = new AddColumnPanel({ query: (query) => this.openQuery(query), trends: () => this.addTrends() });
+    this.toast = new Toast();
+    root.append(top, this.deckEl, this.helpDialog, this.account.el, this.detail.el, this.toast.el);
+    this.wireSideways();
 
     this.stream = new Stream({
       open: () => this.onStreamOpen(),
       message: (message) => this.onMessage(message),
       state: (state, detail) => this.onStreamState(state, detail),
     });
+    this.deckEl.append(this.addPanel.el);
     this.relabel();
     for (const config of this.deck.columns) this.mountColumn(config);
     this.stream.start();
@@ -145,8 +171,8 @@ export class App {
     const column = config.filters.kind === 'trends' ? new TrendsColumn(config, host) : new Column(config, host, preloaded);
     this.columns.set(config.id, column);
     column.el.addEventListener('focusin', () => (this.focusedId = config.id));
-    if (before) this.deckEl.insertBefore(column.el, before);
-    else this.deckEl.append(column.el);
+    // The "add column" panel stays last.
+    this.deckEl.insertBefore(column.el, before ?? this.addPanel.el);
     return column;
   }
 
@@ -186,12 +212,61 @@ export class App {
     const column = this.columns.get(id);
     if (!column) return;
     const index = this.deck.columns.findIndex((c) => c.id === id);
+    const config = this.deck.columns[index];
     column.destroy();
     this.columns.delete(id);
     this.deck.columns = this.deck.columns.filter((c) => c.id !== id);
     this.save();
     const neighbour = this.deck.columns[Math.min(index, this.deck.columns.length - 1)];
     if (neighbour) this.focusColumn(neighbour.id);
+    // Undo puts the column back where it was, with its settings.
+    this.toast.show(t.columnRemoved(this.columnTitle(config)), t.undo, () => {
+      if (this.columns.has(config.id)) return;
+      const at = Math.min(index, this.deck.columns.length);
+      this.deck.columns.splice(at, 0, config);
+      const next = this.deck.columns[at + 1];
+      this.mountColumn(config, undefined, next ? this.columns.get(next.id)?.el : undefined);
+      this.save();
+      this.focusColumn(config.id);
+    });
+  }
+
+  private columnTitle(config: ColumnConfig): string {
+    return this.columns.get(config.id)?.el.getAttribute('aria-label') ?? (config.title || config.query);
+  }
+
+  /** Adds the trends column (or focuses the one that is open). */
+  private addTrends(): void {
+    const open = this.deck.columns.find((config) => config.filters.kind === 'trends');
+    if (open) {
+      this.focusColumn(open.id);
+      return;
+    }
+    const config: ColumnConfig = { id: newColumnId(), title: t.trends, query: '', width: WIDTHS.medium, filters: { kind: 'trends', window: '1h' } };
+    this.deck.columns.push(config);
+    this.mountColumn(config);
+    this.save();
+    this.focusColumn(config.id);
+  }
+
+  /**
+   * Sideways scrolling anywhere on the deck: a horizontal wheel or trackpad
+   * swipe, or Shift+wheel, moves the deck even over a column's posts (whose
+   * own scrolling is vertical only and does not chain).
+   */
+  private wireSideways(): void {
+    this.deckEl.addEventListener(
+      'wheel',
+      (event) => {
+        if (event.ctrlKey) return;
+        const sideways = Math.abs(event.deltaX) > Math.abs(event.deltaY) ? event.deltaX : event.shiftKey ? event.deltaY || event.deltaX : 0;
+        if (sideways === 0) return;
+        const scale = event.deltaMode === 1 ? 40 : event.deltaMode === 2 ? this.deckEl.clientWidth : 1;
+        event.preventDefault();
+        this.deckEl.scrollBy({ left: sideways * scale });
+      },
+      { passive: false },
+    );
   }
 
   private moveColumn(id: string, delta: number): void {
@@ -238,6 +313,7 @@ export class App {
     for (const column of this.columns.values()) column.destroy();
     this.columns.clear();
     this.deck = deck;
+    if (!this.addPanel.el.isConnected) this.deckEl.append(this.addPanel.el);
     for (const config of deck.columns) this.mountColumn(config);
     this.save();
   }
@@ -260,9 +336,9 @@ export class App {
       this.searchInput.value = '';
     } catch (error) {
       if (error instanceof ApiError && error.status === 400) {
-        this.showQueryError(query, error.body.error, error.body.position);
+        this.showQueryError(query, errorText(error.body.code, error.body.error, lang()), error.body.position);
       } else {
-        this.searchError.textContent = error instanceof ApiError ? error.body.error : t.error;
+        this.searchError.textContent = error instanceof ApiError ? errorText(error.body.code, error.body.error, lang()) : t.error;
       }
     }
   }
@@ -417,6 +493,7 @@ export class App {
     this.relabel();
     for (const column of this.columns.values()) column.relabel();
     this.account.relabel();
+    this.addPanel.relabel();
   }
 
   private relabel(): void {
@@ -507,6 +584,14 @@ export class App {
       case 'n':
         if (current instanceof Column) current.showNew();
         break;
+      case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9': case '0': {
+        // As in TweetDeck: 1–9 jump to that column, 0 to the last one.
+        const at = event.key === '0' ? columns.length - 1 : Number(event.key) - 1;
+        if (at >= columns.length) return;
+        event.preventDefault();
+        this.focusColumn(columns[at].id);
+        break;
+      }
       default:
         break;
     }

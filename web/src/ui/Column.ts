@@ -7,7 +7,8 @@ import { ApiError, fetchTimeline } from '../api';
 import type { Post } from '../bindings/Post';
 import type { ServerMessage } from '../bindings/ServerMessage';
 import type { ColumnConfig } from '../deck';
-import { t } from '../i18n';
+import { lang, t } from '../i18n';
+import { errorText } from '../logic/errors';
 import { backoffDelay } from '../logic/backoff';
 import { shownPost, type DisplayItem } from '../logic/collapse';
 import { addLiveAt, appendOlder, emptyColumn, flushPendingOnTop, holdersOf, loadFirstPage, pendingCount, removePost, trimOldest, updateCounts, type ColumnData } from '../logic/column';
@@ -112,7 +113,7 @@ export class Column {
     this.body.className = 'column-body';
     this.footer = document.createElement('div');
     this.footer.className = 'column-footer';
-    this.list = new VirtualList<DisplayItem>(this.body, (item) => renderCard(item, host.cards), () => this.onScroll(), () => nextFrame(this.frameTask));
+    this.list = new VirtualList<DisplayItem>(this.body, (item) => renderCard(item, host.cards, { mediaSize: this.config.filters.media_size ?? 'large' }), () => this.onScroll(), () => nextFrame(this.frameTask));
     this.body.append(this.footer);
     this.el.append(this.header.el, this.newButton, this.body);
     this.el.addEventListener('mouseenter', () => {
@@ -208,7 +209,7 @@ export class Column {
       this.retryTimer = setTimeout(retry, seconds * 1000);
       return;
     }
-    const message = error instanceof ApiError ? error.body.error : String(error);
+    const message = error instanceof ApiError ? errorText(error.body.code, error.body.error, lang()) : String(error);
     this.setState('failed', message);
     this.el.setAttribute('aria-busy', 'false');
     // A bad query will not get better by itself; anything else is retried with backoff.
@@ -273,7 +274,7 @@ export class Column {
         break;
       case 'error':
         clearTimeout(this.subscribeTimer);
-        this.setState('failed', message.message);
+        this.setState('failed', errorText(message.code, message.message, lang()));
         break;
       default:
         break;
@@ -516,6 +517,23 @@ export class Column {
 
   private renderState(): void {
     this.header.setState(this.state, this.stateDetail);
+  }
+
+  /** A post this column holds (itself, or shown inside a retweet or quote), by id. */
+  find(id: string): Post | undefined {
+    for (const holder of holdersOf(this.data, id)) {
+      if (holder.id === id) return holder;
+      if (holder.retweeted?.id === id) return holder.retweeted;
+      if (holder.quoted?.id === id) return holder.quoted;
+    }
+    return undefined;
+  }
+
+  /** Posts this column holds that answer `id`. */
+  repliesTo(id: string): Post[] {
+    const out: Post[] = [];
+    for (const list of [this.data.shown, this.data.pending]) for (const post of list) if (post.reply_to?.post_id === id) out.push(post);
+    return out;
   }
 
   /** Scrolls by a step (j/k). */

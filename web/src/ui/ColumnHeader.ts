@@ -43,6 +43,7 @@ export class ColumnHeader {
   private readonly statusText: HTMLElement;
   private readonly retryButton: HTMLButtonElement;
   readonly settingsButton: HTMLButtonElement;
+  private readonly chips: HTMLElement;
 
   constructor(
     private readonly column: HTMLElement,
@@ -77,7 +78,10 @@ export class ColumnHeader {
     this.retryButton = button('retry-button', t.retry, t.retry, () => controls.retry());
     this.retryButton.hidden = true;
     this.status.append(this.statusText, this.retryButton);
-    this.el.append(titleRow, this.status);
+    this.chips = document.createElement('div');
+    this.chips.className = 'column-chips';
+    this.showChips();
+    this.el.append(titleRow, this.chips, this.status);
     this.wireDrag();
     this.wireResize();
   }
@@ -92,6 +96,33 @@ export class ColumnHeader {
     if (this.title.textContent !== text) this.title.textContent = text;
     this.title.title = this.config.query || text;
     if (this.column.getAttribute('aria-label') !== text) this.column.setAttribute('aria-label', text);
+  }
+
+  /** The active filters as chips under the title, so a quiet column says why. */
+  private showChips(): void {
+    const f = this.config.filters;
+    const chips: string[] = [];
+    if (f.kind !== 'trends') {
+      if (f.retweets === false) chips.push(t.chipNoRetweets);
+      if (f.media) chips.push(t.chipMedia);
+      if (f.lang) chips.push(`lang:${f.lang}`);
+      if (f.min_retweets) chips.push(`⟲ ≥${f.min_retweets}`);
+      if (f.min_faves) chips.push(`♥ ≥${f.min_faves}`);
+      for (const word of f.exclude ?? []) chips.push(`−${word}`);
+      if (f.mutes?.length) chips.push(t.chipMuted(f.mutes.length));
+      if (f.slow) chips.push(t.chipSlow(f.slow));
+    }
+    const text = chips.join('\u0000');
+    if (this.chips.dataset.shown === text) return;
+    this.chips.dataset.shown = text;
+    this.chips.replaceChildren(
+      ...chips.map((label) => {
+        const chip = document.createElement('span');
+        chip.className = 'chip';
+        chip.textContent = label;
+        return chip;
+      }),
+    );
   }
 
   /** Copies the column's deep link (`#/tag/…`, `#/user/…`, `#/search?q=…`). */
@@ -147,12 +178,15 @@ export class ColumnHeader {
     this.retryButton.textContent = t.retry;
     this.column.querySelector('.resize-handle')?.setAttribute('aria-label', t.width);
     this.showTitle();
+    this.chips.dataset.shown = '\u0001';
+    this.showChips();
   }
 
   /** Updates the title after a rename. */
   setConfig(config: ColumnConfig): void {
     this.config = config;
     this.showTitle();
+    this.showChips();
   }
 
   private wireDrag(): void {

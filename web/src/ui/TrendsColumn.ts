@@ -10,6 +10,7 @@ import { ColumnHeader, type ColumnControls, type ColumnState } from './ColumnHea
 import { renderSettings } from './ColumnSettings';
 import { formatCount, refreshTimes, renderCard, type CardHandlers } from './PostCard';
 import type { Stream } from '../stream';
+import { readTrend } from '../logic/trends';
 
 /** What the trends column needs from the deck. */
 export interface TrendsHost extends Omit<ColumnControls, 'toggleSettings' | 'retry'> {
@@ -141,7 +142,7 @@ export class TrendsColumn {
       });
       const count = document.createElement('span');
       count.className = 'trend-count';
-      count.textContent = formatCount(row.count);
+      count.textContent = t.postsCount(formatCount(row.count));
       item.append(link, count);
       list.append(item);
     }
@@ -154,7 +155,7 @@ export class TrendsColumn {
       risingHeading.textContent = t.trending;
       const risingList = document.createElement('ol');
       risingList.className = 'trends-rising';
-      for (const row of trends.trending.slice(0, 5)) {
+      for (const row of trends.trending.slice(0, 8)) {
         const item = document.createElement('li');
         const link = document.createElement('a');
         link.href = `#/tag/${encodeURIComponent(row.tag)}`;
@@ -164,9 +165,11 @@ export class TrendsColumn {
           event.preventDefault();
           this.host.cards.hashtag(row.tag);
         });
+        const reading = readTrend(row);
         const score = document.createElement('span');
-        score.className = 'trend-count';
-        score.textContent = `×${row.score.toFixed(1)}`;
+        score.className = `trend-count trend-${reading.kind}`;
+        score.textContent =
+          reading.kind === 'usual' ? t.accountsUsual(reading.accounts, reading.times) : reading.kind === 'new' ? t.accountsNew(reading.accounts) : t.postsCount(formatCount(reading.count));
         item.append(link, score);
         risingList.append(item);
       }
@@ -182,7 +185,7 @@ export class TrendsColumn {
       const card = renderCard({ key: row.post.id, post: row.post, retweeters: [] }, this.host.cards);
       const badge = document.createElement('div');
       badge.className = 'post-retweeted-by';
-      badge.textContent = `⟲ ${t.retweetedByN(row.count)}`;
+      badge.textContent = `⟲ ${t.retweetsCount(formatCount(row.count))}`;
       card.prepend(badge);
       top.append(card);
     }
