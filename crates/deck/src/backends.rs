@@ -6,8 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use pipeline::{EmbeddedLog, KafkaConfig, KafkaLog, Log};
-use store::{CassandraConfig, CassandraStore, EmbeddedStore, PostStore};
+use pipeline::{EmbeddedLog, Log};
+#[cfg(feature = "kafka")]
+pub use pipeline::{KafkaConfig, KafkaPublisher, ProcessedConsumer};
+#[cfg(feature = "cassandra")]
+use store::{CassandraConfig, CassandraStore};
+use store::{EmbeddedStore, PostStore};
 use trends::{EmbeddedTrends, RedisTrends, TrendEvent, TrendStore};
 
 /// Where the distributed engines are. Each one that is set switches its role.
@@ -36,10 +40,36 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    #[cfg(any(feature = "kafka", feature = "cassandra"))]
     fn replication(&self, addresses: &str) -> u16 {
         self.replication_factor.unwrap_or(if addresses.split(',').count() > 1 { 3 } else { 1 })
     }
 
+    /// Refuses an engine this deck was built without (rather than silently
+    /// running that role embedded).
+    pub fn refuse_missing_engines(&self) -> anyhow::Result<()> {
+        let set = |value: &Option<String>| value.as_deref().is_some_and(|value| !value.is_empty());
+        if !cfg!(feature = "kafka") && set(&self.kafka) {
+            anyhow::bail!(
+                "DECK_KAFKA is set, but this deck was built without the `kafka` feature (build it with `--features kafka`)"
+            );
+        }
+        if !cfg!(feature = "cassandra") && set(&self.cassandra) {
+            anyhow::bail!(
+                "DECK_CASSANDRA is set, but this deck was built without the `cassandra` feature (build it with `--features cassandra`)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The Kafka configuration, if `--kafka` is set.
+    #[cfg(not(feature = "kafka"))]
+    pub fn kafka_config(&self) -> Option<KafkaConfig> {
+        None
+    }
+
+    /// The Kafka configuration, if `--kafka` is set.
+    #[cfg(feature = "kafka")]
     pub fn kafka_config(&self) -> Option<KafkaConfig> {
         let brokers = self.kafka.as_deref().filter(|brokers| !brokers.is_empty())?;
         let replication = self.replication(brokers);
@@ -51,6 +81,8 @@ impl EngineArgs {
         Some(config)
     }
 
+    /// The Cassandra configuration, if `--cassandra` is set.
+    #[cfg(feature = "cassandra")]
     pub fn cassandra_config(&self) -> Option<CassandraConfig> {
         let contact_points = self.cassandra.as_deref().filter(|points| !points.is_empty())?;
         let replication = self.replication(contact_points);
@@ -64,6 +96,9 @@ impl EngineArgs {
         Some(config)
     }
 }
+
+#[cfg(not(feature = "kafka"))]
+pub use crate::without_engines::{KafkaConfig, KafkaPublisher, ProcessedConsumer};
 
 /// The engines of one process's roles.
 pub struct Backends {
@@ -80,19 +115,30 @@ pub struct Backends {
 
 impl Backends {
     pub async fn open(engines: &EngineArgs, data_dir: &Path) -> anyhow::Result<Backends> {
+        engines.refuse_missing_engines()?;
         let kafka = engines.kafka_config();
         let log: Arc<dyn Log> = match &kafka {
+            #[cfg(feature = "kafka")]
             Some(config) => {
                 tracing::info!(brokers = %config.brokers, "log: Apache Kafka");
-                Arc::new(KafkaLog::connect(config.clone()).await.context("connect to Kafka")?)
+                Arc::new(pipeline::KafkaLog::connect(config.clone()).await.context("connect to Kafka")?)
             }
+            #[cfg(not(feature = "kafka"))]
+            Some(config) => match *config {},
             None => Arc::new(EmbeddedLog::new(1, 65_536)),
         };
-        let store: Arc<dyn PostStore> = match engines.cassandra_config() {
+        #[cfg(feature = "cassandra")]
+        let cassandra = engines.cassandra_config();
+        #[cfg(not(feature = "cassandra"))]
+        let cassandra: Option<std::convert::Infallible> = None;
+        let store: Arc<dyn PostStore> = match cassandra {
+            #[cfg(feature = "cassandra")]
             Some(config) => {
                 tracing::info!(contact_points = ?config.contact_points, "post store: Apache Cassandra");
                 Arc::new(CassandraStore::connect_migrated(&config).await.context("connect to Cassandra")?)
             }
+            #[cfg(not(feature = "cassandra"))]
+            Some(never) => match never {},
             None => {
                 std::fs::create_dir_all(data_dir)
                     .with_context(|| format!("create the data dir {}", data_dir.display()))?;

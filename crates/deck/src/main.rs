@@ -4,6 +4,7 @@
 mod accounts;
 mod backends;
 mod serve;
+mod without_engines;
 
 use std::path::PathBuf;
 
@@ -209,6 +210,14 @@ fn main() -> anyhow::Result<()> {
             Command::Trends { command: TrendsCommand::Rebuild { since, data_dir, engines } } => {
                 serve::rebuild_trends(&engines, &data_dir, parse_span_ms(&since)?).await
             }
+            #[cfg(not(feature = "cassandra"))]
+            Command::Cassandra { command: CassandraCommand::Migrate { engines } } => {
+                engines.refuse_missing_engines()?;
+                anyhow::bail!(
+                    "this deck was built without the `cassandra` feature (build it with `--features cassandra`)"
+                )
+            }
+            #[cfg(feature = "cassandra")]
             Command::Cassandra { command: CassandraCommand::Migrate { engines } } => {
                 let config = engines.cassandra_config().context("set DECK_CASSANDRA (or --cassandra)")?;
                 let session = store::CassandraStore::session(&config).await?;

@@ -8,14 +8,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use feed::{Hub, HubConfig};
-use pipeline::{
-    KafkaConfig, KafkaPublisher, Metrics, ProcessedConsumer, Processor, ProcessorConfig, Published, Publisher,
-};
+use pipeline::{Metrics, Processor, ProcessorConfig, Published, Publisher};
 use tokio_util::sync::CancellationToken;
 use trends::{EmbeddedTrends, TrendStore, Window};
 
 use crate::accounts::{self, AccountArgs, AuthTickets, AuthTokens};
-use crate::backends::{Backends, EngineArgs, restore_trends};
+use crate::backends::{Backends, EngineArgs, KafkaConfig, KafkaPublisher, ProcessedConsumer, restore_trends};
 use crate::{FeedArgs, IngestArgs, ServeArgs, SourceArgs};
 
 /// Hands every processed batch to the live columns of this process.

@@ -16,9 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use model::Applied;
 use model::StoredPost;
 use search::{Doc, Query};
-use store::Applied;
 use tokio::sync::{Notify, mpsc};
 
 use crate::percolator::{Percolator, SubscriptionId};

@@ -87,8 +87,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<store::StoreError> for ApiError {
-    fn from(error: store::StoreError) -> Self {
+impl From<store_api::StoreError> for ApiError {
+    fn from(error: store_api::StoreError) -> Self {
         ApiError::Internal(error.to_string())
     }
 }

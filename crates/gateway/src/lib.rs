@@ -20,8 +20,8 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use feed::Hub;
-use pipeline::Metrics;
-use store::PostStore;
+use store_api::PostStore;
+use telemetry::Metrics;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
@@ -120,7 +120,7 @@ pub struct AppState {
     pub config: Arc<GatewayConfig>,
     pub trend_frames: trends_routes::TrendFrames,
     /// Health of this process's network sources, for `/api/sources` and `/metrics`.
-    pub source_health: ingest::SourceHealth,
+    pub source_health: telemetry::SourceHealth,
     /// Validates bearer tokens; without one, tokens are not checked here.
     pub authenticator: Option<Arc<dyn Authenticator>>,
     connections_per_ip: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
@@ -143,7 +143,7 @@ impl AppState {
             metrics,
             config: Arc::new(config),
             trend_frames: trends_routes::TrendFrames::new(),
-            source_health: ingest::SourceHealth::new(),
+            source_health: telemetry::SourceHealth::new(),
             authenticator: None,
             connections_per_ip: Arc::default(),
         }
@@ -155,51 +155,19 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
-    let families = state.metrics.registry.gather();
-    let mut text = prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default();
+    use prometheus::core::Collector as _;
+    let mut families = state.metrics.registry.gather();
     // Live frames waiting in WebSocket queues, against --stream-total-queue-bytes.
-    text.push_str(&format!(
-        "# HELP deck_stream_queued_bytes Bytes of live frames queued for WebSockets and not yet sent
-# TYPE deck_stream_queued_bytes gauge
-deck_stream_queued_bytes {}
-",
-        state.hub.queued_bytes()
-    ));
-    // Source health, read at scrape time.
-    let sources = state.source_health.snapshot();
-    if !sources.is_empty() {
-        text.push_str(
-            "# HELP deck_source_connected Whether the source has a stream open\n# TYPE deck_source_connected gauge\n",
-        );
-        for source in &sources {
-            text.push_str(&format!(
-                "deck_source_connected{{source=\"{}\"}} {}\n",
-                source.name,
-                u8::from(source.connected)
-            ));
-        }
-        text.push_str("# HELP deck_source_lag_seconds Now minus the newest event time read\n# TYPE deck_source_lag_seconds gauge\n");
-        for source in &sources {
-            if let Some(lag) = source.lag_seconds {
-                text.push_str(&format!("deck_source_lag_seconds{{source=\"{}\"}} {lag}\n", source.name));
-            }
-        }
-        text.push_str("# HELP deck_source_reconnects_total Reconnections after a failure\n# TYPE deck_source_reconnects_total counter\n");
-        for source in &sources {
-            text.push_str(&format!(
-                "deck_source_reconnects_total{{source=\"{}\"}} {}\n",
-                source.name, source.reconnects
-            ));
-        }
-        text.push_str("# HELP deck_source_malformed_frames_total Frames the source could not hand on\n# TYPE deck_source_malformed_frames_total counter\n");
-        for source in &sources {
-            text.push_str(&format!(
-                "deck_source_malformed_frames_total{{source=\"{}\"}} {}\n",
-                source.name, source.malformed_frames
-            ));
-        }
+    if let Ok(queued) = prometheus::IntGauge::new(
+        "deck_stream_queued_bytes",
+        "Bytes of live frames queued for WebSockets and not yet sent",
+    ) {
+        queued.set(i64::try_from(state.hub.queued_bytes()).unwrap_or(i64::MAX));
+        families.extend(queued.collect());
     }
-    text
+    // Source health, read at scrape time; label values escaped by the encoder.
+    families.extend(state.source_health.metric_families());
+    prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default()
 }
 
 /// `GET /api/sources`: connected or not, last event time, lag, reconnects.

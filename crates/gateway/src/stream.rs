@@ -18,7 +18,7 @@ use feed::{ConnectionId, Outbound};
 use futures::{SinkExt, StreamExt};
 use model::Cursor;
 use serde::Deserialize;
-use store::Range;
+use store_api::Range;
 use tokio::sync::mpsc;
 use trends::Window;
 

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Query as QueryParams, State};
 use model::Cursor;
 use serde::Deserialize;
-use store::Range;
+use store_api::Range;
 
 use crate::{ApiError, AppState};
 

@@ -78,7 +78,7 @@ pub async fn ranking(state: &AppState, window: Window) -> Result<api::TrendsResp
 /// The rows of `GET /api/trends` for one window, from any store and trend
 /// store (the batch rebuild prints the same).
 pub async fn ranking_of(
-    store: &dyn store::PostStore,
+    store: &dyn store_api::PostStore,
     trends: &dyn trends::TrendStore,
     window: Window,
 ) -> Result<api::TrendsResponse, ApiError> {

@@ -174,6 +174,19 @@ impl StoredPost {
     }
 }
 
+/// What one write to the post store changed: the event the roles downstream
+/// of the processor receive (live columns, trends), and the content of the
+/// processed-posts topic between processors and feed nodes.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Posts stored for the first time (re-deliveries are not here).
+    pub inserted: Vec<StoredPost>,
+    /// Posts already stored whose counts or content changed.
+    pub updated: Vec<StoredPost>,
+    /// Posts removed by a delete (including retweets of a deleted original).
+    pub deleted: Vec<StoredPost>,
+}
+
 /// The position of a post in a timeline: newest first by creation time, ties
 /// broken by id. Opaque to clients (URL-safe base64 of the sort key).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -6,12 +6,13 @@
 //! every write for the records before it was acknowledged (at-least-once);
 //! every write downstream is idempotent, so a re-delivery changes nothing.
 
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod log;
-pub mod metrics;
 pub mod processor;
 
+#[cfg(feature = "kafka")]
 pub use kafka::{KafkaConfig, KafkaConsumer, KafkaLog, KafkaPublisher, ProcessedConsumer};
 pub use log::{Delivery, EmbeddedLog, Log, LogConsumer, LogError};
-pub use metrics::Metrics;
 pub use processor::{Processor, ProcessorConfig, ProcessorError, Published, Publisher, apply_and_count, run_source};
+pub use telemetry::Metrics;

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the pipeline and the HTTP roles, in one registry.
+//! Prometheus metrics of the pipeline and the HTTP roles, on one registry
+//! that every crate registers its collectors on.
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 

@@ -1,0 +1,73 @@
+//! The post store's contract, with no engine behind it: [`PostStore`] and
+//! the batches, ranges, pages and errors it speaks in. `store` implements it
+//! (embedded on fjall, distributed on Cassandra); the roles that only read or
+//! write through it (`gateway`, `pipeline`) depend on this crate, so the edge
+//! never links a storage engine.
+
+use model::{Applied, Cursor, PostEvent, StoredPost};
+use search::Query;
+
+/// Everything that can go wrong below the store's API.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("corrupt record for key {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+/// One unit of work for the store: events applied together, and the source
+/// checkpoints that become durable in the same commit (so a source resumes
+/// exactly after what was stored).
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    pub events: Vec<PostEvent>,
+    /// `(source name, checkpoint)`; the last one per source wins.
+    pub checkpoints: Vec<(String, String)>,
+}
+
+/// Bounds of a timeline read. Both are exclusive.
+#[derive(Clone, Debug, Default)]
+pub struct Range {
+    /// Only posts older than this cursor.
+    pub before: Option<Cursor>,
+    /// Only posts newer than this cursor.
+    pub after: Option<Cursor>,
+}
+
+/// One page of a timeline, newest first.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub posts: Vec<StoredPost>,
+    /// Where the next (older) page starts; `None` when nothing older matches.
+    pub next: Option<Cursor>,
+}
+
+/// The post store of one role. Implementations must make [`PostStore::apply`]
+/// idempotent: re-applying an event never duplicates a post or a count.
+#[async_trait::async_trait]
+pub trait PostStore: Send + Sync {
+    /// Applies a batch durably: when this returns `Ok`, the posts survive a crash.
+    async fn apply(&self, batch: WriteBatch) -> Result<Applied, StoreError>;
+
+    /// Reads posts by id, with their retweeted and quoted posts resolved.
+    async fn get(&self, ids: &[String]) -> Result<Vec<StoredPost>, StoreError>;
+
+    /// A page of the posts matching `query` within `range`, newest first.
+    async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError>;
+
+    /// The last checkpoint saved for a source.
+    async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError>;
+
+    /// Every stored post created at or after `since_ms`, oldest first, for
+    /// rebuilding derived state (trends) in batch.
+    async fn scan_since(&self, since_ms: i64) -> Result<Vec<StoredPost>, StoreError>;
+
+    /// The cursor of the newest stored post (event time), if any.
+    async fn newest(&self) -> Result<Option<Cursor>, StoreError>;
+
+    /// Number of posts stored (may be approximate on distributed engines).
+    async fn count(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,10 @@
+//! What every role reports: the Prometheus [`Metrics`] on one shared
+//! registry, and the [`SourceHealth`] of network sources. No engine driver
+//! lives here, so the edge (`gateway`) reads both without depending on the
+//! roles that write them (`pipeline`, `ingest`).
+
+mod metrics;
+mod sources;
+
+pub use metrics::Metrics;
+pub use sources::{HealthHandle, SourceHealth, SourceStatus};
