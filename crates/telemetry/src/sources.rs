@@ -136,12 +136,9 @@ impl SourceHealth {
         if sources.is_empty() {
             return Vec::new();
         }
-        match source_families(&sources) {
-            Ok(families) => families,
-            // The names and labels are constants; a failure here is a bug, and
-            // a scrape without source health is better than no scrape.
-            Err(_) => Vec::new(),
-        }
+        // The names and labels are constants; a failure here is a bug, and
+        // a scrape without source health is better than no scrape.
+        source_families(&sources).unwrap_or_default()
     }
 }
 
