@@ -167,6 +167,9 @@ fn source_families(sources: &[SourceStatus]) -> Result<Vec<prometheus::proto::Me
     families.extend(lag.collect());
     families.extend(reconnects.collect());
     families.extend(malformed.collect());
+    // A family without samples (no source has a lag yet) would fail the
+    // text encoder, and with it the whole scrape.
+    families.retain(|family| !family.get_metric().is_empty());
     Ok(families)
 }
 
@@ -252,6 +255,18 @@ mod tests {
         let text = prometheus::TextEncoder::new().encode_to_string(&families).expect("encode");
         assert!(text.contains(r#"deck_source_connected{source="mastodon:https://x.test/\"a\\b\nc"} 1"#), "{text}");
         assert_eq!(text.lines().filter(|line| line.starts_with("deck_source_")).count(), 3, "{text}");
+    }
+
+    /// A source that has read nothing yet has no lag sample: the scrape
+    /// still encodes (an empty family would fail the whole text).
+    #[test]
+    fn a_source_without_events_still_encodes() {
+        let health = SourceHealth::new();
+        health.register("jetstream", "jetstream");
+        let families = health.metric_families();
+        let text = prometheus::TextEncoder::new().encode_to_string(&families).expect("encode");
+        assert!(text.contains(r#"deck_source_connected{source="jetstream"} 0"#), "{text}");
+        assert!(!text.contains("deck_source_lag_seconds"), "{text}");
     }
 
     #[test]
