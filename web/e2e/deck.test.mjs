@@ -270,6 +270,59 @@ describe('the deck', () => {
     await context.close();
   });
 
+  test('several named decks: create, switch, share as a link, deck-wide mutes', async () => {
+    const { context, page } = await openDeck();
+    await page.getByRole('feed', { name: 'BTS', exact: true }).waitFor();
+    page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? 'Second' : undefined));
+    await page.locator('.decks-button').click();
+    const decks = page.locator('dialog.decks-dialog');
+    await decks.getByRole('button', { name: 'New deck' }).click();
+    await decks.locator('.decks-item.current .decks-open').filter({ hasText: 'Second' }).waitFor();
+    await page.keyboard.press('Escape');
+    assert.equal(await page.getByRole('feed').count(), 0);
+    await page.getByRole('searchbox').fill('#ARMY');
+    await page.getByRole('searchbox').press('Enter');
+    await page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    // Back to the first deck, then forward again: each keeps its columns.
+    await page.locator('.decks-button').click();
+    await decks.locator('.decks-open').first().click();
+    await page.getByRole('feed', { name: 'BTS', exact: true }).waitFor();
+    assert.equal(await page.getByRole('feed', { name: '#ARMY', exact: true }).count(), 0);
+    await decks.locator('.decks-open').filter({ hasText: 'Second' }).click();
+    await page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    // Deck-wide mutes reach every column.
+    await decks.locator('textarea.decks-mutes').fill('army');
+    await decks.getByRole('button', { name: 'Apply' }).click();
+    await page.keyboard.press('Escape');
+    const link = await page.evaluate(() => JSON.parse(localStorage.getItem('deck.library')));
+    assert.deepEqual(link.decks.find((deck) => deck.name === 'Second').mutes, ['army']);
+    // A share link opens the deck in another browser.
+    await page.locator('.decks-button').click();
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.baseUrl });
+    await decks.getByRole('button', { name: 'Copy share link' }).click();
+    const shared = await waitFor(() => page.evaluate(() => navigator.clipboard.readText()), 5_000, 'the share link');
+    const other = await openDeck();
+    await other.page.goto(shared);
+    await other.page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    await other.context.close();
+    await context.close();
+  });
+
+  test('on a phone, a column switcher names every column and follows swipes', async () => {
+    const { context, page } = await openDeck({ viewport: { width: 390, height: 800 } });
+    await page.getByRole('feed', { name: 'BTS', exact: true }).waitFor();
+    const tabs = page.locator('.column-switcher .switcher-tab');
+    await tabs.first().waitFor();
+    assert.equal(await tabs.count(), await page.getByRole('feed').count());
+    await tabs.nth(1).click();
+    const deck = page.locator('#deck');
+    await waitFor(async () => (await deck.evaluate((node) => node.scrollLeft)) > 300, 5_000, 'the second column in view');
+    await waitFor(async () => (await tabs.nth(1).getAttribute('aria-current')) === 'true', 5_000, 'the tab to follow');
+    await deck.evaluate((node) => node.scrollTo({ left: 0 }));
+    await waitFor(async () => (await tabs.nth(0).getAttribute('aria-current')) === 'true', 5_000, 'the tab to follow a swipe back');
+    await context.close();
+  });
+
   test('while the reader is scrolled down, new posts wait behind "N new posts" and nothing moves', async () => {
     const { context, page } = await openDeck();
     const bts = page.getByRole('feed', { name: /BTS/ });
@@ -292,6 +345,8 @@ describe('the deck', () => {
     assert.ok(after !== null && Math.abs(after - anchor.top) < 2, `the card moved from ${anchor.top} to ${after}`);
     await button.click();
     assert.equal(await body.evaluate((node) => node.scrollTop), 0);
+    // The pointer leaves the column, so posts flow again instead of waiting behind the button.
+    await page.mouse.move(1, 1);
     await waitFor(async () => (await button.isHidden()) || Number(await bts.getAttribute('data-pending')) < 5, 5_000, 'the buffer to empty');
     await context.close();
   });

@@ -38,7 +38,24 @@ export interface ColumnConfig {
 /** The saved deck. */
 export interface DeckConfig {
   columns: ColumnConfig[];
+  /** Deck-wide mutes (words, /regex/, @account), applied to every column. Kept in this browser. */
+  mutes?: string[];
 }
+
+/** A named deck of the reader's library. */
+export interface NamedDeck extends DeckConfig {
+  id: string;
+  name: string;
+}
+
+/** Every deck of this browser, and which one is open. */
+export interface DeckLibrary {
+  current: string;
+  decks: NamedDeck[];
+}
+
+const LIBRARY_KEY = 'deck.library';
+const MAX_DECKS = 20;
 
 const LOCAL_KEY = 'deck.columns';
 /** Column widths a reader can pick from; drag-resizing gives any width in between. */
@@ -77,7 +94,61 @@ export function sanitizeDeck(value: unknown): DeckConfig | null {
     const width = typeof raw.width === 'number' && Number.isFinite(raw.width) ? Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, raw.width)) : WIDTHS.medium;
     columns.push({ id, title: typeof raw.title === 'string' && raw.title ? raw.title : query, query, width, filters });
   }
-  return { columns };
+  const rawMutes = (value as DeckConfig).mutes;
+  const mutes = Array.isArray(rawMutes) ? rawMutes.filter((mute): mute is string => typeof mute === 'string' && mute.trim() !== '').slice(0, 200) : [];
+  return mutes.length > 0 ? { columns, mutes } : { columns };
+}
+
+/** The library kept in this browser; a browser from before named decks gets its one deck as "Deck". */
+export function loadLibrary(fallbackName: string): DeckLibrary | null {
+  try {
+    const raw = localStorage.getItem(LIBRARY_KEY);
+    const parsed = raw ? (JSON.parse(raw) as DeckLibrary) : null;
+    if (parsed && Array.isArray(parsed.decks)) {
+      const decks: NamedDeck[] = [];
+      for (const entry of parsed.decks.slice(0, MAX_DECKS)) {
+        const deck = sanitizeDeck(entry);
+        if (!deck || typeof entry.id !== 'string') continue;
+        decks.push({ ...deck, id: entry.id, name: typeof entry.name === 'string' && entry.name.trim() ? entry.name.trim().slice(0, 60) : fallbackName });
+      }
+      if (decks.length > 0) return { current: decks.some((deck) => deck.id === parsed.current) ? parsed.current : decks[0].id, decks };
+    }
+  } catch {
+    // A broken library falls back to the single deck below.
+  }
+  const single = loadLocalDeck();
+  return single ? { current: 'd1', decks: [{ ...single, id: 'd1', name: fallbackName }] } : null;
+}
+
+/** Keeps the library in this browser (the open deck also under the old single-deck key). */
+export function saveLibrary(library: DeckLibrary): void {
+  localStorage.setItem(LIBRARY_KEY, JSON.stringify(library));
+}
+
+/** Forgets every deck and mute kept in this browser (log out). */
+export function clearLocalDecks(): void {
+  localStorage.removeItem(LIBRARY_KEY);
+  localStorage.removeItem(LOCAL_KEY);
+}
+
+/** A deck as a link: `#/deck?d=` + base64url of its JSON (no mutes: they are the reader's own). */
+export function deckLink(deck: DeckConfig): string {
+  const json = JSON.stringify({ columns: deck.columns });
+  const bytes = new TextEncoder().encode(json);
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return `#/deck?d=${btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+}
+
+/** The deck in a `#/deck?d=` link, or null when it is not one. */
+export function deckFromLink(data: string): DeckConfig | null {
+  try {
+    const binary = atob(data.replace(/-/g, '+').replace(/_/g, '/'));
+    const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
+    return sanitizeDeck(JSON.parse(new TextDecoder().decode(bytes)));
+  } catch {
+    return null;
+  }
 }
 
 /** The deck kept in this browser, if any. */
@@ -97,7 +168,8 @@ export function persistDeck(deck: DeckConfig, onServerError?: (error: unknown) =
   localStorage.setItem(LOCAL_KEY, JSON.stringify(deck));
   if (!signedInEmail()) return;
   clearTimeout(saveTimer);
-  const snapshot = JSON.parse(JSON.stringify(deck)) as DeckConfig;
+  // The server keeps the open deck's columns (its shape is `{columns}` only).
+  const snapshot = JSON.parse(JSON.stringify({ columns: deck.columns })) as DeckConfig;
   saveTimer = setTimeout(() => {
     saveDeck(snapshot).catch((error) => onServerError?.(error));
   }, 400);
@@ -106,7 +178,7 @@ export function persistDeck(deck: DeckConfig, onServerError?: (error: unknown) =
 /** Saves the deck to the server now (after login, when the server has none). */
 export async function pushDeckNow(deck: DeckConfig): Promise<void> {
   clearTimeout(saveTimer);
-  await saveDeck(deck);
+  await saveDeck({ columns: deck.columns });
 }
 
 /** The signed-in user's saved deck, or null when they have none yet. */

@@ -5,7 +5,12 @@
 import { ApiError, fetchTimeline } from '../api';
 import type { Post } from '../bindings/Post';
 import type { ServerMessage } from '../bindings/ServerMessage';
-import { defaultDeck, loadLocalDeck, loadServerDeck, newColumnId, persistDeck, pushDeckNow, WIDTHS, type ColumnConfig, type DeckConfig } from '../deck';
+import { clearLocalDecks, deckFromLink, defaultDeck, loadLibrary, loadServerDeck, newColumnId, persistDeck, pushDeckNow, saveLibrary, WIDTHS, type ColumnConfig, type DeckConfig, type DeckLibrary } from '../deck';
+import { DecksDialog } from './DecksDialog';
+import { notifyPost } from './notifications';
+import { SearchBox } from './SearchBox';
+import { applyTheme, currentTheme, initialTheme } from './theme';
+import { ColumnSwitcher } from './ColumnSwitcher';
 import { lang, setLang, t } from '../i18n';
 import { parseRoute, sameQuery } from '../logic/routes';
 import { errorText } from '../logic/errors';
@@ -21,7 +26,6 @@ import { Toast } from './Toast';
 
 type AnyColumn = Column | TrendsColumn;
 
-const THEME_KEY = 'deck.theme';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -33,16 +37,18 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, t
 /** The whole page. */
 export class App {
   private deck: DeckConfig;
+  private library: DeckLibrary;
+  private readonly decksDialog: DecksDialog;
+  private readonly switcher: ColumnSwitcher;
   private readonly columns = new Map<string, AnyColumn>();
   private readonly stream: Stream;
   private readonly deckEl: HTMLElement;
-  private readonly searchInput: HTMLInputElement;
-  private readonly searchError: HTMLElement;
-  private readonly searchHelp: HTMLElement;
+  private readonly searchBox: SearchBox;
   private readonly connection: HTMLElement;
   private readonly accountButton: HTMLButtonElement;
   private readonly langButton: HTMLButtonElement;
   private readonly themeButton: HTMLButtonElement;
+  private readonly decksButton: HTMLButtonElement;
   private readonly helpDialog: HTMLDialogElement;
   private readonly account: AccountDialog;
   private readonly cards: CardHandlers;
@@ -50,7 +56,6 @@ export class App {
   private readonly addPanel: AddColumnPanel;
   private readonly toast: Toast;
   private focusedId: string | null = null;
-  private lastNotification = 0;
   private streamDetail = '';
 
   constructor(private readonly root: HTMLElement) {
@@ -74,36 +79,13 @@ export class App {
       },
       this.cards,
     );
-    this.deck = loadLocalDeck() ?? defaultDeck(t.trends);
-    this.applyTheme((localStorage.getItem(THEME_KEY) as 'dark' | 'light' | null) ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'), false);
+    this.library = loadLibrary(t.deckName(1)) ?? { current: 'd1', decks: [{ ...defaultDeck(t.trends), id: 'd1', name: t.deckName(1) }] };
+    this.deck = this.openDeckOf(this.library);
+    applyTheme(initialTheme(), false);
 
     const top = el('header', 'topbar');
     const brand = el('h1', 'brand', 'Deck');
-    const searchForm = el('form', 'search');
-    searchForm.setAttribute('role', 'search');
-    this.searchInput = el('input', 'search-input');
-    this.searchInput.type = 'search';
-    this.searchInput.setAttribute('role', 'searchbox');
-    this.searchInput.autocomplete = 'off';
-    this.searchInput.spellcheck = false;
-    this.searchInput.setAttribute('aria-describedby', 'search-help search-error');
-    this.searchError = el('div', 'search-error');
-    this.searchError.id = 'search-error';
-    this.searchError.setAttribute('role', 'alert');
-    this.searchHelp = el('div', 'search-help');
-    this.searchHelp.id = 'search-help';
-    searchForm.append(this.searchInput, this.searchHelp, this.searchError);
-    searchForm.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.search(this.searchInput.value);
-    });
-    this.searchInput.addEventListener('input', () => {
-      this.searchError.replaceChildren();
-      this.searchInput.removeAttribute('aria-invalid');
-    });
-    this.searchInput.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape') this.searchInput.blur();
-    });
+    this.searchBox = new SearchBox((query) => this.search(query));
 
     this.connection = el('div', 'connection');
     this.connection.setAttribute('role', 'status');
@@ -112,16 +94,22 @@ export class App {
     this.langButton.addEventListener('click', () => this.switchLang(lang() === 'ko' ? 'en' : 'ko'));
     this.themeButton = el('button', 'top-button theme-button');
     this.themeButton.type = 'button';
-    this.themeButton.addEventListener('click', () => this.applyTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark', true));
+    this.themeButton.addEventListener('click', () => {
+      applyTheme(currentTheme() === 'dark' ? 'light' : 'dark', true);
+      this.relabel();
+    });
     const helpButton = el('button', 'top-button help-button', '?');
     helpButton.type = 'button';
     helpButton.addEventListener('click', () => this.showHelp());
     this.accountButton = el('button', 'top-button account-button');
     this.accountButton.type = 'button';
     this.accountButton.addEventListener('click', () => this.account.open(signedInEmail() ? 'account' : 'login'));
+    this.decksButton = el('button', 'top-button decks-button');
+    this.decksButton.type = 'button';
+    this.decksButton.addEventListener('click', () => this.decksDialog.open());
     const tools = el('div', 'tools');
-    tools.append(this.connection, this.langButton, this.themeButton, helpButton, this.accountButton);
-    top.append(brand, searchForm, tools);
+    tools.append(this.connection, this.decksButton, this.langButton, this.themeButton, helpButton, this.accountButton);
+    top.append(brand, this.searchBox.el, tools);
 
     this.deckEl = el('main', 'deck');
     this.deckEl.id = 'deck';
@@ -132,7 +120,38 @@ export class App {
     this.account = new AccountDialog(() => void this.afterLogin(), () => this.afterLogout());
     this.addPanel = new AddColumnPanel({ query: (query) => this.openQuery(query), trends: () => this.addTrends() });
     this.toast = new Toast();
-    root.append(top, this.deckEl, this.helpDialog, this.account.el, this.detail.el, this.toast.el);
+    this.decksDialog = new DecksDialog({
+      library: () => this.library,
+      switchTo: (id) => this.switchDeck(id),
+      create: (name) => {
+        const id = newColumnId();
+        this.library.decks.push({ id, name, columns: [] });
+        this.switchDeck(id);
+      },
+      rename: (id, name) => {
+        const entry = this.library.decks.find((deck) => deck.id === id);
+        if (entry) entry.name = name;
+        saveLibrary(this.library);
+        this.relabel();
+      },
+      remove: (id) => {
+        if (this.library.decks.length <= 1) return;
+        this.library.decks = this.library.decks.filter((deck) => deck.id !== id);
+        if (this.library.current === id) this.switchDeck(this.library.decks[0].id);
+        else saveLibrary(this.library);
+      },
+      setMutes: (mutes) => {
+        this.deck.mutes = mutes.length > 0 ? mutes : undefined;
+        this.save();
+        for (const column of this.columns.values()) column.applyConfig(column.config);
+      },
+      importDeck: (deck, name) => this.importDeck(deck, name),
+    });
+    this.switcher = new ColumnSwitcher(this.deckEl, (id) => {
+      this.focusColumn(id);
+      this.columns.get(id)?.el.scrollIntoView({ behavior: 'smooth', block: 'nearest', inline: 'start' });
+    });
+    root.append(top, this.deckEl, this.switcher.el, this.helpDialog, this.account.el, this.detail.el, this.decksDialog.el, this.toast.el);
     this.wireSideways();
 
     this.stream = new Stream({
@@ -167,6 +186,7 @@ export class App {
       resized: (id: string, width: number) => this.updateConfig({ ...this.configOf(id), width }),
       configChanged: (next: ColumnConfig) => this.updateConfig(next),
       notify: (columnConfig: ColumnConfig, post: Post) => this.notify(columnConfig, post),
+      deckMutes: () => this.deck.mutes ?? [],
     };
     const column = config.filters.kind === 'trends' ? new TrendsColumn(config, host) : new Column(config, host, preloaded);
     this.columns.set(config.id, column);
@@ -302,7 +322,44 @@ export class App {
     this.save();
   }
 
+  private updateSwitcher(): void {
+    if (!this.switcher) return;
+    this.switcher.update(
+      this.deck.columns.map((config) => ({ id: config.id, title: this.columnTitle(config) })),
+      t.columns,
+    );
+  }
+
+  /** The open deck of a library (a copy the page edits). */
+  private openDeckOf(library: DeckLibrary): DeckConfig {
+    const entry = library.decks.find((deck) => deck.id === library.current) ?? library.decks[0];
+    return { columns: entry.columns.map((column) => ({ ...column, filters: { ...column.filters } })), ...(entry.mutes ? { mutes: [...entry.mutes] } : {}) };
+  }
+
+  /** Opens another deck of the library. */
+  private switchDeck(id: string): void {
+    if (!this.library.decks.some((deck) => deck.id === id)) return;
+    this.library.current = id;
+    this.replaceDeck(this.openDeckOf(this.library));
+    this.relabel();
+  }
+
+  /** Adds a deck (a shared link or an imported file) to the library and opens it. */
+  private importDeck(deck: DeckConfig, name: string): void {
+    const id = newColumnId();
+    this.library.decks.push({ id, name: name.slice(0, 60), columns: deck.columns, ...(deck.mutes ? { mutes: deck.mutes } : {}) });
+    this.switchDeck(id);
+  }
+
   private save(): void {
+    const entry = this.library.decks.find((deck) => deck.id === this.library.current);
+    if (entry) {
+      entry.columns = this.deck.columns;
+      if (this.deck.mutes) entry.mutes = this.deck.mutes;
+      else delete entry.mutes;
+    }
+    saveLibrary(this.library);
+    this.updateSwitcher();
     persistDeck(this.deck, (error) => {
       if (error instanceof ApiError && error.status === 401) this.refreshAccount();
     });
@@ -321,44 +378,22 @@ export class App {
   // ----- search -----
 
   /** Validates a query against the server, then adds it as a column (or shows the error at its position). */
-  private async search(raw: string): Promise<void> {
-    const query = raw.trim();
-    if (!query) return;
-    this.searchError.replaceChildren();
+  private async search(query: string): Promise<void> {
     if (this.findColumn(query)) {
       this.openQuery(query);
-      this.searchInput.value = '';
+      this.searchBox.done();
       return;
     }
     try {
       const page = await fetchTimeline(query, null, 40);
       this.openQuery(query, { posts: page.posts, next: page.next });
-      this.searchInput.value = '';
+      this.searchBox.done();
     } catch (error) {
       if (error instanceof ApiError && error.status === 400) {
-        this.showQueryError(query, errorText(error.body.code, error.body.error, lang()), error.body.position);
+        this.searchBox.showQueryError(query, errorText(error.body.code, error.body.error, lang()), error.body.position);
       } else {
-        this.searchError.textContent = error instanceof ApiError ? errorText(error.body.code, error.body.error, lang()) : t.error;
+        this.searchBox.showError(error instanceof ApiError ? errorText(error.body.code, error.body.error, lang()) : t.error);
       }
-    }
-  }
-
-  private showQueryError(query: string, message: string, position: number | null | undefined): void {
-    this.searchInput.setAttribute('aria-invalid', 'true');
-    const text = el('span', 'search-error-message', `${t.badQuery}: ${message}`);
-    this.searchError.replaceChildren(text);
-    if (position !== undefined && position !== null) {
-      const chars = [...query];
-      const at = Math.min(Math.max(0, position), chars.length);
-      const shown = el('code', 'search-error-query');
-      shown.append(chars.slice(0, at).join(''));
-      const mark = el('mark', 'search-error-position', chars[at] ?? ' ');
-      shown.append(mark, chars.slice(at + 1).join(''));
-      this.searchError.append(shown);
-      this.searchInput.focus();
-      // Put the caret where the mistake is.
-      const utf16 = chars.slice(0, at).join('').length;
-      this.searchInput.setSelectionRange(utf16, utf16 + (chars[at]?.length ?? 0));
     }
   }
 
@@ -410,16 +445,8 @@ export class App {
     return column instanceof Column && column.owns(subscriptionId) ? column : undefined;
   }
 
-  // ----- notifications -----
-
   private notify(config: ColumnConfig, post: Post): void {
-    if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-    const now = Date.now();
-    // One notification every few seconds at most: a busy column must not flood the desktop.
-    if (now - this.lastNotification < 5_000) return;
-    this.lastNotification = now;
-    const shown = post.retweeted ?? post;
-    new Notification(`${config.title} — ${shown.author.name} @${shown.author.handle}`, { body: shown.text, tag: `deck-${config.id}` });
+    notifyPost(config.id, this.columnTitle(config), post);
   }
 
   // ----- accounts -----
@@ -441,8 +468,13 @@ export class App {
     }
   }
 
+  /** Logging out leaves nothing of the reader's decks and mutes on this machine. */
   private afterLogout(): void {
+    clearLocalDecks();
+    this.library = { current: 'd1', decks: [{ ...defaultDeck(t.trends), id: 'd1', name: t.deckName(1) }] };
+    this.replaceDeck(this.openDeckOf(this.library));
     this.refreshAccount();
+    this.relabel();
     this.stream.reconnectNow();
   }
 
@@ -476,6 +508,12 @@ export class App {
       case 'signup':
         this.account.open(route.kind);
         break;
+      case 'deck': {
+        const shared = deckFromLink(route.data);
+        history.replaceState(null, '', location.pathname);
+        if (shared) this.importDeck(shared, t.sharedDeck);
+        break;
+      }
       default:
         break;
     }
@@ -497,24 +535,19 @@ export class App {
   }
 
   private relabel(): void {
-    this.searchInput.placeholder = t.searchPlaceholder;
-    this.searchInput.setAttribute('aria-label', t.search);
-    this.searchHelp.textContent = t.searchHelp;
+    this.searchBox.relabel();
     this.langButton.textContent = lang() === 'ko' ? 'English' : '한국어';
     this.langButton.setAttribute('aria-label', lang() === 'ko' ? 'Switch to English' : '한국어로 보기');
     this.langButton.lang = lang() === 'ko' ? 'en' : 'ko';
-    this.themeButton.textContent = document.documentElement.dataset.theme === 'dark' ? `☀ ${t.light}` : `☾ ${t.dark}`;
+    this.themeButton.textContent = currentTheme() === 'dark' ? `☀ ${t.light}` : `☾ ${t.dark}`;
     this.deckEl.setAttribute('aria-label', t.columns);
+    this.updateSwitcher();
+    const open = this.library.decks.find((deck) => deck.id === this.library.current);
+    this.decksButton.textContent = `▦ ${open?.name ?? t.decks}`;
+    this.decksButton.title = t.decks;
     this.connection.textContent = this.stream.state === 'open' ? t.connected : this.stream.state === 'connecting' ? t.connecting : t.disconnected;
     this.refreshAccount();
     document.title = 'Deck';
-  }
-
-  private applyTheme(theme: 'dark' | 'light', persist: boolean): void {
-    document.documentElement.dataset.theme = theme;
-    document.documentElement.style.colorScheme = theme;
-    if (persist) localStorage.setItem(THEME_KEY, theme);
-    if (this.themeButton) this.themeButton.textContent = theme === 'dark' ? `☀ ${t.light}` : `☾ ${t.dark}`;
   }
 
   // ----- keyboard -----
@@ -555,7 +588,7 @@ export class App {
     switch (event.key) {
       case '/':
         event.preventDefault();
-        this.searchInput.focus();
+        this.searchBox.input.focus();
         break;
       case '?':
         event.preventDefault();

@@ -40,6 +40,8 @@ export interface ColumnHost extends Omit<ColumnControls, 'toggleSettings' | 'ret
   cards: CardHandlers;
   configChanged(next: ColumnConfig): void;
   notify(config: ColumnConfig, post: Post): void;
+  /** The deck-wide mutes, applied with the column's own. */
+  deckMutes(): string[];
 }
 
 /** A first page fetched before the column existed (the search box validates the query that way). */
@@ -125,7 +127,7 @@ export class Column {
       if (this.atTop()) this.showNew(false);
       this.updateState();
     });
-    this.mutes = compileMutes(config.filters.mutes ?? []);
+    this.mutes = compileMutes([...(config.filters.mutes ?? []), ...host.deckMutes()]);
     this.display = new DisplayList(this.displayOptions());
     this.sampler = config.filters.slow ? createSlowSampler(config.filters.slow) : null;
     this.start(preloaded);
@@ -567,7 +569,7 @@ export class Column {
     this.config = next;
     this.el.style.setProperty('--column-width', `${next.width}px`);
     this.header.setConfig(next);
-    this.mutes = compileMutes(next.filters.mutes ?? []);
+    this.mutes = compileMutes([...(next.filters.mutes ?? []), ...this.host.deckMutes()]);
     this.display.configure(this.displayOptions(), this.data.shown);
     this.sampler = next.filters.slow ? createSlowSampler(next.filters.slow) : null;
     if (this.settings) this.toggleSettings();
