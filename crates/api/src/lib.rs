@@ -5,6 +5,8 @@
 //! `cargo test -p api` exports every type to `web/src/bindings/` with ts-rs,
 //! so the TypeScript client cannot drift from the server.
 
+pub mod client;
+
 use model::{Kind, StoredPost};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;

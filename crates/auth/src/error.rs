@@ -55,6 +55,12 @@ pub enum AuthError {
     /// The current password given to change it was wrong.
     #[error("current password is wrong")]
     WrongPassword,
+    /// The password given with a verification link is not the one chosen at sign-up.
+    #[error("this is not the password chosen when signing up")]
+    WrongVerifyPassword,
+    /// A JSON endpoint got a body whose `Content-Type` is not JSON.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
     /// No access token, or one that is forged, expired or meant for someone else.
     #[error("missing or invalid access token")]
     Unauthorized,
@@ -107,7 +113,8 @@ impl AuthError {
             | AuthError::Unauthorized
             | AuthError::InvalidRefreshToken
             | AuthError::RefreshReused => StatusCode::UNAUTHORIZED,
-            AuthError::Unverified | AuthError::WrongPassword => StatusCode::FORBIDDEN,
+            AuthError::Unverified | AuthError::WrongPassword | AuthError::WrongVerifyPassword => StatusCode::FORBIDDEN,
+            AuthError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -123,7 +130,8 @@ impl AuthError {
             AuthError::InvalidInput { .. } => "invalid_input",
             AuthError::InvalidCredentials => "invalid_credentials",
             AuthError::Unverified => "unverified",
-            AuthError::WrongPassword => "wrong_password",
+            AuthError::WrongPassword | AuthError::WrongVerifyPassword => "wrong_password",
+            AuthError::UnsupportedMediaType => "unsupported_media_type",
             AuthError::Unauthorized => "unauthorized",
             AuthError::InvalidEmailToken => "invalid_token",
             AuthError::InvalidRefreshToken => "invalid_refresh_token",
@@ -149,6 +157,9 @@ impl IntoResponse for AuthError {
             }
             AuthError::WrongPassword => {
                 json!({ "error": self.to_string(), "code": code, "field": "current_password" })
+            }
+            AuthError::WrongVerifyPassword => {
+                json!({ "error": self.to_string(), "code": code, "field": "password" })
             }
             AuthError::Store(_) | AuthError::Mail(_) | AuthError::Config(_) | AuthError::Internal(_) => {
                 // Internal detail goes to the log, never to the client.

@@ -16,9 +16,9 @@ use serde_json::json;
 
 use crate::deck::Deck;
 use crate::error::AuthError;
-use crate::ip::client_ip;
 use crate::service::AuthService;
 use crate::tokens::Claims;
+use api::client::{bearer_token, client_ip};
 
 /// Largest body any of these routes reads (the deck is the largest).
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,6 +32,7 @@ pub fn router(service: Arc<AuthService>) -> Router {
         .route("/api/auth/login", post(login))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
+        .route("/api/auth/logout-all", post(logout_all))
         .route("/api/auth/reset/request", post(reset_request))
         .route("/api/auth/reset/confirm", post(reset_confirm))
         .route("/api/auth/password", post(change_password))
@@ -90,12 +91,6 @@ impl FromRequestParts<Arc<AuthService>> for MaybeAuthenticated {
     }
 }
 
-fn bearer_token(header: &http::HeaderValue) -> Option<&str> {
-    let value = header.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// A JSON body read with a size cap; malformed input answers 400 naming the field.
 struct JsonBody<T>(T);
 
@@ -103,10 +98,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = AuthError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(request.headers()) {
+            return Err(AuthError::UnsupportedMediaType);
+        }
         let bytes =
             axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| AuthError::BodyTooLarge)?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Whether the request declares a JSON body (`application/json` or `application/*+json`,
+/// parameters allowed). Anything else is refused with 415: a cross-site page can send a
+/// "simple" `text/plain` or form POST without a CORS preflight, but never a JSON one.
+pub fn is_json_content_type(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AuthError> {
@@ -158,8 +167,11 @@ struct EmailOnly {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TokenOnly {
+struct VerifyBody {
     token: String,
+    /// The password chosen at sign-up; without it the verify changes nothing.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +200,13 @@ struct PasswordChange {
     new_password: String,
 }
 
+/// Marks a response that carries a secret (tokens, tickets) as never to be cached.
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
+    response
+}
+
 fn accepted(status: &str) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "status": status }))).into_response()
 }
@@ -208,9 +227,9 @@ async fn signup(
 async fn verify(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<TokenOnly>,
+    JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<Response, AuthError> {
-    service.verify_email(&body.token, ip).await?;
+    service.verify_email(&body.token, body.password.as_deref(), ip).await?;
     Ok(ok("verified"))
 }
 
@@ -229,7 +248,7 @@ async fn login(
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, AuthError> {
     let tokens = service.login(&body.email, &body.password, ip).await?;
-    Ok(Json(tokens).into_response())
+    Ok(no_store(Json(tokens).into_response()))
 }
 
 async fn refresh(
@@ -238,7 +257,7 @@ async fn refresh(
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Response, AuthError> {
     let tokens = service.refresh(&body.refresh_token, ip).await?;
-    Ok(Json(tokens).into_response())
+    Ok(no_store(Json(tokens).into_response()))
 }
 
 async fn logout(
@@ -246,8 +265,13 @@ async fn logout(
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AuthError> {
-    let refresh_token =
-        if body.iter().all(u8::is_ascii_whitespace) { None } else { parse_json::<LogoutBody>(&body)?.refresh_token };
+    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else if !is_json_content_type(&headers) {
+        return Err(AuthError::UnsupportedMediaType);
+    } else {
+        parse_json::<LogoutBody>(&body)?.refresh_token
+    };
     // A bad access token is ignored when a refresh token names the session anyway.
     let claims = headers
         .get(http::header::AUTHORIZATION)
@@ -255,6 +279,14 @@ async fn logout(
         .and_then(|token| service.authenticate_sync(token).ok());
     service.logout(refresh_token.as_deref(), claims.as_ref()).await?;
     Ok(ok("logged_out"))
+}
+
+async fn logout_all(
+    State(service): State<Arc<AuthService>>,
+    Authenticated(claims): Authenticated,
+) -> Result<Response, AuthError> {
+    service.logout_everywhere(&claims).await?;
+    Ok(ok("logged_out_everywhere"))
 }
 
 async fn reset_request(
@@ -307,5 +339,5 @@ async fn issue_ticket(
     MaybeAuthenticated(claims): MaybeAuthenticated,
 ) -> Result<Response, AuthError> {
     let issued = service.issue_ticket(claims.as_ref(), ip).await?;
-    Ok(Json(issued).into_response())
+    Ok(no_store(Json(issued).into_response()))
 }

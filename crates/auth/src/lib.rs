@@ -12,8 +12,8 @@
 mod config;
 mod deck;
 mod error;
+mod files;
 mod http;
-mod ip;
 mod mail;
 mod password;
 mod ratelimit;
@@ -22,11 +22,12 @@ mod store;
 mod ticket;
 mod tokens;
 
+pub use api::client::{bearer_token, client_ip, rate_key_for_ip};
 pub use config::{Argon2Config, AuthBackends, AuthConfig, JwtKey, RateLimits, SmtpConfig, SmtpTls};
 pub use deck::{Deck, DeckColumn, DeckLimits, validate_deck};
 pub use error::{AuthError, MailError, StoreError};
-pub use http::{ClientIp, router};
-pub use ip::{client_ip, rate_key_for_ip};
+pub use files::{create_private_dir, open_private_file, precreate_private_file, write_private_file};
+pub use http::{ClientIp, is_json_content_type, router};
 pub use mail::{Mail, Mailer, OutboxMailer, SmtpMailer};
 pub use password::{PasswordHasher, check_password_policy, is_common_password};
 pub use ratelimit::{MemoryRateLimiter, RateDecision, RateLimit, RateLimiter, RedisRateLimiter};

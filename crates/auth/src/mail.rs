@@ -21,7 +21,7 @@ pub struct Mail {
     pub subject: String,
     /// Plain-text body.
     pub text: String,
-    /// The link the message carries, if any (logged by the outbox for the demo).
+    /// The link the message carries, if any. It holds a secret token, so it is never logged.
     pub link: Option<String>,
 }
 
@@ -36,7 +36,7 @@ fn build_message(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
     let to: Mailbox =
         mail.to.parse().map_err(|error: lettre::address::AddressError| MailError::Message(error.to_string()))?;
     // lettre picks the transfer encoding (quoted-printable once a line passes 76
-    // characters, as links do); the log line carries the link in clear for the demo.
+    // characters, as links do).
     Message::builder()
         .message_id(None)
         .from(from.clone())
@@ -51,8 +51,9 @@ fn parse_from(from: &str) -> Result<Mailbox, MailError> {
     from.parse().map_err(|error: lettre::address::AddressError| MailError::Message(format!("sender {from:?}: {error}")))
 }
 
-/// Writes each message to `<data-dir>/outbox/` as an `.eml` file and logs its link, so
-/// the demo works without a mail server.
+/// Writes each message to `<data-dir>/outbox/` as an `.eml` file, so the demo works without
+/// a mail server. The folder is 0700 and each file 0600 from the moment it exists: the
+/// messages carry verification and reset links. The log names the file, never the link.
 #[derive(Clone, Debug)]
 pub struct OutboxMailer {
     dir: PathBuf,
@@ -63,7 +64,7 @@ impl OutboxMailer {
     /// Files messages in `dir` (created if missing), sent from `from`.
     pub fn new(dir: impl Into<PathBuf>, from: &str) -> Result<Self, MailError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
+        crate::files::create_private_dir(&dir)?;
         Ok(OutboxMailer { dir, from: parse_from(from)? })
     }
 
@@ -84,17 +85,14 @@ impl Mailer for OutboxMailer {
             format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"), &crate::tokens::new_id()[..12]);
         let partial = self.dir.join(format!(".{name}.partial"));
         let path = self.dir.join(&name);
-        // Write then rename, so a reader never sees half a message.
-        tokio::fs::write(&partial, &bytes).await?;
+        // Write then rename, so a reader never sees half a message; the file is created
+        // 0600, never widened and narrowed afterwards.
+        let write_partial = partial.clone();
+        tokio::task::spawn_blocking(move || crate::files::write_private_file(&write_partial, &bytes))
+            .await
+            .map_err(|error| MailError::Message(format!("outbox writer: {error}")))??;
         tokio::fs::rename(&partial, &path).await?;
-        match &mail.link {
-            Some(link) => {
-                tracing::info!(to = %mail.to, subject = %mail.subject, file = %path.display(), %link, "mail filed in outbox")
-            }
-            None => {
-                tracing::info!(to = %mail.to, subject = %mail.subject, file = %path.display(), "mail filed in outbox")
-            }
-        }
+        tracing::info!(subject = %mail.subject, file = %path.display(), "mail filed in outbox");
         Ok(())
     }
 }

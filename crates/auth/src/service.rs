@@ -11,7 +11,6 @@ use tokio::task::JoinSet;
 use crate::config::{AuthBackends, AuthConfig};
 use crate::deck::{Deck, DeckLimits, validate_deck};
 use crate::error::AuthError;
-use crate::ip::rate_key_for_ip;
 use crate::mail::{Mail, Mailer, OutboxMailer, SmtpMailer};
 use crate::password::{PasswordHasher, check_password_policy};
 use crate::ratelimit::{MemoryRateLimiter, RateDecision, RateLimit, RateLimiter, RedisRateLimiter};
@@ -21,6 +20,7 @@ use crate::store::{
 };
 use crate::ticket::{MemoryTicketStore, RedisTicketStore, TicketGrant, TicketStore};
 use crate::tokens::{Claims, JwtKeys, hash_token, new_id, new_secret_token};
+use api::client::rate_key_for_ip;
 
 /// What login and refresh answer.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -95,6 +95,35 @@ fn normalize_email(email: &str) -> Result<String, AuthError> {
     Ok(email)
 }
 
+/// The mail with a verification link (to `<public_url>/#/verify?token=…`).
+fn verification_mail(public_url: &str, email: &str, token: &str) -> Mail {
+    let link = format!("{public_url}/#/verify?token={token}");
+    Mail {
+        to: email.to_owned(),
+        subject: "Confirm your Deck account".to_owned(),
+        text: format!(
+            "Welcome to Deck.\n\nOpen this link and enter the password you chose to confirm your e-mail \
+             address:\n\n{link}\n\nThe link works once and expires in 24 hours. If you did not sign up, ignore \
+             this message.\n"
+        ),
+        link: Some(link),
+    }
+}
+
+/// The mail with a password-reset link.
+fn reset_mail(public_url: &str, email: &str, token: &str) -> Mail {
+    let link = format!("{public_url}/#/reset?token={token}");
+    Mail {
+        to: email.to_owned(),
+        subject: "Reset your Deck password".to_owned(),
+        text: format!(
+            "Open this link to choose a new password:\n\n{link}\n\nThe link works once and expires in \
+             24 hours. If you did not ask for it, ignore this message; your password is unchanged.\n"
+        ),
+        link: Some(link),
+    }
+}
+
 impl AuthService {
     /// A service over the given stores.
     pub async fn new(
@@ -128,9 +157,12 @@ impl AuthService {
         let members: Arc<dyn MemberStore> = match &backends.mysql_url {
             Some(url) => Arc::new(SqlMemberStore::connect(url).await?),
             None => {
-                std::fs::create_dir_all(&backends.data_dir)
+                crate::files::create_private_dir(&backends.data_dir)
                     .map_err(|error| AuthError::Config(format!("data dir: {error}")))?;
-                Arc::new(SqlMemberStore::open_sqlite(&backends.data_dir.join("auth.sqlite")).await?)
+                let path = backends.data_dir.join("auth.sqlite");
+                crate::files::precreate_private_file(&path)
+                    .map_err(|error| AuthError::Config(format!("{}: {error}", path.display())))?;
+                Arc::new(SqlMemberStore::open_sqlite(&path).await?)
             }
         };
         let (tickets, limiter): (Arc<dyn TicketStore>, Arc<dyn RateLimiter>) = match &backends.redis_url {
@@ -205,10 +237,6 @@ impl AuthService {
         while tasks.join_next().await.is_some() {}
     }
 
-    fn link(&self, route: &str, token: &str) -> String {
-        format!("{}/#/{route}?token={token}", self.config.public_url.trim_end_matches('/'))
-    }
-
     async fn new_email_token(
         &self,
         user_id: &str,
@@ -231,16 +259,7 @@ impl AuthService {
     }
 
     fn verification_mail(&self, email: &str, token: &str) -> Mail {
-        let link = self.link("verify", token);
-        Mail {
-            to: email.to_owned(),
-            subject: "Confirm your Deck account".to_owned(),
-            text: format!(
-                "Welcome to Deck.\n\nOpen this link to confirm your e-mail address:\n\n{link}\n\n\
-                 The link works once and expires in 24 hours. If you did not sign up, ignore this message.\n"
-            ),
-            link: Some(link),
-        }
+        verification_mail(self.config.public_url.trim_end_matches('/'), email, token)
     }
 
     /// Sign-up. Answers the same whether or not the address has an account: a new address
@@ -297,37 +316,63 @@ impl AuthService {
         Ok(())
     }
 
-    /// Follows a verification link: single use, unexpired. Installs the password chosen
-    /// with the sign-up that sent this link and marks the address verified.
-    pub async fn verify_email(&self, token: &str, ip: IpAddr) -> Result<(), AuthError> {
+    /// Follows a verification link: single use, unexpired, and only with the password
+    /// chosen at the sign-up that sent this link (for a resent link: the account's
+    /// password). Following a link proves the mailbox; the password proves that whoever
+    /// follows it is the person who signed up. A verify without a password or with the
+    /// wrong one changes nothing and does not use the link up, so a mail scanner (or an
+    /// attacker who pre-registered the address) cannot take the owner's chance away.
+    /// On success every other verify token of the address ends, so an earlier sign-up's
+    /// link can never install its password later.
+    pub async fn verify_email(&self, token: &str, password: Option<&str>, ip: IpAddr) -> Result<(), AuthError> {
         self.check_ip("token-ip", ip, self.config.limits.token_ip).await?;
+        let password = password.unwrap_or_default();
+        if password.is_empty() {
+            return Err(AuthError::invalid("password", "enter the password you chose when you signed up"));
+        }
+        let token_hash = hash_token(token.trim());
         let now = now_secs();
         let record = self
             .members
-            .consume_email_token(&hash_token(token.trim()), TokenPurpose::Verify, now)
+            .peek_email_token(&token_hash, TokenPurpose::Verify, now)
+            .await?
+            .ok_or(AuthError::InvalidEmailToken)?;
+        // Guessing the password of a link one holds is limited per link.
+        self.check_rate("verify-token", &token_hash, self.config.limits.login_account).await?;
+        let expected = match &record.password_hash {
+            Some(hash) => hash.clone(),
+            None => {
+                self.members.member_by_id(&record.user_id).await?.ok_or(AuthError::InvalidEmailToken)?.password_hash
+            }
+        };
+        if password.chars().count() > crate::password::MAX_PASSWORD_CHARS
+            || !self.hasher.verify(password, &expected).await?
+        {
+            return Err(AuthError::WrongVerifyPassword);
+        }
+        // The conditional update is the single-use guarantee between concurrent verifies.
+        let record = self
+            .members
+            .consume_email_token(&token_hash, TokenPurpose::Verify, now)
             .await?
             .ok_or(AuthError::InvalidEmailToken)?;
         if let Some(password_hash) = &record.password_hash {
             self.members.set_password(&record.user_id, password_hash, now).await?;
         }
         self.members.mark_verified(&record.user_id, now).await?;
-        // Older links (from earlier sign-up attempts) must not set a password later.
         self.members.invalidate_email_tokens(&record.user_id, TokenPurpose::Verify, now).await?;
         Ok(())
     }
 
     /// Sends a new verification link to an unverified account; answers alike otherwise.
+    /// The lookup and the mail happen after the answer, so that its timing says nothing
+    /// about the address either.
     pub async fn resend_verification(&self, email: &str, ip: IpAddr) -> Result<(), AuthError> {
         let limits = self.config.limits;
         self.check_ip("reset-ip", ip, limits.reset_ip).await?;
         let email = normalize_email(email)?;
         self.check_rate("reset-account", &email, limits.reset_account).await?;
-        if let Some(member) = self.members.member_by_email(&email).await?
-            && member.verified_at.is_none()
-        {
-            let token = self.new_email_token(&member.id, TokenPurpose::Verify, None).await?;
-            self.send_later(self.verification_mail(&email, &token));
-        }
+        self.in_background(email, TokenPurpose::Verify);
         Ok(())
     }
 
@@ -350,8 +395,11 @@ impl AuthService {
             Some(member) if password_ok => member,
             _ => return Err(AuthError::InvalidCredentials),
         };
+        // An unverified account answers like a wrong password: otherwise signing up an
+        // address and logging in with the chosen password would tell whether the address
+        // already had an account (the new account would say "unverified").
         if member.verified_at.is_none() {
-            return Err(AuthError::Unverified);
+            return Err(AuthError::InvalidCredentials);
         }
         self.start_session(&member.id).await
     }
@@ -448,26 +496,70 @@ impl AuthService {
         Ok(())
     }
 
-    /// Asks for a password-reset link; answers alike whether or not the address exists.
+    /// "Log out everywhere": ends every session of the member, this one included. Access
+    /// tokens already issued live out their few minutes; no refresh token works again.
+    pub async fn logout_everywhere(&self, claims: &Claims) -> Result<u64, AuthError> {
+        let n_revoked = self.members.revoke_member_families(&claims.sub, None, now_secs()).await?;
+        tracing::info!(n_revoked, "logged out everywhere");
+        Ok(n_revoked)
+    }
+
+    /// Asks for a password-reset link; answers alike whether or not the address exists,
+    /// in body and in timing (the lookup and the mail happen after the answer).
     pub async fn request_reset(&self, email: &str, ip: IpAddr) -> Result<(), AuthError> {
         let limits = self.config.limits;
         self.check_ip("reset-ip", ip, limits.reset_ip).await?;
         let email = normalize_email(email)?;
         self.check_rate("reset-account", &email, limits.reset_account).await?;
-        if let Some(member) = self.members.member_by_email(&email).await? {
-            let token = self.new_email_token(&member.id, TokenPurpose::Reset, None).await?;
-            let link = self.link("reset", &token);
-            self.send_later(Mail {
-                to: email,
-                subject: "Reset your Deck password".to_owned(),
-                text: format!(
-                    "Open this link to choose a new password:\n\n{link}\n\nThe link works once and expires in \
-                     24 hours. If you did not ask for it, ignore this message; your password is unchanged.\n"
-                ),
-                link: Some(link),
-            });
-        }
+        self.in_background(email, TokenPurpose::Reset);
         Ok(())
+    }
+
+    /// Looks the address up and mails a reset link (or, for `Verify`, a new verification
+    /// link to an unverified account) on the mail task set, after the request answered.
+    fn in_background(&self, email: String, purpose: TokenPurpose) {
+        let mailer = Arc::clone(&self.mailer);
+        let members = Arc::clone(&self.members);
+        let public_url = self.config.public_url.trim_end_matches('/').to_owned();
+        let ttl = secs_i64(self.config.email_token_ttl_secs);
+        let mut tasks = self.mail_tasks.lock();
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
+            let outcome = async {
+                let Some(member) = members.member_by_email(&email).await? else {
+                    return Ok::<_, AuthError>(None);
+                };
+                if purpose == TokenPurpose::Verify && member.verified_at.is_some() {
+                    return Ok(None);
+                }
+                let token = new_secret_token();
+                let now = now_secs();
+                members
+                    .insert_email_token(&EmailTokenRecord {
+                        token_hash: hash_token(&token),
+                        user_id: member.id.clone(),
+                        purpose,
+                        password_hash: None,
+                        created_at: now,
+                        expires_at: now.saturating_add(ttl),
+                    })
+                    .await?;
+                Ok(Some(match purpose {
+                    TokenPurpose::Verify => verification_mail(&public_url, &email, &token),
+                    TokenPurpose::Reset => reset_mail(&public_url, &email, &token),
+                }))
+            }
+            .await;
+            match outcome {
+                Ok(Some(mail)) => {
+                    if let Err(error) = mailer.send(&mail).await {
+                        tracing::warn!(%error, subject = %mail.subject, "mail not sent");
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "could not prepare an account mail"),
+            }
+        });
     }
 
     /// Sets a new password with a reset link: single use, unexpired. Ends every session and
@@ -491,6 +583,7 @@ impl AuthService {
         self.members.set_password(&member.id, &password_hash, now).await?;
         self.members.mark_verified(&member.id, now).await?;
         self.members.invalidate_email_tokens(&member.id, TokenPurpose::Reset, now).await?;
+        self.members.invalidate_email_tokens(&member.id, TokenPurpose::Verify, now).await?;
         self.members.revoke_member_families(&member.id, None, now).await?;
         Ok(())
     }
@@ -512,6 +605,7 @@ impl AuthService {
         let now = now_secs();
         self.members.set_password(&member.id, &password_hash, now).await?;
         self.members.invalidate_email_tokens(&member.id, TokenPurpose::Reset, now).await?;
+        self.members.invalidate_email_tokens(&member.id, TokenPurpose::Verify, now).await?;
         let n_revoked = self.members.revoke_member_families(&member.id, Some(&claims.sid), now).await?;
         tracing::info!(n_revoked, "password changed; other sessions ended");
         self.send_later(Mail {
@@ -534,9 +628,12 @@ impl AuthService {
 
     /// [`AuthService::authenticate`] without the `async`, for middleware that cannot await.
     pub fn authenticate_sync(&self, bearer: &str) -> Result<Claims, AuthError> {
-        let token = bearer.trim();
-        let token = token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")).unwrap_or(token).trim();
-        self.keys.validate(token)
+        // Either a bare token or a whole `Bearer …` header value.
+        let token = http::HeaderValue::from_str(bearer)
+            .ok()
+            .and_then(|value| api::client::bearer_token(&value).map(str::to_owned))
+            .unwrap_or_else(|| bearer.trim().to_owned());
+        self.keys.validate(&token)
     }
 
     /// The member's saved deck, or `None` when nothing was saved yet.

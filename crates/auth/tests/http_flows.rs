@@ -36,19 +36,26 @@ async fn signup_writes_a_verification_mail_and_login_waits_for_it() {
     let token = link_token(mail, "verify");
     assert_eq!(token.len(), 43);
 
-    // Right password, unverified: the truth, since the caller proved the password.
-    let answer = post(&harness.router, "/api/auth/login", json!({"email": email, "password": PASSWORD}), IP).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert_eq!(answer.body, json!({"error": "email not verified", "code": "unverified"}));
-    // Wrong password, unverified: the usual answer, nothing learned.
-    let answer =
+    // Unverified, right or wrong password: the answer of a wrong password, so that signing
+    // up and logging in does not tell whether the address had an account.
+    let right = post(&harness.router, "/api/auth/login", json!({"email": email, "password": PASSWORD}), IP).await;
+    let wrong =
         post(&harness.router, "/api/auth/login", json!({"email": email, "password": "wrong password!"}), IP).await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(right.status, StatusCode::UNAUTHORIZED);
+    assert_eq!((right.status, &right.raw), (wrong.status, &wrong.raw));
 
+    // Without the password, or with another, the link does nothing and stays usable.
     let answer = post(&harness.router, "/api/auth/verify", json!({"token": token}), IP).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["field"], "password");
+    let answer =
+        post(&harness.router, "/api/auth/verify", json!({"token": token, "password": "not it at all"}), IP).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.body["code"], "wrong_password");
+    let answer = post(&harness.router, "/api/auth/verify", json!({"token": token, "password": PASSWORD}), IP).await;
     assert_eq!(answer.status, StatusCode::OK);
     // Single use.
-    let answer = post(&harness.router, "/api/auth/verify", json!({"token": token}), IP).await;
+    let answer = post(&harness.router, "/api/auth/verify", json!({"token": token, "password": PASSWORD}), IP).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.body["code"], "invalid_token");
     assert_eq!(answer.body["field"], "token");
@@ -125,43 +132,100 @@ async fn answers_do_not_reveal_whether_an_account_exists() {
 async fn the_mailbox_owner_sets_the_password_of_a_pre_registered_address() {
     let harness = sqlite_harness(config()).await;
     let email = "victim@example.org";
+    let attacker_ip = "203.0.113.66";
+    let attacker_password = "attacker chosen pw";
     // An attacker registers the victim's address first, and never sees the mail.
-    let answer = post(
-        &harness.router,
-        "/api/auth/signup",
-        json!({"email": email, "password": "attacker chosen pw"}),
-        "203.0.113.66",
-    )
-    .await;
+    let answer =
+        post(&harness.router, "/api/auth/signup", json!({"email": email, "password": attacker_password}), attacker_ip)
+            .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED);
     harness.service.flush_mail().await;
-    wait_for_mails(&harness.outbox, 1).await;
-    // The victim signs up and follows their own link.
+    let mails = wait_for_mails(&harness.outbox, 1).await;
+    let attacker_token = link_token(&mails[0], "verify");
+    // The victim's mail scanner follows the link: without a password, and with guesses.
+    let scanner = "192.0.2.200";
+    let answer = post(&harness.router, "/api/auth/verify", json!({"token": attacker_token}), scanner).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    for guess in ["", "password", PASSWORD] {
+        let answer =
+            post(&harness.router, "/api/auth/verify", json!({"token": attacker_token, "password": guess}), scanner)
+                .await;
+        assert!(answer.status.is_client_error(), "{guess}: {:?}", answer.body);
+    }
+    // The attacker's password does not log in: the account is still unverified.
+    let attacker =
+        post(&harness.router, "/api/auth/login", json!({"email": email, "password": attacker_password}), attacker_ip)
+            .await;
+    assert_eq!(attacker.status, StatusCode::UNAUTHORIZED);
+    // The victim signs up with their own password and follows their own link.
     let answer = post(&harness.router, "/api/auth/signup", json!({"email": email, "password": PASSWORD}), IP).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED);
     harness.service.flush_mail().await;
     let mails = wait_for_mails(&harness.outbox, 2).await;
     let victim_token = link_token(&mails[1], "verify");
-    let attacker_token = link_token(&mails[0], "verify");
-    assert_eq!(
-        post(&harness.router, "/api/auth/verify", json!({"token": victim_token}), IP).await.status,
-        StatusCode::OK
-    );
-    // The older link died with the verification.
-    assert_eq!(
-        post(&harness.router, "/api/auth/verify", json!({"token": attacker_token}), IP).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    let attacker = post(
+    // The victim's own link does not take the attacker's password.
+    let answer =
+        post(&harness.router, "/api/auth/verify", json!({"token": victim_token, "password": attacker_password}), IP)
+            .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    let answer =
+        post(&harness.router, "/api/auth/verify", json!({"token": victim_token, "password": PASSWORD}), IP).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    // The older link died with the verification, even with the attacker's password.
+    let answer = post(
         &harness.router,
-        "/api/auth/login",
-        json!({"email": email, "password": "attacker chosen pw"}),
-        "203.0.113.66",
+        "/api/auth/verify",
+        json!({"token": attacker_token, "password": attacker_password}),
+        attacker_ip,
     )
     .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let attacker =
+        post(&harness.router, "/api/auth/login", json!({"email": email, "password": attacker_password}), attacker_ip)
+            .await;
     assert_eq!(attacker.status, StatusCode::UNAUTHORIZED);
     let victim = post(&harness.router, "/api/auth/login", json!({"email": email, "password": PASSWORD}), IP).await;
     assert_eq!(victim.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_up_then_login_does_not_tell_whether_the_address_had_an_account() {
+    let harness = sqlite_harness(config()).await;
+    let known = "taken@example.org";
+    signed_in(&harness, known, IP).await;
+    let chosen = "attacker probe password";
+    let mut answers = Vec::new();
+    for email in [known, "free@example.org"] {
+        let signup = post(&harness.router, "/api/auth/signup", json!({"email": email, "password": chosen}), IP).await;
+        let login = post(&harness.router, "/api/auth/login", json!({"email": email, "password": chosen}), IP).await;
+        answers.push((signup.status, signup.raw, login.status, login.raw));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].2, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn json_endpoints_refuse_other_content_types() {
+    let harness = sqlite_harness(config()).await;
+    for content_type in
+        [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")]
+    {
+        let mut builder = http::Request::builder().method(Method::POST).uri("/api/auth/login");
+        if let Some(content_type) = content_type {
+            builder = builder.header("content-type", content_type);
+        }
+        let body = json!({"email": "a@example.org", "password": PASSWORD}).to_string();
+        let mut request = builder.body(axum::body::Body::from(body)).unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo("192.0.2.1:1".parse::<std::net::SocketAddr>().unwrap()));
+        let response = tower::ServiceExt::oneshot(harness.router.clone(), request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
+    }
+    // `application/json; charset=utf-8` is JSON.
+    let answer =
+        post(&harness.router, "/api/auth/login", json!({"email": "a@example.org", "password": PASSWORD}), IP).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

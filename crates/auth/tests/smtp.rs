@@ -136,5 +136,8 @@ async fn signup_mail_goes_out_over_smtp() {
     service.flush_mail().await;
     let received = sink.wait_for(1).await;
     let token = link_token(&received[0], "verify");
-    assert_eq!(post(&router, "/api/auth/verify", json!({"token": token}), "192.0.2.1").await.status, StatusCode::OK);
+    assert_eq!(
+        post(&router, "/api/auth/verify", json!({"token": token, "password": PASSWORD}), "192.0.2.1").await.status,
+        StatusCode::OK
+    );
 }

@@ -13,11 +13,15 @@ use crate::backends::EngineArgs;
 /// Options of the accounts role.
 #[derive(Args, Clone, Debug)]
 pub struct AccountArgs {
-    /// HS256 signing secret (at least 32 bytes). Without it, a secret is made
-    /// once and kept in `<data-dir>/jwt-secret`, so sessions survive restarts.
-    #[arg(long, env = "DECK_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-    /// Key id of the signing secret (rotate by changing both).
+    /// File holding the HS256 signing keys (0600): one `kid=secret` per line (or a lone
+    /// secret, named by `--jwt-kid`). Several keys let tokens signed by an old key live out
+    /// their lifetime after a rotation. Secrets may also come from the environment
+    /// (`DECK_JWT_SECRET`, or `DECK_JWT_KEYS=kid1=secret1,kid2=secret2`), never from the
+    /// command line, where every local user could read them. Without any, a secret is made
+    /// once and kept in `<data-dir>/jwt-secret` (0600), so sessions survive restarts.
+    #[arg(long, env = "DECK_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+    /// Key id of the key that signs new tokens (rotate: add a key, then switch this).
     #[arg(long, env = "DECK_JWT_KID", default_value = "k1")]
     pub jwt_kid: String,
     /// Where links in mails point (default: this server).
@@ -38,35 +42,83 @@ pub struct AccountArgs {
     /// Stream tickets one client address may take per minute.
     #[arg(long, env = "DECK_TICKETS_PER_MINUTE", default_value_t = 60)]
     pub tickets_per_minute: u32,
+    /// `GET /api/timeline` requests per second one client (user or address) may make
+    /// after spending its burst; beyond it, 429 with `Retry-After`. 0 = unlimited.
+    #[arg(long, env = "DECK_TIMELINE_PER_SECOND", default_value_t = 20.0)]
+    pub timeline_per_second: f64,
+    /// Burst of `GET /api/timeline` requests one client may make at once.
+    #[arg(long, env = "DECK_TIMELINE_BURST", default_value_t = 200.0)]
+    pub timeline_burst: f64,
+    /// WebSocket messages per second one client may send after its burst; beyond it, an
+    /// error frame `rate_limited` and the message is dropped. 0 = unlimited.
+    #[arg(long, env = "DECK_STREAM_MESSAGES_PER_SECOND", default_value_t = 20.0)]
+    pub stream_messages_per_second: f64,
+    /// Burst of WebSocket messages one client may send at once.
+    #[arg(long, env = "DECK_STREAM_MESSAGE_BURST", default_value_t = 200.0)]
+    pub stream_message_burst: f64,
+    /// Extra origins the page may connect to (the CSP's `connect-src`). Repeatable.
+    #[arg(long = "connect-origin", env = "DECK_CONNECT_ORIGINS", value_delimiter = ',')]
+    pub connect_origins: Vec<String>,
+    /// Send `Strict-Transport-Security` on every answer (Deck is served over HTTPS). Without
+    /// it, HSTS is sent only when a trusted proxy says `X-Forwarded-Proto: https`.
+    #[arg(long, env = "DECK_HSTS")]
+    pub hsts: bool,
     /// Most Argon2 password hashes computed at once; 0 = one fewer than the
     /// cores (at least one), which keeps a core for everything else.
     #[arg(long, env = "DECK_HASHES_AT_ONCE", default_value_t = 0)]
     pub hashes_at_once: usize,
 }
 
-/// The signing secret: configured, or made once and kept in the data dir.
-fn signing_secret(args: &AccountArgs, data_dir: &Path) -> anyhow::Result<String> {
-    if let Some(secret) = &args.jwt_secret {
-        anyhow::ensure!(secret.len() >= 32, "DECK_JWT_SECRET must be at least 32 bytes");
-        return Ok(secret.clone());
+/// Reads `kid=secret` entries (lines or commas); a lone secret gets `default_kid`.
+fn parse_keys(text: &str, default_kid: &str, origin: &str) -> anyhow::Result<Vec<auth::JwtKey>> {
+    let mut keys = Vec::new();
+    for entry in text.split(['\n', ',']).map(str::trim).filter(|entry| !entry.is_empty() && !entry.starts_with('#')) {
+        let (kid, secret) = match entry.split_once('=') {
+            // A base64 secret may end in '='; a kid never is empty.
+            Some((kid, secret)) if !kid.is_empty() && !secret.is_empty() => (kid.trim(), secret.trim()),
+            _ => (default_kid, entry),
+        };
+        anyhow::ensure!(secret.len() >= 32, "{origin}: the secret of key `{kid}` must be at least 32 bytes");
+        anyhow::ensure!(!keys.iter().any(|key: &auth::JwtKey| key.kid == kid), "{origin}: key `{kid}` given twice");
+        keys.push(auth::JwtKey { kid: kid.to_owned(), secret: secret.to_owned() });
+    }
+    Ok(keys)
+}
+
+/// The signing keys: from the keys file, the environment, or made once and kept in the
+/// data dir (created 0600 with the secret in one step, never written then narrowed).
+fn signing_keys(args: &AccountArgs, data_dir: &Path) -> anyhow::Result<Vec<auth::JwtKey>> {
+    let mut keys = Vec::new();
+    if let Some(path) = &args.jwt_secret_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        keys.extend(parse_keys(&text, &args.jwt_kid, &path.display().to_string())?);
+    }
+    if let Ok(text) = std::env::var("DECK_JWT_KEYS") {
+        keys.extend(parse_keys(&text, &args.jwt_kid, "DECK_JWT_KEYS")?);
+    }
+    if let Ok(secret) = std::env::var("DECK_JWT_SECRET") {
+        anyhow::ensure!(secret.trim().len() >= 32, "DECK_JWT_SECRET must be at least 32 bytes");
+        keys.push(auth::JwtKey { kid: args.jwt_kid.clone(), secret: secret.trim().to_owned() });
+    }
+    if !keys.is_empty() {
+        anyhow::ensure!(
+            keys.iter().any(|key| key.kid == args.jwt_kid),
+            "no signing key has the active kid `{}` (--jwt-kid)",
+            args.jwt_kid
+        );
+        return Ok(keys);
     }
     let path = data_dir.join("jwt-secret");
     if let Ok(secret) = std::fs::read_to_string(&path)
         && secret.trim().len() >= 32
     {
-        return Ok(secret.trim().to_owned());
+        return Ok(vec![auth::JwtKey { kid: args.jwt_kid.clone(), secret: secret.trim().to_owned() }]);
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    auth::create_private_dir(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
     let bytes: [u8; 48] = rand::random();
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    std::fs::write(&path, &secret).with_context(|| format!("write {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restrict {}", path.display()))?;
-    }
-    Ok(secret)
+    auth::write_private_file(&path, secret.as_bytes()).with_context(|| format!("write {}", path.display()))?;
+    Ok(vec![auth::JwtKey { kid: args.jwt_kid.clone(), secret }])
 }
 
 pub async fn service(
@@ -76,7 +128,7 @@ pub async fn service(
     port: u16,
 ) -> anyhow::Result<Arc<auth::AuthService>> {
     let mut config = auth::AuthConfig {
-        keys: vec![auth::JwtKey { kid: args.jwt_kid.clone(), secret: signing_secret(args, data_dir)? }],
+        keys: signing_keys(args, data_dir)?,
         active_kid: args.jwt_kid.clone(),
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
         trusted_proxies: args.trusted_proxies.clone(),
@@ -100,6 +152,24 @@ pub async fn service(
     Ok(Arc::new(service))
 }
 
+/// A token bucket from the command line: a rate of 0 means no limit.
+fn bucket(per_second: f64, burst: f64) -> gateway::BucketConfig {
+    if per_second <= 0.0 || burst <= 0.0 {
+        gateway::BucketConfig::UNLIMITED
+    } else {
+        gateway::BucketConfig { per_second, burst: burst.max(1.0) }
+    }
+}
+
+/// The per-client limits and browser headers of the edge, from the accounts options.
+pub fn apply_edge_limits(args: &AccountArgs, config: &mut gateway::GatewayConfig) {
+    config.trusted_proxies = args.trusted_proxies.clone();
+    config.timeline_rate = bucket(args.timeline_per_second, args.timeline_burst);
+    config.stream_message_rate = bucket(args.stream_messages_per_second, args.stream_message_burst);
+    config.connect_origins = args.connect_origins.clone();
+    config.hsts = args.hsts || args.public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+}
+
 /// Lets the stream endpoint redeem the tickets the accounts role issues.
 pub struct AuthTickets(pub Arc<auth::AuthService>);
 
@@ -116,5 +186,22 @@ pub struct AuthTokens(pub Arc<auth::AuthService>);
 impl gateway::Authenticator for AuthTokens {
     fn user_of(&self, bearer: &str) -> Option<String> {
         self.0.authenticate_sync(bearer).ok().map(|claims| claims.sub)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_keys;
+
+    #[test]
+    fn keys_by_kid_or_lone_secret() {
+        let long = "s".repeat(32);
+        let keys = parse_keys(&format!("# rotation\nold={long}\nnew={long}==\n"), "k1", "test").unwrap();
+        assert_eq!(keys.iter().map(|key| key.kid.as_str()).collect::<Vec<_>>(), ["old", "new"]);
+        assert_eq!(keys[1].secret, format!("{long}=="));
+        let keys = parse_keys(&long, "k1", "test").unwrap();
+        assert_eq!(keys[0].kid, "k1");
+        assert!(parse_keys("k=short", "k1", "test").is_err());
+        assert!(parse_keys(&format!("a={long},a={long}"), "k1", "test").is_err());
     }
 }

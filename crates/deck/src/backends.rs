@@ -140,7 +140,9 @@ impl Backends {
             #[cfg(not(feature = "cassandra"))]
             Some(never) => match never {},
             None => {
-                std::fs::create_dir_all(data_dir)
+                // Owner-only: the data dir holds the auth database, the JWT secret and the
+                // outbox with its verification links.
+                auth::create_private_dir(data_dir)
                     .with_context(|| format!("create the data dir {}", data_dir.display()))?;
                 Arc::new(EmbeddedStore::open(&data_dir.join("posts")).context("open the post store")?)
             }

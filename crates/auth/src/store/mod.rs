@@ -129,6 +129,15 @@ pub trait MemberStore: Send + Sync {
         purpose: TokenPurpose,
         now: i64,
     ) -> Result<Option<EmailTokenRecord>, StoreError>;
+    /// Reads an e-mail token without using it: `Some` if it exists, has this purpose, is
+    /// unused and unexpired. Verification checks the password against it first, so that a
+    /// wrong guess (or a mail scanner) does not burn the owner's link.
+    async fn peek_email_token(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: i64,
+    ) -> Result<Option<EmailTokenRecord>, StoreError>;
     /// Marks every unused token of this member and purpose used.
     async fn invalidate_email_tokens(&self, user_id: &str, purpose: TokenPurpose, now: i64) -> Result<(), StoreError>;
 

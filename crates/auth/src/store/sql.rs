@@ -246,6 +246,34 @@ impl MemberStore for SqlMemberStore {
         .transpose()
     }
 
+    async fn peek_email_token(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: i64,
+    ) -> Result<Option<EmailTokenRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_hash, user_id, password_hash, created_at, expires_at FROM email_tokens \
+             WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(EmailTokenRecord {
+                token_hash: row.try_get("token_hash")?,
+                user_id: row.try_get("user_id")?,
+                purpose,
+                password_hash: row.try_get("password_hash")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
     async fn invalidate_email_tokens(&self, user_id: &str, purpose: TokenPurpose, now: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL")
             .bind(now)

@@ -167,7 +167,8 @@ pub async fn signed_in(harness: &Harness, email: &str, ip: &str) -> Value {
     let mails = wait_for_mails(&harness.outbox, before + 1).await;
     let mail = mails.iter().rev().find(|mail| mail.contains(email)).unwrap();
     let token = link_token(mail, "verify");
-    let answer = post(&harness.router, "/api/auth/verify", serde_json::json!({"token": token}), ip).await;
+    let answer =
+        post(&harness.router, "/api/auth/verify", serde_json::json!({"token": token, "password": PASSWORD}), ip).await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
     let answer =
         post(&harness.router, "/api/auth/login", serde_json::json!({"email": email, "password": PASSWORD}), ip).await;

@@ -1,4 +1,7 @@
-//! Which address a request comes from, and the rate-limit key for it.
+//! Who a request comes from: the real client address (behind trusted proxies), its
+//! rate-limit key (IPv6 grouped by /64), and the bearer token of `Authorization`.
+//! **Invariant:** every per-client limit and every token check in Deck goes through these
+//! three functions; there is no second copy of the parsing (`tests` below).
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -49,6 +52,21 @@ pub fn rate_key_for_ip(ip: IpAddr) -> String {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, one
+/// or more spaces); `None` for any other scheme, an empty token, or a header that is not
+/// text.
+pub fn bearer_token(header: &http::HeaderValue) -> Option<&str> {
+    let value = header.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+/// The bearer token of a request's `Authorization` header, if it has one.
+pub fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get(http::header::AUTHORIZATION).and_then(bearer_token)
+}
+
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, as dual-stack sockets report) as IPv4.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -58,6 +76,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -88,6 +107,17 @@ mod tests {
         // proxies appended counts.
         let found = client_ip(proxy, &headers("1.1.1.1, 198.51.100.7, 10.0.0.2"), &[proxy, inner]);
         assert_eq!(found, "198.51.100.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let value = |text: &str| http::HeaderValue::from_str(text).unwrap();
+        assert_eq!(bearer_token(&value("Bearer abc.def")), Some("abc.def"));
+        assert_eq!(bearer_token(&value("bearer   abc")), Some("abc"));
+        assert_eq!(bearer_token(&value("Basic abc")), None);
+        assert_eq!(bearer_token(&value("Bearer ")), None);
+        assert_eq!(bearer_token(&value("Bearer a b")), None);
+        assert_eq!(bearer_token(&value("abc")), None);
     }
 
     #[test]
