@@ -117,6 +117,7 @@ async fn start_gateway(
     backends: &Backends,
     hub: Arc<Hub>,
     accounts: Arc<auth::AuthService>,
+    account_args: &AccountArgs,
     metrics: &Metrics,
     args: &FeedArgs,
     source_health: ingest::SourceHealth,
@@ -128,12 +129,13 @@ async fn start_gateway(
     if static_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "no built web client found; serving the API only");
     }
-    let config = gateway::GatewayConfig {
+    let mut config = gateway::GatewayConfig {
         allowed_origins: origins,
         static_dir,
         max_connections_per_ip: args.max_connections_per_ip,
         ..gateway::GatewayConfig::default()
     };
+    accounts::apply_edge_limits(account_args, &mut config);
     let mut state = gateway::AppState::new(
         backends.store.clone(),
         backends.trends.clone(),
@@ -181,7 +183,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let processor_shutdown = CancellationToken::new();
     let processor_task = tokio::spawn(processor(&backends, publisher, &metrics).run(processor_shutdown.clone()));
     let accounts = accounts::service(&args.accounts, &args.engines, &args.data_dir, args.feed.port).await?;
-    let server = start_gateway(&backends, hub, accounts.clone(), &metrics, &args.feed, health, &shutdown).await?;
+    let server =
+        start_gateway(&backends, hub, accounts.clone(), &args.accounts, &metrics, &args.feed, health, &shutdown)
+            .await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down: sources, then the processor, then HTTP");
@@ -259,9 +263,17 @@ pub async fn feed(
     let shutdown = CancellationToken::new();
     follow_processed(&config, hub.clone(), shutdown.clone()).await?;
     let accounts = accounts::service(&account_args, &engines, data_dir, args.port).await?;
-    let server =
-        start_gateway(&backends, hub, accounts.clone(), &metrics, &args, ingest::SourceHealth::new(), &shutdown)
-            .await?;
+    let server = start_gateway(
+        &backends,
+        hub,
+        accounts.clone(),
+        &account_args,
+        &metrics,
+        &args,
+        ingest::SourceHealth::new(),
+        &shutdown,
+    )
+    .await?;
     wait_for_signal().await;
     shutdown.cancel();
     let _ = server.await;

@@ -7,6 +7,7 @@
 
 mod errors;
 pub mod proxy;
+mod ratelimit;
 mod stream;
 mod timeline;
 mod trends_routes;
@@ -30,6 +31,7 @@ use tower_http::trace::TraceLayer;
 use trends::TrendStore;
 
 pub use errors::ApiError;
+pub use ratelimit::{BucketConfig, TokenBuckets};
 pub use stream::{TicketGrant, Tickets};
 pub use trends_routes::{ranking_of, spawn_trends_ticker};
 
@@ -53,6 +55,18 @@ pub struct GatewayConfig {
     pub max_catch_up_posts: usize,
     /// The built web client; `None` serves no static files.
     pub static_dir: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` names the client (e.g. `deck gateway`); every
+    /// per-client limit keys on the address they report. Empty: the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `GET /api/timeline` per client (user or address): 429 with `Retry-After` beyond it.
+    pub timeline_rate: BucketConfig,
+    /// WebSocket messages per client: an error frame `rate_limited` beyond it.
+    pub stream_message_rate: BucketConfig,
+    /// Extra origins the page may connect to (`connect-src` of the CSP), besides itself.
+    pub connect_origins: Vec<String>,
+    /// Send `Strict-Transport-Security`: the public URL is HTTPS, or a trusted proxy says
+    /// `X-Forwarded-Proto: https`.
+    pub hsts: bool,
 }
 
 impl Default for GatewayConfig {
@@ -66,6 +80,13 @@ impl Default for GatewayConfig {
             ping_interval: Duration::from_secs(30),
             max_catch_up_posts: 2_000,
             static_dir: None,
+            trusted_proxies: Vec::new(),
+            // Generous: the web client opens a few pages per column; a scraper hammering one
+            // address is held to 20 per second after a burst of 200.
+            timeline_rate: BucketConfig { per_second: 20.0, burst: 200.0 },
+            stream_message_rate: BucketConfig { per_second: 20.0, burst: 200.0 },
+            connect_origins: Vec::new(),
+            hsts: false,
         }
     }
 }
@@ -90,12 +111,7 @@ async fn check_token(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::to_owned);
+    let bearer = api::client::bearer_of(request.headers()).map(str::to_owned);
     if let (Some(bearer), Some(authenticator)) = (bearer, &state.authenticator)
         && !request.uri().path().starts_with("/api/auth/")
     {
@@ -123,7 +139,10 @@ pub struct AppState {
     pub source_health: telemetry::SourceHealth,
     /// Validates bearer tokens; without one, tokens are not checked here.
     pub authenticator: Option<Arc<dyn Authenticator>>,
-    connections_per_ip: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    /// Open WebSockets per client address key (IPv6 by /64).
+    connections_per_ip: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    timeline_buckets: Arc<TokenBuckets>,
+    stream_message_buckets: Arc<TokenBuckets>,
 }
 
 impl AppState {
@@ -136,6 +155,8 @@ impl AppState {
         config: GatewayConfig,
     ) -> AppState {
         AppState {
+            timeline_buckets: Arc::new(TokenBuckets::new(config.timeline_rate)),
+            stream_message_buckets: Arc::new(TokenBuckets::new(config.stream_message_rate)),
             store,
             trends,
             hub,
@@ -180,12 +201,19 @@ async fn sources(axum::extract::State(state): axum::extract::State<AppState>) ->
 /// stream tickets) merged in before the layers, so one stack guards all.
 pub fn router(state: AppState, extra: Router) -> Router {
     let static_dir = state.config.static_dir.clone();
+    let csp = HeaderValue::from_str(&content_security_policy(&state.config.connect_origins))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    let hsts_state = state.clone();
     let cors_origins: Vec<HeaderValue> =
         state.config.allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/timeline", get(timeline::timeline))
+        .route(
+            "/api/timeline",
+            get(timeline::timeline)
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit_timeline)),
+        )
         .route("/api/trends", get(trends_routes::trends))
         .route("/api/sources", get(sources))
         .route("/api/stream", get(stream::upgrade))
@@ -196,6 +224,7 @@ pub fn router(state: AppState, extra: Router) -> Router {
         let index = dir.join("index.html");
         app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
     }
+    app = app.layer(axum::middleware::from_fn_with_state(hsts_state, strict_transport));
     let request_id = HeaderName::from_static("x-request-id");
     app.layer(
         tower::ServiceBuilder::new()
@@ -218,13 +247,52 @@ pub fn router(state: AppState, extra: Router) -> Router {
                 header::REFERRER_POLICY,
                 HeaderValue::from_static("no-referrer"),
             ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
-                ),
-            )),
+            .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, csp)),
     )
+}
+
+/// The Content-Security-Policy: everything from this origin only; `connect-src` names this
+/// origin (which covers its own `ws:`/`wss:` in current browsers) plus the configured
+/// origins, never a `ws: wss:` wildcard that would let injected script talk anywhere.
+pub fn content_security_policy(connect_origins: &[String]) -> String {
+    let mut connect = String::from("'self'");
+    for origin in connect_origins {
+        // Only plain origins: a `;` or a space would smuggle in another directive.
+        if !origin.is_empty() && origin.chars().all(|c| c.is_ascii_graphic() && c != ';' && c != ',') {
+            connect.push(' ');
+            connect.push_str(origin);
+        }
+    }
+    format!(
+        "default-src 'self'; connect-src {connect}; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    )
+}
+
+/// `Strict-Transport-Security` when served over HTTPS (configured), or when a trusted proxy
+/// says the request came over HTTPS; otherwise nothing (HSTS over plain HTTP is ignored).
+async fn strict_transport(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer_trusted = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .is_some_and(|info| state.config.trusted_proxies.contains(&info.0.ip()));
+    let proxied_https = peer_trusted
+        && request
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let mut response = next.run(request).await;
+    if state.config.hsts || proxied_https {
+        response
+            .headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    response
 }
 
 /// Serves `app` on `listener` until `shutdown`, then drains open requests.

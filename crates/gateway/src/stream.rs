@@ -6,7 +6,7 @@
 //! bounded queue (see `feed::hub`), sends pings and resync signals.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,7 +59,7 @@ pub(crate) fn origin_allowed(allowed_origins: &[String], headers: &HeaderMap) ->
 /// Counts a client's open sockets; the slot is freed when dropped.
 struct IpSlot {
     state: AppState,
-    ip: IpAddr,
+    ip: String,
 }
 
 impl Drop for IpSlot {
@@ -81,6 +81,9 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // The real client (behind `deck gateway` or another trusted proxy), IPv6 by /64.
+    let client = api::client::client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
+    let client_key = api::client::rate_key_for_ip(client);
     if !origin_allowed(&state.config.allowed_origins, &headers) {
         return ApiError::Forbidden("origin not allowed").into_response();
     }
@@ -92,12 +95,12 @@ pub async fn upgrade(
     };
     let slot = {
         let mut counts = state.connections_per_ip.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = counts.entry(peer.ip()).or_insert(0);
+        let count = counts.entry(client_key.clone()).or_insert(0);
         if *count >= state.config.max_connections_per_ip {
             return ApiError::TooManyRequests { retry_after_secs: 5 }.into_response();
         }
         *count += 1;
-        IpSlot { state: state.clone(), ip: peer.ip() }
+        IpSlot { state: state.clone(), ip: client_key.clone() }
     };
     let max_message = state.config.max_message_bytes;
     upgrade
@@ -107,7 +110,7 @@ pub async fn upgrade(
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
-            run_connection(state, socket, grant).await;
+            run_connection(state, socket, grant, client_key).await;
             drop(slot);
         })
 }
@@ -117,7 +120,12 @@ fn error_frame(code: &str, message: String, column: Option<String>, position: Op
         .unwrap_or_default()
 }
 
-async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant) {
+async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant, client_key: String) {
+    // Messages are counted per user when the ticket names one, else per address.
+    let bucket_key = match &grant.user_id {
+        Some(user) => format!("user:{user}"),
+        None => format!("ip:{client_key}"),
+    };
     let (connection, outbound_rx, signals) = state.hub.connect();
     let Some(outbound) = state.hub.sender(connection) else {
         return;
@@ -148,6 +156,13 @@ async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant) 
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
+        if let Err(wait) = state.stream_message_buckets.take(&bucket_key, Instant::now()) {
+            let seconds = crate::ratelimit::retry_after_secs(wait);
+            let message = format!("too many messages; the message was dropped; retry in {seconds} s");
+            let frame = error_frame("rate_limited", message, None, None);
+            let _ = outbound.send(Outbound::Direct(frame)).await;
+            continue;
+        }
         handle_message(&state, connection, &outbound, &trends_tx, text.as_str()).await;
     }
     state.hub.disconnect(connection);

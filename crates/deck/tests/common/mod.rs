@@ -51,6 +51,9 @@ impl Deck {
             let child = command_line
                 .args(args)
                 .env("RUST_LOG", "warn")
+                // These tests page whole columns quickly; the per-client read limit has
+                // its own test (`tests/security.rs`).
+                .env("DECK_TIMELINE_PER_SECOND", "0")
                 .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -153,6 +156,9 @@ impl Role {
             .arg(data_dir)
             .args(args)
             .env("RUST_LOG", "warn")
+            // These tests page whole columns quickly; the per-client read limit has
+            // its own test (`tests/security.rs`).
+            .env("DECK_TIMELINE_PER_SECOND", "0")
             .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
