@@ -85,7 +85,12 @@ export interface Tokens {
 /** The account endpoints. */
 export const auth = {
   signup: (email: string, password: string) => request<unknown>('POST', '/api/auth/signup', { email, password }),
-  verify: (token: string) => request<unknown>('POST', '/api/auth/verify', { token }),
+  /** Confirms the address; only with the password chosen at sign-up (never on page load). */
+  verify: (token: string, password: string) => request<unknown>('POST', '/api/auth/verify', { token, password }),
+  resend: (email: string) => request<unknown>('POST', '/api/auth/resend', { email }),
+  changePassword: (currentPassword: string, newPassword: string) =>
+    request<unknown>('POST', '/api/auth/password', { current_password: currentPassword, new_password: newPassword }, true),
+  logoutEverywhere: () => request<unknown>('POST', '/api/auth/logout-all', undefined, true),
   login: (email: string, password: string) => request<Tokens>('POST', '/api/auth/login', { email, password }),
   refresh: (refreshToken: string) => request<Tokens>('POST', '/api/auth/refresh', { refresh_token: refreshToken }),
   logout: (refreshToken: string) => request<unknown>('POST', '/api/auth/logout', { refresh_token: refreshToken }, true),

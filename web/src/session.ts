@@ -92,6 +92,12 @@ export async function logout(): Promise<void> {
   store(null);
 }
 
+/** Ends every session of the account on the server, then this one here. */
+export async function logoutEverywhere(): Promise<void> {
+  await auth.logoutEverywhere();
+  store(null);
+}
+
 /** Calls `listener` whenever the user signs in or out. */
 export function onSessionChange(listener: () => void): void {
   listeners.push(listener);

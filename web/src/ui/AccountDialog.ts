@@ -1,13 +1,25 @@
-// AccountDialog: sign up, the "check your e-mail" step, verify from the link,
-// log in, log out and reset the password, with each error shown next to the
-// field that caused it.
+// AccountDialog: sign up, the "check your e-mail" step, verify from the link
+// (with the password chosen at sign-up: never on load, so a mail scanner that
+// opens the link confirms nothing), log in, resend the confirmation, log out,
+// log out everywhere, change and reset the password, with each error shown
+// next to the field that caused it.
 
 import { ApiError, auth } from '../api';
 import { t } from '../i18n';
-import { login, logout, signedInEmail } from '../session';
+import { login, logout, logoutEverywhere, signedInEmail } from '../session';
 
 /** The dialog's screens. */
-export type AccountMode = 'login' | 'signup' | 'check-email' | 'verify' | 'reset-request' | 'reset-sent' | 'reset-confirm' | 'account';
+export type AccountMode =
+  | 'login'
+  | 'signup'
+  | 'check-email'
+  | 'verify'
+  | 'resend'
+  | 'reset-request'
+  | 'reset-sent'
+  | 'reset-confirm'
+  | 'change-password'
+  | 'account';
 
 interface FieldSpec {
   name: string;
@@ -44,7 +56,6 @@ export class AccountDialog {
     this.render();
     if (!this.el.open) this.el.showModal();
     this.content.querySelector<HTMLInputElement>('input')?.focus();
-    if (mode === 'verify') void this.verify();
   }
 
   /** Closes the dialog. */
@@ -166,14 +177,27 @@ export class AccountDialog {
       case 'login': {
         nodes.push(
           this.form(t.signIn, [email, password], t.signIn, async (values) => {
-            await login(values.email.trim(), values.password);
+            try {
+              await login(values.email.trim(), values.password);
+            } catch (error) {
+              // The server answers an unconfirmed address like a wrong password (so that
+              // nobody learns which addresses have accounts); say both, and offer a resend.
+              if (error instanceof ApiError && error.status === 401) {
+                throw new ApiError(401, { ...error.body, error: t.loginFailedHint }, null);
+              }
+              throw error;
+            }
             this.close();
             this.onSignedIn();
           }),
         );
         const links = document.createElement('div');
         links.className = 'dialog-links';
-        links.append(this.linkButton(t.signUp, () => this.open('signup')), this.linkButton(t.forgot, () => this.open('reset-request')));
+        links.append(
+          this.linkButton(t.signUp, () => this.open('signup')),
+          this.linkButton(t.forgot, () => this.open('reset-request')),
+          this.linkButton(t.resend, () => this.open('resend')),
+        );
         nodes.push(links);
         break;
       }
@@ -197,7 +221,37 @@ export class AccountDialog {
         nodes.push(this.heading(t.forgot), this.paragraph(t.checkEmailReset), this.linkButton(t.signIn, () => this.open('login')));
         break;
       case 'verify':
-        nodes.push(this.heading(t.signUp), this.paragraph(t.verifying));
+        nodes.push(
+          this.form(t.verifyConfirm, [{ ...password, label: t.password }], t.verifyConfirm, async (values) => {
+            await auth.verify(this.token, values.password);
+            this.open('login', '', t.verified);
+          }),
+        );
+        nodes[nodes.length - 1].querySelector('h2')?.after(this.paragraph(t.verifyPrompt));
+        break;
+      case 'resend':
+        nodes.push(
+          this.form(t.resend, [email], t.resend, async (values) => {
+            await auth.resend(values.email.trim());
+            this.open('login', '', t.resendSent);
+          }),
+        );
+        break;
+      case 'change-password':
+        nodes.push(
+          this.form(
+            t.changePassword,
+            [
+              { name: 'current_password', label: t.currentPassword, type: 'password', autocomplete: 'current-password' },
+              { name: 'new_password', label: t.newPassword, type: 'password', autocomplete: 'new-password' },
+            ],
+            t.changePassword,
+            async (values) => {
+              await auth.changePassword(values.current_password, values.new_password);
+              this.open('account', '', t.passwordChanged);
+            },
+          ),
+        );
         break;
       case 'reset-request':
         nodes.push(
@@ -225,20 +279,29 @@ export class AccountDialog {
           this.close();
           this.onSignedOut();
         });
-        nodes.push(this.heading(t.account), this.paragraph(t.signedInAs(signedInEmail() ?? '')), out);
+        const everywhere = document.createElement('button');
+        everywhere.type = 'button';
+        everywhere.textContent = t.logoutEverywhere;
+        everywhere.addEventListener('click', async () => {
+          try {
+            await logoutEverywhere();
+          } catch {
+            await logout();
+          }
+          this.close();
+          this.onSignedOut();
+        });
+        nodes.push(this.heading(t.account));
+        if (this.notice) nodes.push(this.paragraph(this.notice));
+        nodes.push(
+          this.paragraph(t.signedInAs(signedInEmail() ?? '')),
+          this.linkButton(t.changePassword, () => this.open('change-password')),
+          out,
+          everywhere,
+        );
         break;
       }
     }
     this.content.replaceChildren(...nodes);
-  }
-
-  private async verify(): Promise<void> {
-    try {
-      await auth.verify(this.token);
-      this.open('login', '', t.verified);
-    } catch (error) {
-      const message = error instanceof ApiError ? error.body.error : String(error);
-      this.content.replaceChildren(this.closeButton(), this.heading(t.signUp), this.paragraph(message, 'notice error'));
-    }
   }
 }
