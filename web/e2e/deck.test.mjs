@@ -395,7 +395,18 @@ describe('the deck', () => {
     const token = tokenFromMail(mail, 'verify');
     assert.ok(token, 'the mail holds a #/verify?token= link');
 
+    // Opening the link verifies nothing (a mail scanner opens links too): the page asks
+    // for the password chosen at sign-up.
     await page.goto(`${server.baseUrl}/#/verify?token=${encodeURIComponent(token)}`);
+    await page.getByText('Enter the password you chose').waitFor();
+    const early = await fetch(`${server.baseUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
+    assert.equal(early.status, 401, 'not verified by opening the link');
+    await page.getByRole('dialog').getByLabel('Password').fill(password);
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm e-mail' }).click();
     await page.getByText('Your e-mail is confirmed').waitFor();
     await page.getByLabel('E-mail').fill(email);
     await page.getByLabel('Password').fill(password);
