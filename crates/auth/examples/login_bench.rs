@@ -25,7 +25,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = AuthConfig {
         keys: vec![JwtKey { kid: "bench".into(), secret: "bench secret of at least thirty-two bytes".into() }],
         active_kid: "bench".into(),
-        limits: RateLimits { login_account: unlimited, login_ip: unlimited, ..RateLimits::default() },
+        limits: RateLimits {
+            login_account: unlimited,
+            login_account_total: unlimited,
+            login_ip: unlimited,
+            ..RateLimits::default()
+        },
         ..AuthConfig::default()
     };
     let dir = tempfile::tempdir()?;

@@ -108,8 +108,12 @@ impl Argon2Config {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
-    /// Login attempts per account.
+    /// Login attempts per account from one client address (IPv6 by /64). Keyed by both, so
+    /// that one attacker guessing from their address cannot lock the owner out.
     pub login_account: RateLimit,
+    /// Login attempts per account from all addresses together: bounds guessing spread over
+    /// many addresses. Set high, since reaching it locks the account for its window.
+    pub login_account_total: RateLimit,
     /// Login attempts per client IP.
     pub login_ip: RateLimit,
     /// Sign-ups per client IP.
@@ -130,6 +134,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
             login_account: RateLimit::per_minute(5),
+            login_account_total: RateLimit { max: 100, window_secs: 3600 },
             login_ip: RateLimit::per_minute(20),
             signup_ip: RateLimit { max: 20, window_secs: 3600 },
             signup_account: RateLimit { max: 3, window_secs: 3600 },

@@ -383,7 +383,10 @@ impl AuthService {
         let limits = self.config.limits;
         self.check_ip("login-ip", ip, limits.login_ip).await?;
         let email = normalize_email(email).map_err(|_| AuthError::InvalidCredentials)?;
-        self.check_rate("login-account", &email, limits.login_account).await?;
+        // Per account and address, so that one attacker cannot lock the owner out; plus a
+        // high per-account ceiling against guessing spread over many addresses.
+        self.check_rate("login-account", &format!("{email}\n{}", rate_key_for_ip(ip)), limits.login_account).await?;
+        self.check_rate("login-account-total", &email, limits.login_account_total).await?;
         if password.chars().count() > crate::password::MAX_PASSWORD_CHARS {
             // Same answer, but no hashing of megabytes on request.
             return Err(AuthError::InvalidCredentials);
