@@ -152,6 +152,14 @@ pub async fn service(
     Ok(Arc::new(service))
 }
 
+/// The accounts role as the gateway needs it: the service and its edge options.
+pub struct AccountsRole<'a> {
+    /// The accounts service (routes, tickets, token checks).
+    pub service: Arc<auth::AuthService>,
+    /// Its options, for the per-client limits and browser headers of the edge.
+    pub args: &'a AccountArgs,
+}
+
 /// A token bucket from the command line: a rate of 0 means no limit.
 fn bucket(per_second: f64, burst: f64) -> gateway::BucketConfig {
     if per_second <= 0.0 || burst <= 0.0 {

@@ -116,8 +116,7 @@ async fn follow_processed(config: &KafkaConfig, hub: Arc<Hub>, shutdown: Cancell
 async fn start_gateway(
     backends: &Backends,
     hub: Arc<Hub>,
-    accounts: Arc<auth::AuthService>,
-    account_args: &AccountArgs,
+    accounts_role: accounts::AccountsRole<'_>,
     metrics: &Metrics,
     args: &FeedArgs,
     source_health: ingest::SourceHealth,
@@ -135,7 +134,8 @@ async fn start_gateway(
         max_connections_per_ip: args.max_connections_per_ip,
         ..gateway::GatewayConfig::default()
     };
-    accounts::apply_edge_limits(account_args, &mut config);
+    let accounts = accounts_role.service;
+    accounts::apply_edge_limits(accounts_role.args, &mut config);
     let mut state = gateway::AppState::new(
         backends.store.clone(),
         backends.trends.clone(),
@@ -183,9 +183,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let processor_shutdown = CancellationToken::new();
     let processor_task = tokio::spawn(processor(&backends, publisher, &metrics).run(processor_shutdown.clone()));
     let accounts = accounts::service(&args.accounts, &args.engines, &args.data_dir, args.feed.port).await?;
-    let server =
-        start_gateway(&backends, hub, accounts.clone(), &args.accounts, &metrics, &args.feed, health, &shutdown)
-            .await?;
+    let server = start_gateway(
+        &backends,
+        hub,
+        accounts::AccountsRole { service: accounts.clone(), args: &args.accounts },
+        &metrics,
+        &args.feed,
+        health,
+        &shutdown,
+    )
+    .await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down: sources, then the processor, then HTTP");
@@ -266,8 +273,7 @@ pub async fn feed(
     let server = start_gateway(
         &backends,
         hub,
-        accounts.clone(),
-        &account_args,
+        accounts::AccountsRole { service: accounts.clone(), args: &account_args },
         &metrics,
         &args,
         ingest::SourceHealth::new(),
