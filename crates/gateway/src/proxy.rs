@@ -32,6 +32,8 @@ pub struct Upstreams {
     next: AtomicUsize,
     client: reqwest::Client,
     allowed_origins: Vec<String>,
+    /// Largest WebSocket message accepted from a client (the feed's limit).
+    max_message_bytes: usize,
 }
 
 /// Headers that describe one connection, not the message: never forwarded.
@@ -56,7 +58,8 @@ impl Upstreams {
             .map(|base| Upstream { base: base.trim_end_matches('/').to_owned(), healthy: AtomicBool::new(true) })
             .collect();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        Arc::new(Upstreams { nodes, next: AtomicUsize::new(0), client, allowed_origins })
+        let max_message_bytes = crate::GatewayConfig::default().max_message_bytes;
+        Arc::new(Upstreams { nodes, next: AtomicUsize::new(0), client, allowed_origins, max_message_bytes })
     }
 
     /// A healthy node, round-robin; any node if none is known healthy.
@@ -108,7 +111,7 @@ async fn forward(
     let is_upgrade =
         request.headers().get(header::UPGRADE).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if is_upgrade {
-        return forward_websocket(&upstreams, node, &path_and_query, request).await;
+        return forward_websocket(&upstreams, node, &path_and_query, peer, request).await;
     }
     let method = request.method().clone();
     let mut headers = request.headers().clone();
@@ -150,7 +153,13 @@ async fn forward(
     }
 }
 
-async fn forward_websocket(upstreams: &Upstreams, node: &Upstream, path_and_query: &str, request: Request) -> Response {
+async fn forward_websocket(
+    upstreams: &Upstreams,
+    node: &Upstream,
+    path_and_query: &str,
+    peer: SocketAddr,
+    request: Request,
+) -> Response {
     if !crate::stream::origin_allowed(&upstreams.allowed_origins, request.headers()) {
         return ApiError::Forbidden("origin not allowed").into_response();
     }
@@ -159,9 +168,24 @@ async fn forward_websocket(upstreams: &Upstreams, node: &Upstream, path_and_quer
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    // Connect upstream first, so a refused ticket is refused to the client.
+    // Connect upstream first, so a refused ticket is refused to the client. The node sees
+    // the client's address (it keys its per-address socket and message limits on it when
+    // it trusts this proxy with `--trusted-proxy`).
     let url = format!("{}{path_and_query}", node.base.replacen("http", "ws", 1));
-    let (upstream, _) = match tokio_tungstenite::connect_async(url).await {
+    let mut upstream_request = match tungstenite::client::IntoClientRequest::into_client_request(url) {
+        Ok(upstream_request) => upstream_request,
+        Err(error) => {
+            tracing::warn!(node = %node.base, %error, "upstream socket URL");
+            return (StatusCode::BAD_GATEWAY, "upstream unavailable").into_response();
+        }
+    };
+    for value in parts.headers.get_all("x-forwarded-for") {
+        upstream_request.headers_mut().append(HeaderName::from_static("x-forwarded-for"), value.clone());
+    }
+    if let Ok(client) = HeaderValue::from_str(&peer.ip().to_string()) {
+        upstream_request.headers_mut().append(HeaderName::from_static("x-forwarded-for"), client);
+    }
+    let (upstream, _) = match tokio_tungstenite::connect_async(upstream_request).await {
         Ok(connected) => connected,
         Err(tungstenite::Error::Http(response)) => {
             return StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY).into_response();
@@ -171,40 +195,45 @@ async fn forward_websocket(upstreams: &Upstreams, node: &Upstream, path_and_quer
             return (StatusCode::BAD_GATEWAY, "upstream unavailable").into_response();
         }
     };
-    upgrade.read_buffer_size(4 * 1024).on_upgrade(move |client| async move {
-        let (mut client_tx, mut client_rx) = client.split();
-        let (mut upstream_tx, mut upstream_rx) = upstream.split();
-        let to_upstream = async {
-            while let Some(Ok(message)) = client_rx.next().await {
-                let message = match message {
-                    Message::Text(text) => tungstenite::Message::Text(text.as_str().into()),
-                    Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
-                    Message::Ping(bytes) => tungstenite::Message::Ping(bytes),
-                    Message::Pong(bytes) => tungstenite::Message::Pong(bytes),
-                    Message::Close(_) => break,
-                };
-                if upstream_tx.send(message).await.is_err() {
-                    break;
+    // The same message limits as the feed's own socket: a client cannot make the gateway
+    // buffer more than one small message per socket.
+    let max_message = upstreams.max_message_bytes;
+    upgrade.read_buffer_size(4 * 1024).max_message_size(max_message).max_frame_size(max_message).on_upgrade(
+        move |client| async move {
+            let (mut client_tx, mut client_rx) = client.split();
+            let (mut upstream_tx, mut upstream_rx) = upstream.split();
+            let to_upstream = async {
+                while let Some(Ok(message)) = client_rx.next().await {
+                    let message = match message {
+                        Message::Text(text) => tungstenite::Message::Text(text.as_str().into()),
+                        Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
+                        Message::Ping(bytes) => tungstenite::Message::Ping(bytes),
+                        Message::Pong(bytes) => tungstenite::Message::Pong(bytes),
+                        Message::Close(_) => break,
+                    };
+                    if upstream_tx.send(message).await.is_err() {
+                        break;
+                    }
                 }
-            }
-        };
-        let to_client = async {
-            while let Some(Ok(message)) = upstream_rx.next().await {
-                let message = match message {
-                    tungstenite::Message::Text(text) => Message::Text(text.as_str().into()),
-                    tungstenite::Message::Binary(bytes) => Message::Binary(bytes),
-                    tungstenite::Message::Ping(bytes) => Message::Ping(bytes),
-                    tungstenite::Message::Pong(bytes) => Message::Pong(bytes),
-                    tungstenite::Message::Close(_) | tungstenite::Message::Frame(_) => break,
-                };
-                if client_tx.send(message).await.is_err() {
-                    break;
+            };
+            let to_client = async {
+                while let Some(Ok(message)) = upstream_rx.next().await {
+                    let message = match message {
+                        tungstenite::Message::Text(text) => Message::Text(text.as_str().into()),
+                        tungstenite::Message::Binary(bytes) => Message::Binary(bytes),
+                        tungstenite::Message::Ping(bytes) => Message::Ping(bytes),
+                        tungstenite::Message::Pong(bytes) => Message::Pong(bytes),
+                        tungstenite::Message::Close(_) | tungstenite::Message::Frame(_) => break,
+                    };
+                    if client_tx.send(message).await.is_err() {
+                        break;
+                    }
                 }
+            };
+            tokio::select! {
+                () = to_upstream => {}
+                () = to_client => {}
             }
-        };
-        tokio::select! {
-            () = to_upstream => {}
-            () = to_client => {}
-        }
-    })
+        },
+    )
 }
