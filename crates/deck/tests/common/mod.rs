@@ -51,6 +51,9 @@ impl Deck {
             let child = command_line
                 .args(args)
                 .env("RUST_LOG", "warn")
+                // The replays hold real posts from years apart; retention has
+                // its own tests (`store/tests/retention.rs`).
+                .env("DECK_RETENTION", "36500d")
                 .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -153,6 +156,9 @@ impl Role {
             .arg(data_dir)
             .args(args)
             .env("RUST_LOG", "warn")
+            // The replays hold real posts from years apart; retention has its
+            // own tests (`store/tests/retention.rs`).
+            .env("DECK_RETENTION", "36500d")
             .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
