@@ -7,7 +7,6 @@ pub mod cassandra;
 pub mod embedded;
 pub mod keys;
 
-
 #[cfg(feature = "cassandra")]
 pub use cassandra::{CassandraConfig, CassandraStore, ConsistencyLevel};
 pub use embedded::EmbeddedStore;
