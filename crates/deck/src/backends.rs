@@ -11,7 +11,7 @@ use pipeline::{EmbeddedLog, Log};
 pub use pipeline::{KafkaConfig, KafkaPublisher, ProcessedConsumer};
 #[cfg(feature = "cassandra")]
 use store::{CassandraConfig, CassandraStore};
-use store::{EmbeddedStore, PostStore};
+use store::{EmbeddedStore, PostStore, ReadLimits};
 use trends::{EmbeddedTrends, RedisTrends, TrendEvent, TrendStore};
 
 /// Where the distributed engines are. Each one that is set switches its role.
@@ -37,9 +37,51 @@ pub struct EngineArgs {
     /// 1 when one address is given (a local cluster), 3 otherwise.
     #[arg(long, env = "DECK_REPLICATION_FACTOR")]
     pub replication_factor: Option<u16>,
+    /// Postings and posts one history read may examine before it answers
+    /// with what it found and a `next` cursor (default 20000).
+    #[arg(long, env = "DECK_READ_BUDGET")]
+    pub read_budget: Option<usize>,
+    /// Milliseconds one history read may take, waiting for a slot included
+    /// (default 1000).
+    #[arg(long, env = "DECK_READ_DEADLINE_MS")]
+    pub read_deadline_ms: Option<u64>,
+    /// History reads running at once in this process (default 16).
+    #[arg(long, env = "DECK_MAX_CONCURRENT_READS")]
+    pub max_concurrent_reads: Option<usize>,
+    /// How long posts stay (event time), e.g. `30d`, `12h`, `10m`, `90s`:
+    /// older ones leave the store and reads end there.
+    #[arg(long, env = "DECK_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub retention: Option<std::time::Duration>,
+}
+
+/// A retention such as `30d`, `12h`, `10m` or `90s` (a number and one unit).
+pub fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let unit_idx = text.find(|character: char| !character.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_idx);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as 30d, 12h or 10m"))?;
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}`: the unit is one of s, m, h, d (e.g. 30d)")),
+    };
+    let seconds = number.checked_mul(seconds_per_unit).filter(|seconds| *seconds > 0);
+    seconds.map(std::time::Duration::from_secs).ok_or_else(|| format!("`{text}` is not a positive duration"))
 }
 
 impl EngineArgs {
+    /// The store's read limits: the flags, else the defaults.
+    pub fn read_limits(&self) -> ReadLimits {
+        let defaults = ReadLimits::default();
+        ReadLimits {
+            max_work: self.read_budget.unwrap_or(defaults.max_work).max(1),
+            deadline: self.read_deadline_ms.map(std::time::Duration::from_millis).unwrap_or(defaults.deadline),
+            max_concurrent: self.max_concurrent_reads.unwrap_or(defaults.max_concurrent).max(1),
+        }
+    }
+
     #[cfg(any(feature = "kafka", feature = "cassandra"))]
     fn replication(&self, addresses: &str) -> u16 {
         self.replication_factor.unwrap_or(if addresses.split(',').count() > 1 { 3 } else { 1 })
@@ -93,6 +135,7 @@ impl EngineArgs {
         };
         config.replication_factor = u32::from(replication);
         config.keyspace = self.namespace.replace(['-', '.'], "_");
+        config.retention_secs = self.retention.map(|retention| retention.as_secs().max(1));
         Some(config)
     }
 }
@@ -135,7 +178,12 @@ impl Backends {
             #[cfg(feature = "cassandra")]
             Some(config) => {
                 tracing::info!(contact_points = ?config.contact_points, "post store: Apache Cassandra");
-                Arc::new(CassandraStore::connect_migrated(&config).await.context("connect to Cassandra")?)
+                Arc::new(
+                    CassandraStore::connect_migrated(&config)
+                        .await
+                        .context("connect to Cassandra")?
+                        .with_read_limits(engines.read_limits()),
+                )
             }
             #[cfg(not(feature = "cassandra"))]
             Some(never) => match never {},
@@ -144,7 +192,13 @@ impl Backends {
                 // outbox with its verification links.
                 auth::create_private_dir(data_dir)
                     .with_context(|| format!("create the data dir {}", data_dir.display()))?;
-                Arc::new(EmbeddedStore::open(&data_dir.join("posts")).context("open the post store")?)
+                let store = EmbeddedStore::open(&data_dir.join("posts"))
+                    .context("open the post store")?
+                    .with_read_limits(engines.read_limits());
+                Arc::new(match engines.retention {
+                    Some(retention) => store.with_retention(retention),
+                    None => store,
+                })
             }
         };
         let (trends, trends_embedded): (Arc<dyn TrendStore>, bool) = match &engines.redis {

@@ -144,6 +144,10 @@ pub struct FeedArgs {
     /// WebSockets one client address may hold open.
     #[arg(long, default_value_t = 256)]
     pub max_connections_per_ip: usize,
+    /// Store reads (each within `--read-budget`) a `since` catch-up may make
+    /// before the column is told to resync instead.
+    #[arg(long, env = "DECK_CATCH_UP_READS", default_value_t = 8)]
+    pub catch_up_reads: usize,
 }
 
 /// Options of `deck serve`.

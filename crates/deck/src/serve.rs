@@ -132,6 +132,7 @@ async fn start_gateway(
         allowed_origins: origins,
         static_dir,
         max_connections_per_ip: args.max_connections_per_ip,
+        max_catch_up_reads: args.catch_up_reads.max(1),
         ..gateway::GatewayConfig::default()
     };
     let accounts = accounts_role.service;

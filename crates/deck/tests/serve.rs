@@ -75,6 +75,7 @@ async fn replay_answers_columns_exactly_and_restarts_duplicate_nothing() {
         .args(["trends", "rebuild", "--since", "24h", "--data-dir"])
         .arg(&data_dir)
         .env("RUST_LOG", "warn")
+        .env("DECK_RETENTION", "36500d")
         .output()
         .unwrap();
     assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));

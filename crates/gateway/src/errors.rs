@@ -89,7 +89,11 @@ impl IntoResponse for ApiError {
 
 impl From<store_api::StoreError> for ApiError {
     fn from(error: store_api::StoreError) -> Self {
-        ApiError::Internal(error.to_string())
+        match error {
+            // Every read slot stayed busy for a whole read deadline.
+            store_api::StoreError::Busy => ApiError::TooManyRequests { retry_after_secs: 1 },
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

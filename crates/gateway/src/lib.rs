@@ -53,6 +53,9 @@ pub struct GatewayConfig {
     pub ping_interval: Duration,
     /// Posts a `since` catch-up may send before the column is told to resync instead.
     pub max_catch_up_posts: usize,
+    /// Store reads (pages, each within the store's work budget) a `since`
+    /// catch-up may make before the column is told to resync instead.
+    pub max_catch_up_reads: usize,
     /// The built web client; `None` serves no static files.
     pub static_dir: Option<PathBuf>,
     /// Peers whose `X-Forwarded-For` names the client (e.g. `deck gateway`); every
@@ -75,10 +78,13 @@ impl Default for GatewayConfig {
             allowed_origins: vec!["http://127.0.0.1:8080".into(), "http://localhost:8080".into()],
             max_columns_per_connection: 50,
             max_connections_per_ip: 256,
-            max_message_bytes: 64 * 1024,
+            // Room for a 100 KB query bomb to be answered with an error frame
+            // (the query limit is 2,000 characters) instead of closing the socket.
+            max_message_bytes: 128 * 1024,
             idle_timeout: Duration::from_secs(90),
             ping_interval: Duration::from_secs(30),
             max_catch_up_posts: 2_000,
+            max_catch_up_reads: 8,
             static_dir: None,
             trusted_proxies: Vec::new(),
             // Generous: the web client opens a few pages per column; a scraper hammering one

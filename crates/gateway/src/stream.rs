@@ -263,11 +263,25 @@ async fn subscribe(
         return;
     };
 
+    // A `since` older than what the store keeps cannot be caught up from.
+    if state.store.horizon_ms().is_some_and(|horizon_ms| since.created_ms() < horizon_ms) {
+        state.hub.resync(connection, &column);
+        return;
+    }
+
     // Catch-up: every stored post after `since`, oldest first, then the live
-    // ones buffered meanwhile (the hub skips those already sent).
+    // ones buffered meanwhile (the hub skips those already sent). Bounded in
+    // posts and in store reads (each read within the store's work budget):
+    // past either, the column resyncs.
     let mut caught_up = Vec::new();
     let mut range = Range { before: None, after: Some(since) };
+    let mut n_reads = 0usize;
     loop {
+        n_reads += 1;
+        if n_reads > state.config.max_catch_up_reads {
+            state.hub.resync(connection, &column);
+            return;
+        }
         let page = match state.store.timeline(&query, range.clone(), 200).await {
             Ok(page) => page,
             Err(error) => {

@@ -199,16 +199,39 @@ pub struct Cursor {
 #[error("malformed cursor")]
 pub struct CursorError;
 
+/// The longest post id Deck stores, in bytes. Every source's ids are far
+/// shorter (X: decimal strings of ~19 digits; Bluesky: an AT-URI of a DID, a
+/// collection and a record key, a few hundred bytes at most; Mastodon: a
+/// URL). The stores refuse a post with a longer id, so every key stays far
+/// below the engines' limits (fjall: 65,535 bytes per key).
+pub const MAX_ID_BYTES: usize = 4_096;
+
+/// `text` cut to at most `max_bytes`, never inside a UTF-8 character.
+pub fn truncate_at_char_boundary(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 impl Cursor {
     /// Sort key layout: 8 bytes big-endian time (ms, sign bit flipped so
     /// negative times sort first), 2 bytes id length, the id bytes. Comparing
     /// id length before bytes orders decimal ids (X, demo) numerically.
+    ///
+    /// An id longer than [`MAX_ID_BYTES`] (which no store keeps) is cut at a
+    /// character boundary, so the cursor stays a valid one.
     pub fn new(created_ms: i64, id: &str) -> Self {
+        let id = truncate_at_char_boundary(id, MAX_ID_BYTES);
         let mut key = Vec::with_capacity(10 + id.len());
         key.extend_from_slice(&((created_ms as u64) ^ (1 << 63)).to_be_bytes());
-        let id_len = u16::try_from(id.len()).unwrap_or(u16::MAX);
-        key.extend_from_slice(&id_len.to_be_bytes());
-        key.extend_from_slice(&id.as_bytes()[..usize::from(id_len)]);
+        // `id.len() <= MAX_ID_BYTES`, which fits in 16 bits.
+        key.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        key.extend_from_slice(id.as_bytes());
         Cursor { key }
     }
 
@@ -219,12 +242,15 @@ impl Cursor {
         Cursor { key }
     }
 
+    /// A cursor from its sort key; refuses anything [`Cursor::new`] could not
+    /// have made (wrong length, an id that is not UTF-8 or longer than
+    /// [`MAX_ID_BYTES`]).
     pub fn from_bytes(key: &[u8]) -> Result<Self, CursorError> {
         if key.len() < 10 {
             return Err(CursorError);
         }
         let id_len = usize::from(u16::from_be_bytes([key[8], key[9]]));
-        if key.len() != 10 + id_len || std::str::from_utf8(&key[10..]).is_err() {
+        if id_len > MAX_ID_BYTES || key.len() != 10 + id_len || std::str::from_utf8(&key[10..]).is_err() {
             return Err(CursorError);
         }
         Ok(Cursor { key: key.to_vec() })
@@ -290,6 +316,31 @@ mod tests {
     fn malformed_cursors_are_refused() {
         assert_eq!(Cursor::decode("!!"), Err(CursorError));
         assert_eq!(Cursor::decode("AAAA"), Err(CursorError));
+        // A length that does not match, an id that is not UTF-8, an id too long.
+        let mut key = Cursor::new(1, "abc").as_bytes().to_vec();
+        key.push(b'd');
+        assert_eq!(Cursor::from_bytes(&key), Err(CursorError));
+        let mut key = Cursor::new(1, "abc").as_bytes().to_vec();
+        key[10] = 0xFF;
+        assert_eq!(Cursor::from_bytes(&key), Err(CursorError));
+        let mut key = Cursor::at_time(1).as_bytes().to_vec();
+        key.extend_from_slice(&u16::MAX.to_be_bytes());
+        key.extend(std::iter::repeat_n(b'a', usize::from(u16::MAX)));
+        assert_eq!(Cursor::from_bytes(&key), Err(CursorError));
+    }
+
+    #[test]
+    fn over_long_ids_are_cut_at_a_character_boundary() {
+        // 'é' is two bytes: an odd cut would land inside one.
+        let id = "é".repeat(MAX_ID_BYTES);
+        let cursor = Cursor::new(5, &id);
+        assert!(cursor.id().len() <= MAX_ID_BYTES);
+        assert!(id.starts_with(cursor.id()));
+        assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor.clone()));
+        let odd = format!("a{}", "é".repeat(MAX_ID_BYTES));
+        let cursor = Cursor::new(5, &odd);
+        assert_eq!(cursor.id().len(), MAX_ID_BYTES - 1);
+        assert_eq!(Cursor::from_bytes(cursor.as_bytes()), Ok(cursor.clone()));
     }
 }
 

@@ -29,6 +29,22 @@ pub use plan::{Plan, TermConjunction};
 
 use node::Node;
 
+/// The limits on a query, each refused with a [`ParseError`] (HTTP 400, a
+/// WebSocket error frame): characters, nesting depth, search terms, and the
+/// planner's expansion (conjunctions once the `OR`s are multiplied out, and
+/// terms over all of them). Parsing and planning a query stay well under a
+/// millisecond within them.
+pub mod limits {
+    pub use crate::parse::{MAX_DEPTH, MAX_QUERY_CHARS, MAX_TERMS};
+    /// Conjunctions in a query's plan: one posting-list scan each in the
+    /// store, one anchor each in the percolator.
+    pub const MAX_PLAN_CONJUNCTIONS: usize = 64;
+    /// Terms over all conjunctions of a plan.
+    pub const MAX_PLAN_TERMS: usize = 1_024;
+}
+
+use limits::{MAX_PLAN_CONJUNCTIONS, MAX_PLAN_TERMS};
+
 /// A mistake in query text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message} (at character {position})")]
@@ -50,6 +66,18 @@ impl Query {
     /// Parses query text (see `docs/query-language.md`).
     pub fn parse(text: &str) -> Result<Query, ParseError> {
         let root = parse::parse(text)?;
+        if let Plan::AnyOf(conjunctions) = Plan::of(&root) {
+            let n_terms: usize = conjunctions.iter().map(Vec::len).sum();
+            if conjunctions.len() > MAX_PLAN_CONJUNCTIONS || n_terms > MAX_PLAN_TERMS {
+                return Err(ParseError {
+                    message: format!(
+                        "this query has too many alternatives (at most {MAX_PLAN_CONJUNCTIONS} once its ORs are \
+                         multiplied out): use fewer ORs inside parentheses"
+                    ),
+                    position: 0,
+                });
+            }
+        }
         Ok(Query { text: text.to_string(), root })
     }
 

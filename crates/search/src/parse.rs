@@ -22,10 +22,15 @@ use crate::node::{Filter, Node};
 use crate::tokenize::{self, Token, is_word_char};
 
 /// Longer queries are refused: they cost matching time on every post.
-pub(crate) const MAX_QUERY_CHARS: usize = 2_000;
+pub const MAX_QUERY_CHARS: usize = 2_000;
 
 /// Deeper nesting is refused so that recursion stays bounded.
-const MAX_DEPTH: usize = 32;
+pub const MAX_DEPTH: usize = 32;
+
+/// More search terms (words, phrases, operators; negated ones too) are
+/// refused: each costs matching time on every post, and planning grows with
+/// their number.
+pub const MAX_TERMS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LexKind {
@@ -118,13 +123,23 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, ParseError> {
 
 /// Parses query text. Returns the tree, or the first mistake.
 pub(crate) fn parse(text: &str) -> Result<Node, ParseError> {
+    let too_long = || error(format!("the query is too long (at most {MAX_QUERY_CHARS} characters)"), MAX_QUERY_CHARS);
+    // A character is at most 4 bytes: a longer text is refused before any work.
+    if text.len() > 4 * MAX_QUERY_CHARS {
+        return Err(too_long());
+    }
     let chars: Vec<char> = text.chars().collect();
     if chars.len() > MAX_QUERY_CHARS {
-        return Err(error(format!("the query is too long (at most {MAX_QUERY_CHARS} characters)"), MAX_QUERY_CHARS));
+        return Err(too_long());
     }
     let lexemes = lex(&chars)?;
     if lexemes.is_empty() {
         return Err(error("the query is empty", 0));
+    }
+    if let Some(lexeme) =
+        lexemes.iter().filter(|lexeme| matches!(lexeme.kind, LexKind::Word | LexKind::Phrase)).nth(MAX_TERMS)
+    {
+        return Err(error(format!("too many search terms (at most {MAX_TERMS})"), lexeme.position));
     }
     let mut parser = Parser { lexemes: &lexemes, next_idx: 0, first_ignored: None };
     let children = parser.parse_and(0)?;

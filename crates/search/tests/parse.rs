@@ -172,3 +172,41 @@ fn documented_examples() {
     }
     assert!(n_checked >= 13);
 }
+
+#[test]
+fn query_bombs_are_refused_with_a_position() {
+    use search::limits::{MAX_PLAN_CONJUNCTIONS, MAX_QUERY_CHARS, MAX_TERMS};
+    // 100 KB, thousands of ORs, thousands of negations, deep nesting.
+    let bombs = [
+        "x".repeat(100_000),
+        "💜".repeat(MAX_QUERY_CHARS + 1),
+        vec!["a"; 3_000].join(" OR "),
+        (0..3_000).map(|word_idx| format!("-w{word_idx}")).collect::<Vec<_>>().join(" "),
+        format!("{}bts{}", "(".repeat(5_000), ")".repeat(5_000)),
+    ];
+    for bomb in &bombs {
+        let error = Query::parse(bomb).expect_err("a bomb parses");
+        assert!(error.position <= MAX_QUERY_CHARS, "{error}");
+    }
+    // Just over the term limit, within the length limit: refused at the first term too many.
+    let many: Vec<String> = (0..=MAX_TERMS).map(|word_idx| format!("w{word_idx}")).collect();
+    let error = Query::parse(&many.join(" OR ")).unwrap_err();
+    assert!(error.message.contains("too many search terms"), "{error}");
+    assert_eq!(error.position, many[..MAX_TERMS].iter().map(|word| word.chars().count() + 4).sum::<usize>());
+    assert!(Query::parse(&many[..MAX_TERMS].join(" OR ")).is_ok());
+    // Within the term limit, but its ORs multiply out past the plan's limit.
+    let groups: Vec<String> = (0..8).map(|group_idx| format!("(g{group_idx}a OR g{group_idx}b)")).collect();
+    let product = groups.join(" ");
+    assert!(Query::parse(&product).is_ok(), "an AND of ORs degrades soundly");
+    let alternatives: Vec<String> = (0..5)
+        .map(|alternative_idx| {
+            let groups: Vec<String> = (0..6)
+                .map(|group_idx| format!("(a{alternative_idx}g{group_idx} OR b{alternative_idx}g{group_idx})"))
+                .collect();
+            format!("({})", groups.join(" "))
+        })
+        .collect();
+    let error = Query::parse(&alternatives.join(" OR ")).unwrap_err();
+    assert!(error.message.contains("too many alternatives"), "{error}");
+    assert!(MAX_PLAN_CONJUNCTIONS < 5 * 64);
+}

@@ -14,6 +14,12 @@ pub enum StoreError {
     Engine(String),
     #[error("corrupt record for key {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// The data dir was written in a format this build cannot read.
+    #[error("{0}")]
+    Format(String),
+    /// Too many reads at once: none could start before its deadline.
+    #[error("too many reads at once")]
+    Busy,
     #[error("storage task failed: {0}")]
     Task(String),
 }
@@ -70,4 +76,10 @@ pub trait PostStore: Send + Sync {
 
     /// Number of posts stored (may be approximate on distributed engines).
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// The oldest event time (ms) a read can still find, when the store
+    /// expires old posts (`--retention`); `None` when it keeps everything.
+    fn horizon_ms(&self) -> Option<i64> {
+        None
+    }
 }

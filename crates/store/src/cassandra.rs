@@ -47,7 +47,7 @@ use scylla::value::Counter;
 use search::{Doc, Plan, Query, Term};
 use serde::Deserialize;
 
-use crate::{Applied, Page, PostStore, Range, StoreError, WriteBatch};
+use crate::{Applied, Page, PostStore, Range, StoreError, Work, WriteBatch};
 
 /// Requests in flight at once for one batch or one read.
 const DEFAULT_CONCURRENCY: usize = 256;
@@ -55,9 +55,6 @@ const DEFAULT_CONCURRENCY: usize = 256;
 const POSTINGS_CHUNK: i32 = 256;
 /// Buckets listed per round trip.
 const BUCKETS_CHUNK: i32 = 64;
-/// How many postings one timeline read may examine before it returns what it
-/// has (with a `next` cursor to continue): bounds the cost of a rare query.
-const MAX_CANDIDATES_PER_READ: usize = 20_000;
 /// Upper bound for cursors: above every cursor (ids are UTF-8, never 0xFF).
 const CURSOR_MAX: [u8; 16] = [0xFF; 16];
 /// Postings of one partition written by one unlogged batch: well under
@@ -95,6 +92,13 @@ pub struct CassandraConfig {
     pub concurrency: usize,
     /// Timeout of one request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// How long rows live (`--retention`), in seconds: the migration sets it
+    /// as `default_time_to_live` of every post, index, tombstone and retweet
+    /// table and gives the time-bucketed index tables
+    /// `TimeWindowCompactionStrategy`, so expired rows leave in whole
+    /// SSTables. The TTL counts from the write (arrival), so reads need no
+    /// horizon: expired rows are simply gone. `None` keeps everything.
+    pub retention_secs: Option<u64>,
 }
 
 /// The consistency levels Deck may be configured with.
@@ -133,6 +137,7 @@ impl Default for CassandraConfig {
             consistency: ConsistencyLevel::LocalQuorum,
             concurrency: DEFAULT_CONCURRENCY,
             request_timeout_ms: 12_000,
+            retention_secs: None,
         }
     }
 }
@@ -167,6 +172,7 @@ fn corrupt(key: &str, reason: impl std::fmt::Display) -> StoreError {
 #[derive(Clone)]
 pub struct CassandraStore {
     inner: Arc<Inner>,
+    reads: crate::ReadGate,
 }
 
 struct Inner {
@@ -262,6 +268,23 @@ impl CassandraStore {
             format!("CREATE TABLE IF NOT EXISTS {keyspace}.settings (name text PRIMARY KEY, value text)"),
             format!("CREATE TABLE IF NOT EXISTS {keyspace}.stats (name text PRIMARY KEY, value counter)"),
         ];
+        let mut statements = Vec::from(statements);
+        if let Some(retention_secs) = config.retention_secs {
+            // Cassandra's TTL ceiling is 20 years.
+            let ttl = retention_secs.clamp(1, 630_720_000);
+            // About 24 windows over the retention, as TWCS advises (at least a minute).
+            let window_minutes = (ttl / 60 / 24).max(1);
+            let twcs = format!(
+                "compaction = {{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'MINUTES', \
+                 'compaction_window_size': {window_minutes}}}"
+            );
+            for table in ["postings", "term_buckets"] {
+                statements.push(format!("ALTER TABLE {keyspace}.{table} WITH default_time_to_live = {ttl} AND {twcs}"));
+            }
+            for table in ["posts", "tombstones", "retweets"] {
+                statements.push(format!("ALTER TABLE {keyspace}.{table} WITH default_time_to_live = {ttl}"));
+            }
+        }
         for statement in statements {
             session
                 .query_unpaged(statement.as_str(), ())
@@ -392,6 +415,7 @@ impl CassandraStore {
             select_stat: prepare(format!("SELECT value FROM {k}.stats WHERE name = ?"), true).await?,
         };
         Ok(CassandraStore {
+            reads: crate::ReadGate::new(crate::ReadLimits::default()),
             inner: Arc::new(Inner {
                 session,
                 bucket_ms,
@@ -400,6 +424,12 @@ impl CassandraStore {
                 known_buckets: Mutex::new(HashSet::new()),
             }),
         })
+    }
+
+    /// The same store with other read limits (work per read, deadline, reads at once).
+    pub fn with_read_limits(mut self, limits: crate::ReadLimits) -> CassandraStore {
+        self.reads = crate::ReadGate::new(limits);
+        self
     }
 
     /// The driver session (for health checks and tools).
@@ -411,6 +441,28 @@ impl CassandraStore {
     pub fn bucket_ms(&self) -> i64 {
         self.inner.bucket_ms
     }
+}
+
+/// Drops the posts whose id is too long to store (counted and logged), and
+/// the deletes of such ids (never stored, so nothing to delete).
+fn refuse_over_long_ids(events: &mut Vec<PostEvent>) {
+    events.retain_mut(|event| match event {
+        PostEvent::Upsert(bundle) => {
+            if !crate::keys::id_fits(&bundle.post.id) {
+                crate::refuse_post(&bundle.post.id);
+                return false;
+            }
+            for embedded in [&mut bundle.retweeted, &mut bundle.quoted] {
+                if embedded.as_ref().is_some_and(|post| !crate::keys::id_fits(&post.id))
+                    && let Some(post) = embedded.take()
+                {
+                    crate::refuse_post(&post.id);
+                }
+            }
+            true
+        }
+        PostEvent::Delete { id } => crate::keys::id_fits(id),
+    });
 }
 
 /// Keyspace names go into CQL text: only `[A-Za-z0-9_]`, as Cassandra allows.
@@ -503,6 +555,9 @@ impl Inner {
     /// Reads one post row: the post (with `retweets_seen` folded into its
     /// count) and `retweets_seen` itself.
     async fn read_post(&self, id: &str) -> Result<(Option<Post>, i64), StoreError> {
+        if !crate::keys::id_fits(id) {
+            return Ok((None, 0));
+        }
         let result = self.session.execute_unpaged(&self.statements.select_post, (id,)).await.map_err(engine)?;
         let row = result
             .into_rows_result()
@@ -517,12 +572,21 @@ impl Inner {
             // A row holding only a count: the original is not stored yet.
             return Ok((None, retweets_seen));
         };
-        let mut post: Post = postcard::from_bytes(&body).map_err(|error| corrupt(id, error))?;
+        let mut post: Post = match postcard::from_bytes(&body) {
+            Ok(post) => post,
+            Err(error) => {
+                crate::skip_unreadable("post", id.as_bytes(), &error);
+                return Ok((None, retweets_seen));
+            }
+        };
         post.counts.retweets = post.counts.retweets.max(u64::try_from(retweets_seen).unwrap_or(0));
         Ok((Some(post), retweets_seen))
     }
 
     async fn is_tombstoned(&self, id: &str) -> Result<bool, StoreError> {
+        if !crate::keys::id_fits(id) {
+            return Ok(false);
+        }
         let result = self.session.execute_unpaged(&self.statements.select_tombstone, (id,)).await.map_err(engine)?;
         Ok(result.into_rows_result().map_err(engine)?.rows_num() > 0)
     }
@@ -602,12 +666,14 @@ impl Inner {
         Ok(StoredPost { post, retweeted, quoted })
     }
 
+    /// The partition-key form of each index term (over-long terms hashed).
     fn index_terms(stored: &StoredPost) -> Vec<String> {
-        Doc::new(stored).terms().iter().map(|term| term.as_str().to_owned()).collect()
+        Doc::new(stored).terms().iter().map(|term| crate::keys::term_key(term).into_owned()).collect()
     }
 
-    async fn apply(&self, batch: WriteBatch) -> Result<Applied, StoreError> {
+    async fn apply(&self, mut batch: WriteBatch) -> Result<Applied, StoreError> {
         let mut pending = Pending::default();
+        refuse_over_long_ids(&mut batch.events);
         // Read everything the batch names in one concurrent round.
         let mut named = Vec::new();
         for event in &batch.events {
@@ -630,7 +696,11 @@ impl Inner {
                     for embedded in [retweeted, quoted].into_iter().flatten() {
                         self.upsert_one(&mut pending, *embedded).await?;
                     }
-                    let retweet_of = (post.kind == Kind::Retweet).then(|| post.retweeted_id.clone()).flatten();
+                    // An original whose id cannot be stored is never counted.
+                    let retweet_of = (post.kind == Kind::Retweet)
+                        .then(|| post.retweeted_id.clone())
+                        .flatten()
+                        .filter(|original_id| crate::keys::id_fits(original_id));
                     let retweet_id = post.id.clone();
                     self.upsert_one(&mut pending, post).await?;
                     // Every stored retweet is in its original's set, re-delivered
@@ -854,7 +924,9 @@ impl Inner {
             pending.posts.insert(id.to_owned(), None);
 
             // A retweet that leaves takes itself off the original's set.
-            if let (Kind::Retweet, Some(original_id)) = (post.kind, &post.retweeted_id) {
+            if let (Kind::Retweet, Some(original_id)) = (post.kind, &post.retweeted_id)
+                && crate::keys::id_fits(original_id)
+            {
                 pending.retweets.insert((original_id.clone(), id.to_owned()), false);
                 pending.recount.insert(original_id.clone());
             }
@@ -931,7 +1003,10 @@ impl Inner {
         result.map(|_| ()).map_err(engine)
     }
 
-    async fn timeline(&self, query: &Query, range: &Range, limit: usize) -> Result<Page, StoreError> {
+    /// A page of matches, newest first, within the read's work budget (one
+    /// unit per posting read and per post loaded); out of budget, the page
+    /// ends after the last candidate decided, with `next` there.
+    async fn timeline(&self, query: &Query, range: &Range, limit: usize, work: &mut Work) -> Result<Page, StoreError> {
         let limit = limit.max(1);
         let mut primaries: Vec<Term> = match query.plan() {
             Plan::All => vec![Term::all()],
@@ -946,7 +1021,8 @@ impl Inner {
         if primaries.is_empty() {
             primaries.push(Term::all());
         }
-        let mut streams: Vec<TermScan> = primaries.iter().map(|term| TermScan::new(self, term, range)).collect();
+        let mut streams: Vec<TermScan> =
+            primaries.iter().map(|term| TermScan::new(self, &crate::keys::term_key(term), range)).collect();
         let mut heads: Vec<Option<Vec<u8>>> = Vec::with_capacity(streams.len());
         for stream in &mut streams {
             heads.push(stream.next(self).await?);
@@ -954,11 +1030,13 @@ impl Inner {
 
         let mut page = Page::default();
         let mut examined = 0usize;
+        let mut last_decided: Option<Cursor> = None;
         loop {
             // The next candidates, newest first, merged across the streams.
             let mut candidates: Vec<Cursor> = Vec::new();
             let chunk = (limit + 1).clamp(16, 256);
-            while candidates.len() < chunk && examined < MAX_CANDIDATES_PER_READ {
+            // At least one candidate per read, so that walking `next` always progresses.
+            while candidates.len() < chunk && (examined == 0 || !work.exhausted()) {
                 let Some(newest) = heads.iter().flatten().max().cloned() else {
                     break;
                 };
@@ -968,13 +1046,24 @@ impl Inner {
                     }
                 }
                 examined += 1;
-                candidates.push(Cursor::from_bytes(&newest).map_err(|_| corrupt("postings", "bad cursor"))?);
+                work.spend(1);
+                match Cursor::from_bytes(&newest) {
+                    Ok(cursor) => candidates.push(cursor),
+                    Err(_) => crate::skip_unreadable("posting", &newest, &"not a cursor"),
+                }
             }
             if candidates.is_empty() {
+                // Either every stream ended, or the deadline passed since
+                // the last chunk: then continue after the last one decided.
+                if heads.iter().any(Option::is_some) {
+                    page.next = last_decided.or(page.next);
+                }
                 return Ok(page);
             }
+            last_decided = candidates.last().cloned();
             let ids: Vec<String> = candidates.iter().map(|cursor| cursor.id().to_owned()).collect();
             let loaded = self.load_resolved(&ids).await?;
+            work.spend(ids.len());
             for (cursor, post) in candidates.iter().zip(loaded) {
                 let Some(post) = post else {
                     continue;
@@ -989,7 +1078,7 @@ impl Inner {
                 }
                 page.posts.push(post);
             }
-            if examined >= MAX_CANDIDATES_PER_READ {
+            if work.exhausted() {
                 page.next = candidates.last().cloned();
                 return Ok(page);
             }
@@ -1052,7 +1141,7 @@ struct TermScan {
 }
 
 impl TermScan {
-    fn new(inner: &Inner, term: &Term, range: &Range) -> TermScan {
+    fn new(inner: &Inner, term: &str, range: &Range) -> TermScan {
         let lower = range.after.as_ref().map(|cursor| cursor.as_bytes().to_vec()).unwrap_or_default();
         let upper =
             range.before.as_ref().map(|cursor| cursor.as_bytes().to_vec()).unwrap_or_else(|| CURSOR_MAX.to_vec());
@@ -1060,7 +1149,7 @@ impl TermScan {
         let highest_bucket =
             range.before.as_ref().map(|cursor| inner.bucket_of(cursor.created_ms())).unwrap_or(i64::MAX);
         TermScan {
-            term: term.as_str().to_owned(),
+            term: term.to_owned(),
             lower,
             upper,
             lowest_bucket,
@@ -1118,7 +1207,8 @@ impl PostStore for CassandraStore {
     }
 
     async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
-        self.inner.timeline(query, &range, limit).await
+        let (_permit, mut work) = self.reads.enter().await?;
+        self.inner.timeline(query, &range, limit, &mut work).await
     }
 
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
@@ -1158,11 +1248,13 @@ impl PostStore for CassandraStore {
                 .await
                 .map_err(engine)?;
             for chunk in cursors.chunks(1024) {
-                let ids: Vec<String> = chunk
-                    .iter()
-                    .map(|bytes| Cursor::from_bytes(bytes).map(|cursor| cursor.id().to_owned()))
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| corrupt("postings", "bad cursor"))?;
+                let mut ids: Vec<String> = Vec::with_capacity(chunk.len());
+                for bytes in chunk {
+                    match Cursor::from_bytes(bytes) {
+                        Ok(cursor) => ids.push(cursor.id().to_owned()),
+                        Err(_) => crate::skip_unreadable("posting", bytes, &"not a cursor"),
+                    }
+                }
                 posts.extend(inner.load_resolved(&ids).await?.into_iter().flatten());
             }
         }

@@ -1,20 +1,30 @@
 //! The embedded post store: fjall (an LSM-tree) holding posts by id and an
 //! inverted index of posting lists keyed by term and cursor.
 //!
-//! Layout (one fjall keyspace, five partitions):
+//! Layout (one fjall keyspace, five partitions; keys are built by
+//! [`crate::keys`], so that no value from outside can reach into another
+//! key's range or past fjall's 65,535-byte key limit):
 //! - `posts`: post id → postcard-encoded [`Post`] (a retweet stores only a
-//!   reference to its original).
-//! - `postings`: `term 0x00 cursor` → empty. Every post has the term `*`, so
+//!   reference to its original). Ids longer than [`model::MAX_ID_BYTES`] are
+//!   refused.
+//! - `postings`: `len(term) term cursor` → empty, the term length-prefixed
+//!   (and hashed when over-long, see [`crate::keys::term_key`]). Every post has the term `*`, so
 //!   the global time order is a posting list too. Timeline reads walk one
 //!   posting list backwards and check the other terms of the conjunction with
 //!   point lookups (bloom-filtered), then verify each candidate with the one
 //!   matcher (`search::Query::matches_doc`): the index only narrows, the
 //!   matcher decides, so history and live matching cannot disagree.
-//! - `retweets`: `original id 0x00 retweet id` → empty, the retweets seen,
+//! - `retweets`: `len(original id) original id, retweet id` → empty, the retweets seen,
 //!   for idempotent counting and for deleting a deleted original's retweets.
 //! - `tombstones`: deleted id → empty, so a re-delivered deleted post stays
 //!   deleted (deletes and creates may arrive in any order under at-least-once).
-//! - `meta`: source checkpoints and retweet counters.
+//! - `meta`: the data-dir format version, source checkpoints and retweet
+//!   counters.
+//!
+//! A read that meets an unreadable entry (a post that does not decode, a
+//! posting that is not a cursor) skips it, counts it
+//! (`deck_store_unreadable_total`) and logs it: one bad entry never fails a
+//! page.
 //!
 //! Each [`WriteBatch`] is one atomic fjall batch followed by an fsync of the
 //! journal (fjall does not fsync unless asked): acknowledged means durable.
@@ -28,23 +38,28 @@ use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMo
 use model::{Cursor, Kind, Post, PostBundle, PostEvent, StoredPost};
 use search::{Doc, Plan, Query, Term};
 
-use crate::{Applied, Page, PostStore, Range, StoreError, WriteBatch};
+use crate::{Applied, Page, PostStore, Range, StoreError, Work, WriteBatch, keys};
 
-/// How many postings one timeline read may examine before it returns what it
-/// has (with a `next` cursor to continue): bounds the cost of a rare query.
-const MAX_CANDIDATES_PER_READ: usize = 50_000;
 /// Postings read from fjall per round trip of a scan.
 const SCAN_CHUNK: usize = 256;
 /// Postings sampled per term to guess which term of a conjunction is rarest.
 const DENSITY_SAMPLE: usize = 32;
 
 const CHECKPOINT_PREFIX: &[u8] = b"cp\0";
+/// The `meta` key of the data-dir format version (`u32` big-endian).
+const FORMAT_KEY: &[u8] = b"format";
+/// The on-disk format this build writes and reads. 1: terms and retweet
+/// pairs separated by 0x00 (no version key); 2: length-prefixed keys.
+pub const FORMAT_VERSION: u32 = 2;
 const RETWEET_COUNT_PREFIX: &[u8] = b"rc\0";
 
 /// The fjall-backed store; cheap to clone.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
+    reads: crate::ReadGate,
+    /// Posts older than this (event time) leave the store (`--retention`).
+    retention: Option<std::time::Duration>,
 }
 
 struct Inner {
@@ -56,6 +71,9 @@ struct Inner {
     meta: PartitionHandle,
     /// One writer at a time: `apply` reads before it writes.
     writer: Mutex<()>,
+    /// Event time (ms) of the newest post stored, `i64::MIN` when empty:
+    /// where the retention horizon counts from.
+    newest_ms: std::sync::atomic::AtomicI64,
 }
 
 fn engine(error: impl std::fmt::Display) -> StoreError {
@@ -72,15 +90,80 @@ impl EmbeddedStore {
             .map_err(engine)?;
         let open = |name: &str| keyspace.open_partition(name, PartitionCreateOptions::default()).map_err(engine);
         let inner = Inner {
+            meta: open("meta")?,
             posts: open("posts")?,
             postings: open("postings")?,
             retweets: open("retweets")?,
             tombstones: open("tombstones")?,
-            meta: open("meta")?,
             keyspace,
             writer: Mutex::new(()),
+            newest_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
-        Ok(EmbeddedStore { inner: Arc::new(inner) })
+        inner.check_format(dir)?;
+        let all_prefix = posting_prefix(&Term::all());
+        if let Some(item) = inner.postings.range(all_prefix.clone()..posting_end(&all_prefix)).next_back() {
+            let (key, _) = item.map_err(engine)?;
+            if let Ok(cursor) = Cursor::from_bytes(&key[all_prefix.len()..]) {
+                inner.newest_ms.store(cursor.created_ms(), std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(EmbeddedStore {
+            inner: Arc::new(inner),
+            reads: crate::ReadGate::new(crate::ReadLimits::default()),
+            retention: None,
+        })
+    }
+
+    /// The same store with a retention: reads stop at the horizon (`now -
+    /// retention`), and a background thread removes the posts behind it
+    /// (their postings, retweet rows and counters) every `retention / 10`
+    /// (at most every minute). The thread ends when the store is dropped.
+    pub fn with_retention(mut self, retention: std::time::Duration) -> EmbeddedStore {
+        self.retention = Some(retention);
+        let weak = Arc::downgrade(&self.inner);
+        let period = (retention / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
+        let sweeper = std::thread::Builder::new().name("deck-retention".into()).spawn(move || {
+            loop {
+                std::thread::sleep(period);
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(error) = inner.expire_before(inner.horizon_ms(retention)) {
+                    tracing::warn!(%error, "retention sweep failed; retrying at the next one");
+                }
+            }
+        });
+        if let Err(error) = sweeper {
+            tracing::warn!(%error, "could not start the retention thread; old posts stay");
+        }
+        self
+    }
+
+    /// Removes every post older than the retention horizon now (the
+    /// background thread does this periodically); returns how many left.
+    pub async fn expire_now(&self) -> Result<usize, StoreError> {
+        let Some(retention) = self.retention else {
+            return Ok(0);
+        };
+        self.blocking(move |inner| inner.expire_before(inner.horizon_ms(retention))).await
+    }
+
+    /// Compacts every partition fully, so that removed posts give their disk
+    /// space back at once (fjall also does it over time on its own).
+    pub async fn compact(&self) -> Result<(), StoreError> {
+        self.blocking(|inner| {
+            for partition in [&inner.posts, &inner.postings, &inner.retweets, &inner.tombstones, &inner.meta] {
+                partition.major_compact().map_err(engine)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The same store with other read limits (work per read, deadline, reads at once).
+    pub fn with_read_limits(mut self, limits: crate::ReadLimits) -> EmbeddedStore {
+        self.reads = crate::ReadGate::new(limits);
+        self
     }
 
     /// Bytes on disk (journal and segments).
@@ -121,7 +204,18 @@ impl PostStore for EmbeddedStore {
 
     async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
         let query = query.clone();
-        self.blocking(move |inner| inner.timeline(&query, &range, limit)).await
+        let mut range = range;
+        if let Some(horizon_ms) = self.horizon_ms() {
+            // Nothing older than the horizon is read: a walk ends there.
+            let horizon = Cursor::at_time(horizon_ms);
+            if range.after.as_ref().is_none_or(|after| *after < horizon) {
+                range.after = Some(horizon);
+            }
+        }
+        let (permit, mut work) = self.reads.enter().await?;
+        let page = self.blocking(move |inner| inner.timeline(&query, &range, limit, &mut work)).await;
+        drop(permit);
+        page
     }
 
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
@@ -141,7 +235,10 @@ impl PostStore for EmbeddedStore {
             let mut posts = Vec::new();
             for item in inner.postings.range((Bound::Included(start), Bound::Excluded(end))) {
                 let (key, _) = item.map_err(engine)?;
-                let cursor = Cursor::from_bytes(&key[prefix.len()..]).map_err(|_| corrupt(&key, "bad cursor"))?;
+                let Ok(cursor) = Cursor::from_bytes(&key[prefix.len()..]) else {
+                    crate::skip_unreadable("posting", &key, &"not a cursor");
+                    continue;
+                };
                 if let Some(post) = inner.load_resolved(cursor.id())? {
                     posts.push(post);
                 }
@@ -169,6 +266,10 @@ impl PostStore for EmbeddedStore {
     async fn count(&self) -> Result<u64, StoreError> {
         Ok(self.inner.posts.approximate_len() as u64)
     }
+
+    fn horizon_ms(&self) -> Option<i64> {
+        self.retention.map(|retention| self.inner.horizon_ms(retention))
+    }
 }
 
 fn corrupt(key: &[u8], reason: &str) -> StoreError {
@@ -176,19 +277,18 @@ fn corrupt(key: &[u8], reason: &str) -> StoreError {
 }
 
 fn posting_prefix(term: &Term) -> Vec<u8> {
-    let mut prefix = Vec::with_capacity(term.as_str().len() + 1);
-    prefix.extend_from_slice(term.as_str().as_bytes());
-    prefix.push(0);
-    prefix
+    keys::length_prefixed(&keys::term_key(term))
 }
 
-/// The first key after every key of a posting list (terms never hold 0x00/0x01).
+/// The first key after every key of a posting list.
 fn posting_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    if let Some(last) = end.last_mut() {
-        *last = 1;
-    }
-    end
+    // A length-prefixed term starts with at most 0x02: never all 0xFF.
+    keys::prefix_end(prefix).unwrap_or_else(|| vec![0xFF; prefix.len() + 1])
+}
+
+/// The `retweets` key of one retweet, and the prefix of an original's retweets.
+fn retweet_key(original_id: &str, retweet_id: &str) -> Vec<u8> {
+    [keys::length_prefixed(original_id).as_slice(), retweet_id.as_bytes()].concat()
 }
 
 fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
@@ -206,11 +306,113 @@ struct Pending {
 }
 
 impl Inner {
+    /// Checks the data dir's format version: writes it into a new store,
+    /// refuses one written by a newer (or an older, incompatible) format.
+    fn check_format(&self, dir: &Path) -> Result<(), StoreError> {
+        match self.meta.get(FORMAT_KEY).map_err(engine)? {
+            Some(bytes) => {
+                let version = <[u8; 4]>::try_from(&bytes[..]).map(u32::from_be_bytes).map_err(|_| {
+                    StoreError::Format(format!("{}: unreadable format version {bytes:?}", dir.display()))
+                })?;
+                if version > FORMAT_VERSION {
+                    return Err(StoreError::Format(format!(
+                        "{} was written by a newer Deck (data format {version}; this build reads format \
+                         {FORMAT_VERSION}): upgrade Deck or use another --data-dir",
+                        dir.display()
+                    )));
+                }
+                if version < FORMAT_VERSION {
+                    return Err(StoreError::Format(format!(
+                        "{} holds data format {version}, which this build (format {FORMAT_VERSION}) cannot read: \
+                         move it aside and let the sources fill a new one",
+                        dir.display()
+                    )));
+                }
+                Ok(())
+            }
+            None if self.posts.is_empty().map_err(engine)? && self.postings.is_empty().map_err(engine)? => {
+                self.meta.insert(FORMAT_KEY, FORMAT_VERSION.to_be_bytes()).map_err(engine)?;
+                self.keyspace.persist(PersistMode::SyncData).map_err(engine)
+            }
+            None => Err(StoreError::Format(format!(
+                "{} holds data format 1 (written before format versions), which this build (format \
+                 {FORMAT_VERSION}) cannot read: move it aside and let the sources fill a new one",
+                dir.display()
+            ))),
+        }
+    }
+
+    fn horizon_ms(&self, retention: std::time::Duration) -> i64 {
+        crate::horizon_of(retention, self.newest_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Removes the posts older than `horizon_ms`, oldest first, in batches:
+    /// each post's postings (the terms of the post as stored now), its row,
+    /// its retweet rows and counter. Returns how many posts left.
+    fn expire_before(&self, horizon_ms: i64) -> Result<usize, StoreError> {
+        const EXPIRE_CHUNK: usize = 4_096;
+        let all_prefix = posting_prefix(&Term::all());
+        let end = [all_prefix.as_slice(), Cursor::at_time(horizon_ms).as_bytes()].concat();
+        let mut n_expired = 0;
+        loop {
+            let _writer = self.writer.lock().map_err(|_| StoreError::Task("writer lock poisoned".into()))?;
+            let mut keys_of_chunk = Vec::new();
+            for item in self.postings.range(all_prefix.clone()..end.clone()).take(EXPIRE_CHUNK) {
+                keys_of_chunk.push(item.map_err(engine)?.0.to_vec());
+            }
+            if keys_of_chunk.is_empty() {
+                return Ok(n_expired);
+            }
+            let mut fjall_batch = self.keyspace.batch();
+            for key in keys_of_chunk {
+                fjall_batch.remove(&self.postings, key.clone());
+                let Ok(cursor) = Cursor::from_bytes(&key[all_prefix.len()..]) else {
+                    continue;
+                };
+                let Some(post) = self.load_post(cursor.id())? else {
+                    continue;
+                };
+                if post.cursor() != cursor {
+                    continue;
+                }
+                let stored = self.resolve(post, |id| self.load_post(id))?;
+                for term in Doc::new(&stored).terms() {
+                    fjall_batch.remove(&self.postings, [posting_prefix(&term).as_slice(), cursor.as_bytes()].concat());
+                }
+                let id = stored.post.id.as_str();
+                fjall_batch.remove(&self.posts, id.as_bytes());
+                fjall_batch.remove(&self.meta, [RETWEET_COUNT_PREFIX, id.as_bytes()].concat());
+                for item in self.retweets.prefix(keys::length_prefixed(id)) {
+                    fjall_batch.remove(&self.retweets, item.map_err(engine)?.0.to_vec());
+                }
+                if let (Kind::Retweet, Some(original_id)) = (stored.post.kind, &stored.post.retweeted_id)
+                    && keys::id_fits(original_id)
+                {
+                    fjall_batch.remove(&self.retweets, retweet_key(original_id, id));
+                }
+                n_expired += 1;
+            }
+            fjall_batch.commit().map_err(engine)?;
+            self.keyspace.persist(PersistMode::SyncData).map_err(engine)?;
+        }
+    }
+
+    /// A stored post; `None` if absent, if the id is too long to be stored,
+    /// or if the stored bytes do not decode (counted and logged).
     fn load_post(&self, id: &str) -> Result<Option<Post>, StoreError> {
+        if !keys::id_fits(id) {
+            return Ok(None);
+        }
         let Some(bytes) = self.posts.get(id).map_err(engine)? else {
             return Ok(None);
         };
-        postcard::from_bytes(&bytes).map(Some).map_err(|error| corrupt(id.as_bytes(), &error.to_string()))
+        match postcard::from_bytes(&bytes) {
+            Ok(post) => Ok(Some(post)),
+            Err(error) => {
+                crate::skip_unreadable("post", id.as_bytes(), &error);
+                Ok(None)
+            }
+        }
     }
 
     fn load_resolved(&self, id: &str) -> Result<Option<StoredPost>, StoreError> {
@@ -267,8 +469,21 @@ impl Inner {
 
         for event in batch.events {
             match event {
+                PostEvent::Upsert(PostBundle { post, .. }) if !keys::id_fits(&post.id) => {
+                    crate::refuse_post(&post.id);
+                }
+                PostEvent::Delete { id } if !keys::id_fits(&id) => {
+                    // Never stored, so nothing to delete or to keep deleted.
+                }
                 PostEvent::Upsert(PostBundle { post, retweeted, quoted }) => {
-                    for embedded in [retweeted, quoted].into_iter().flatten() {
+                    let embedded_posts = [retweeted, quoted].into_iter().flatten().filter(|embedded| {
+                        let fits = keys::id_fits(&embedded.id);
+                        if !fits {
+                            crate::refuse_post(&embedded.id);
+                        }
+                        fits
+                    });
+                    for embedded in embedded_posts {
                         self.upsert_one(
                             *embedded,
                             &mut fjall_batch,
@@ -277,7 +492,11 @@ impl Inner {
                             &mut updated_ids,
                         )?;
                     }
-                    let retweet_of = (post.kind == Kind::Retweet).then(|| post.retweeted_id.clone()).flatten();
+                    // An original whose id cannot be stored is never counted.
+                    let retweet_of = (post.kind == Kind::Retweet)
+                        .then(|| post.retweeted_id.clone())
+                        .flatten()
+                        .filter(|original_id| keys::id_fits(original_id));
                     let retweet_id = post.id.clone();
                     let is_new =
                         self.upsert_one(post, &mut fjall_batch, &mut pending, &mut inserted_ids, &mut updated_ids)?;
@@ -343,6 +562,7 @@ impl Inner {
                     fjall_batch.insert(&self.postings, key, []);
                 }
                 fjall_batch.insert(&self.posts, post.id.as_bytes(), encode_post(&post)?);
+                self.newest_ms.fetch_max(post.created_at.timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
                 inserted_ids.push(post.id.clone());
                 pending.posts.insert(post.id.clone(), Some(post));
                 Ok(true)
@@ -387,7 +607,7 @@ impl Inner {
         updated_ids: &mut Vec<String>,
     ) -> Result<(), StoreError> {
         let pair = (original_id.to_owned(), retweet_id.to_owned());
-        let key = [original_id.as_bytes(), b"\0", retweet_id.as_bytes()].concat();
+        let key = retweet_key(original_id, retweet_id);
         if pending.retweets_seen.contains(&pair) || self.retweets.contains_key(&key).map_err(engine)? {
             return Ok(());
         }
@@ -427,9 +647,11 @@ impl Inner {
         pending.posts.insert(id.to_owned(), None);
 
         // A retweet that leaves takes its count off the original's tally.
-        if let (Kind::Retweet, Some(original_id)) = (post.kind, &post.retweeted_id) {
+        if let (Kind::Retweet, Some(original_id)) = (post.kind, &post.retweeted_id)
+            && keys::id_fits(original_id)
+        {
             let pair = (original_id.clone(), id.to_owned());
-            let key = [original_id.as_bytes(), b"\0", id.as_bytes()].concat();
+            let key = retweet_key(original_id, id);
             if !pending.retweets_removed.contains(&pair) {
                 pending.retweets_removed.insert(pair);
                 fjall_batch.remove(&self.retweets, key);
@@ -445,7 +667,7 @@ impl Inner {
         deleted.push(stored);
 
         // Retweets of a deleted post go with it.
-        let prefix = [id.as_bytes(), b"\0"].concat();
+        let prefix = keys::length_prefixed(id);
         let retweet_ids: Vec<String> = self
             .retweets
             .prefix(&prefix)
@@ -460,7 +682,14 @@ impl Inner {
         Ok(())
     }
 
-    fn timeline(&self, query: &Query, range: &Range, limit: usize) -> Result<Page, StoreError> {
+    /// A page of matches, newest first, within the read's work budget.
+    ///
+    /// The streams (one per conjunction) are merged newest first. A stream
+    /// whose scan runs out of budget offers its *frontier* instead of a
+    /// candidate: the last posting it has decided on. When the newest head
+    /// of all is a frontier, every cursor above it has been decided in every
+    /// stream, so the page ends there, with `next` = that frontier.
+    fn timeline(&self, query: &Query, range: &Range, limit: usize, work: &mut Work) -> Result<Page, StoreError> {
         let limit = limit.max(1);
         let conjunctions = match query.plan() {
             Plan::All => vec![vec![Term::all()]],
@@ -468,33 +697,37 @@ impl Inner {
         };
         let mut streams = Vec::with_capacity(conjunctions.len());
         for terms in conjunctions {
-            streams.push(ConjunctionScan::new(self, terms, range)?);
+            streams.push(ConjunctionScan::new(self, terms, range, work)?);
         }
-        let mut heads: Vec<Option<Vec<u8>>> = Vec::with_capacity(streams.len());
+        let mut heads: Vec<Option<Head>> = Vec::with_capacity(streams.len());
         for stream in &mut streams {
-            heads.push(stream.next(self)?);
+            heads.push(stream.next(self, work)?);
         }
 
         let mut page = Page::default();
-        let mut examined = 0usize;
-        let mut last_examined: Option<Vec<u8>> = None;
         loop {
-            // The newest head among the streams; equal heads are one post.
+            // The newest head among the streams (a candidate before a
+            // frontier at the same cursor); equal candidates are one post.
             let Some(newest) = heads.iter().flatten().max().cloned() else {
                 return Ok(page);
             };
+            let candidate = match newest {
+                Head::Frontier(frontier) => {
+                    page.next = Cursor::from_bytes(&frontier).ok().or(page.next);
+                    return Ok(page);
+                }
+                Head::Candidate(candidate) => candidate,
+            };
             for (stream_idx, head) in heads.iter_mut().enumerate() {
-                if head.as_ref() == Some(&newest) {
-                    *head = streams[stream_idx].next(self)?;
+                if matches!(head, Some(Head::Candidate(cursor)) if *cursor == candidate) {
+                    *head = streams[stream_idx].next(self, work)?;
                 }
             }
-            if examined >= MAX_CANDIDATES_PER_READ {
-                page.next = last_examined.and_then(|key| Cursor::from_bytes(&key).ok());
-                return Ok(page);
-            }
-            examined += 1;
-            let cursor = Cursor::from_bytes(&newest).map_err(|_| corrupt(&newest, "bad cursor in posting"))?;
-            last_examined = Some(newest);
+            let Ok(cursor) = Cursor::from_bytes(&candidate) else {
+                crate::skip_unreadable("posting", &candidate, &"not a cursor");
+                continue;
+            };
+            work.spend(1);
             let Some(post) = self.load_resolved(cursor.id())? else {
                 continue;
             };
@@ -511,6 +744,36 @@ impl Inner {
     }
 }
 
+/// What a stream offers the merge: its next candidate, or (out of budget)
+/// its frontier. Ordered by cursor bytes; at equal bytes a candidate is
+/// greater, so it is merged before the frontier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Head {
+    Frontier(Vec<u8>),
+    Candidate(Vec<u8>),
+}
+
+impl Head {
+    fn key(&self) -> (&[u8], bool) {
+        match self {
+            Head::Frontier(cursor) => (cursor, false),
+            Head::Candidate(cursor) => (cursor, true),
+        }
+    }
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Head) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Head) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// Walks the posting list of one term backwards in chunks, checking the other
 /// terms of the conjunction with point lookups.
 struct ConjunctionScan {
@@ -520,10 +783,13 @@ struct ConjunctionScan {
     upper: Bound<Vec<u8>>,
     buffer: VecDeque<Vec<u8>>,
     exhausted: bool,
+    /// The last posting decided on (a candidate given out or a posting that
+    /// lacks a term): every posting above it is decided.
+    decided: Option<Vec<u8>>,
 }
 
 impl ConjunctionScan {
-    fn new(inner: &Inner, terms: Vec<Term>, range: &Range) -> Result<ConjunctionScan, StoreError> {
+    fn new(inner: &Inner, terms: Vec<Term>, range: &Range, work: &mut Work) -> Result<ConjunctionScan, StoreError> {
         let mut prefixes: Vec<Vec<u8>> = terms.iter().map(posting_prefix).collect();
         prefixes.sort();
         prefixes.dedup();
@@ -542,6 +808,7 @@ impl ConjunctionScan {
                         oldest_ms = cursor.created_ms();
                     }
                 }
+                work.spend(n_sampled.max(1));
                 // Fewer postings is rarer; at equal counts, reaching further back is rarer.
                 let rarity = (DENSITY_SAMPLE - n_sampled, -oldest_ms);
                 if prefix_idx == 0 || rarity > best_rarity {
@@ -559,12 +826,18 @@ impl ConjunctionScan {
             upper,
             buffer: VecDeque::new(),
             exhausted: false,
+            decided: None,
         })
     }
 
-    /// The next (older) cursor bytes that carry every term, or `None`.
-    fn next(&mut self, inner: &Inner) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The next (older) cursor bytes that carry every term, the frontier
+    /// when the budget is spent (after at least one posting decided, so
+    /// that every read makes progress), or `None` at the end of the list.
+    fn next(&mut self, inner: &Inner, work: &mut Work) -> Result<Option<Head>, StoreError> {
         loop {
+            if let (true, Some(decided)) = (work.exhausted(), &self.decided) {
+                return Ok(Some(Head::Frontier(decided.clone())));
+            }
             if self.buffer.is_empty() && !self.exhausted {
                 let mut n_read = 0;
                 let mut last_key = None;
@@ -582,16 +855,19 @@ impl ConjunctionScan {
             let Some(cursor) = self.buffer.pop_front() else {
                 return Ok(None);
             };
+            work.spend(1);
             let mut carries_all = true;
             for prefix in &self.other_prefixes {
+                work.spend(1);
                 let key = [prefix.as_slice(), &cursor].concat();
                 if !inner.postings.contains_key(&key).map_err(engine)? {
                     carries_all = false;
                     break;
                 }
             }
+            self.decided = Some(cursor.clone());
             if carries_all {
-                return Ok(Some(cursor));
+                return Ok(Some(Head::Candidate(cursor)));
             }
         }
     }

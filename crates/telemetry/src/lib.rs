@@ -6,5 +6,5 @@
 mod metrics;
 mod sources;
 
-pub use metrics::Metrics;
+pub use metrics::{Metrics, STORE_REFUSED_TOTAL, STORE_UNREADABLE_TOTAL};
 pub use sources::{HealthHandle, SourceHealth, SourceStatus};

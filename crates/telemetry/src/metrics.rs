@@ -3,6 +3,21 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+/// Stored entries that could not be read (an undecodable post, a posting
+/// whose cursor is malformed) and were skipped by a read: exported as
+/// `deck_store_unreadable_total`. Process-wide, counted by the stores.
+pub static STORE_UNREADABLE_TOTAL: std::sync::LazyLock<IntCounter> = std::sync::LazyLock::new(|| {
+    IntCounter::new("store_unreadable_total", "Stored entries skipped by reads because they are unreadable")
+        .expect("a valid constant metric name")
+});
+
+/// Posts refused by a store because their id is longer than
+/// `model::MAX_ID_BYTES`: exported as `deck_store_refused_total`.
+pub static STORE_REFUSED_TOTAL: std::sync::LazyLock<IntCounter> = std::sync::LazyLock::new(|| {
+    IntCounter::new("store_refused_total", "Posts refused by the store (id too long to store safely)")
+        .expect("a valid constant metric name")
+});
+
 /// Every counter Deck exports at `/metrics`.
 #[derive(Clone)]
 pub struct Metrics {
@@ -60,6 +75,9 @@ impl Metrics {
         registry.register(Box::new(sockets_open.clone()))?;
         registry.register(Box::new(frames_sent.clone()))?;
         registry.register(Box::new(resyncs.clone()))?;
+        // The store's own counters (process-wide): unreadable entries skipped, posts refused.
+        registry.register(Box::new(STORE_UNREADABLE_TOTAL.clone()))?;
+        registry.register(Box::new(STORE_REFUSED_TOTAL.clone()))?;
         Ok(Metrics {
             registry,
             records_in,

@@ -54,6 +54,9 @@ impl Deck {
                 // These tests page whole columns quickly; the per-client read limit has
                 // its own test (`tests/security.rs`).
                 .env("DECK_TIMELINE_PER_SECOND", "0")
+                // The replays hold real posts from years apart; retention has
+                // its own tests (`store/tests/retention.rs`).
+                .env("DECK_RETENTION", "36500d")
                 .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -159,6 +162,9 @@ impl Role {
             // These tests page whole columns quickly; the per-client read limit has
             // its own test (`tests/security.rs`).
             .env("DECK_TIMELINE_PER_SECOND", "0")
+            // The replays hold real posts from years apart; retention has its
+            // own tests (`store/tests/retention.rs`).
+            .env("DECK_RETENTION", "36500d")
             .envs(envs.iter().map(|(key, value)| (key.as_str(), value.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
