@@ -37,8 +37,14 @@ pub struct Post {
     pub kind: String,
     pub text: String,
     pub lang: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339: the time Deck orders the post by, never later than when
+    /// it was received.
     pub created_at: String,
+    /// RFC 3339: the time the source claimed, present only where it differs
+    /// from `created_at` (a post dated after its arrival).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub claimed_at: Option<String>,
     pub author: Author,
     pub hashtags: Vec<String>,
     pub mentions: Vec<String>,
@@ -73,6 +79,7 @@ impl Post {
             text: post.text.clone(),
             lang: post.lang.clone(),
             created_at: post.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            claimed_at: post.claimed_at.map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             author: Author {
                 id: post.author.id.clone(),
                 handle: post.author.handle.clone(),

@@ -166,6 +166,7 @@ pub fn v2_record(rng: &mut StdRng, id: u64) -> RawRecord {
         key: id.to_string(),
         origin: Origin { source: "bench".into(), position: id, checkpoint: None },
         payload: v2_message(rng, id, created_ms),
+        received_ms: None,
     }
 }
 
@@ -252,6 +253,7 @@ pub fn stored_posts(n: usize, seed: u64) -> Vec<StoredPost> {
                 text,
                 lang: Some(LANGS[rng.random_range(0..LANGS.len())].into()),
                 created_at: Utc::now(),
+                claimed_at: None,
                 retweeted_id: None,
                 quoted_id: None,
                 reply_to: None,

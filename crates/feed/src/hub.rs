@@ -452,6 +452,7 @@ mod tests {
             text: format!("post {id} #BTS {}", "💜".repeat(50)),
             lang: Some("ko".into()),
             created_at: Utc.timestamp_opt(1_700_000_000 + id as i64, 0).single().unwrap_or_default(),
+            claimed_at: None,
             retweeted_id: None,
             quoted_id: None,
             reply_to: None,

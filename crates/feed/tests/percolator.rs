@@ -58,6 +58,7 @@ fn post(
         text: text.join(" "),
         lang: Some(if words.contains(&3) { "ko" } else { "en" }.into()),
         created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        claimed_at: None,
         retweeted_id: None,
         quoted_id: None,
         reply_to: reply.map(|handle| ReplyTo { post_id: None, author_id: None, handle: Some(HANDLES[handle].into()) }),

@@ -49,6 +49,7 @@ fn record(payload: String) -> RawRecord {
         key: String::new(),
         origin: Origin { source: "bench".to_owned(), position: 0, checkpoint: None },
         payload,
+        received_ms: None,
     }
 }
 

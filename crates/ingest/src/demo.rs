@@ -375,6 +375,7 @@ impl DemoGenerator {
             text,
             lang: Some(lang.to_owned()),
             created_at: now,
+            claimed_at: None,
             retweeted_id: None,
             quoted_id: None,
             reply_to: None,
@@ -461,6 +462,7 @@ impl DemoGenerator {
             text: format!("RT @{}: {}", original.author.handle, original.text),
             lang: original.lang.clone(),
             created_at: now,
+            claimed_at: None,
             retweeted_id: Some(original.id.clone()),
             quoted_id: None,
             reply_to: None,
@@ -492,6 +494,7 @@ pub(crate) fn record(bundle: &PostBundle, position: u64) -> RawRecord {
         key: bundle.post.id.clone(),
         origin: Origin { source: "demo".to_owned(), position, checkpoint: None },
         payload,
+        received_ms: Some(chrono::Utc::now().timestamp_millis()),
     }
 }
 

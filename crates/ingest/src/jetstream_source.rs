@@ -253,6 +253,7 @@ impl JetstreamSource {
                     checkpoint: progress.cursor.map(|cursor| cursor.to_string()),
                 },
                 payload,
+                received_ms: Some(chrono::Utc::now().timestamp_millis()),
             };
             if !send(out, record, shutdown).await {
                 return Disconnect::Stop;

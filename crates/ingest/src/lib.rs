@@ -16,6 +16,7 @@ mod jetstream_source;
 mod mastodon;
 mod mastodon_source;
 mod net;
+pub mod normalize;
 mod replay;
 mod x;
 mod x_source;
@@ -60,6 +61,9 @@ pub enum ParseError {
     /// UTF-8); it sent this marker so the record is counted where records are.
     #[error("unreadable record: {0}")]
     Unreadable(String),
+    /// A post or delete whose id cannot be stored safely (see [`normalize`]).
+    #[error(transparent)]
+    Unusable(#[from] normalize::NormalizeError),
 }
 
 impl From<serde_json::Error> for ParseError {
@@ -332,15 +336,28 @@ impl Parser {
     }
 
     /// The events in one record: none for likes, follows, identity events,
-    /// operational notices and other messages that carry no posts.
+    /// operational notices and other messages that carry no posts. Every
+    /// post has passed [`normalize`], with the record's receive time (the
+    /// processor's clock for records that do not carry one).
     pub fn parse(&mut self, record: &RawRecord) -> Result<Vec<PostEvent>, ParseError> {
-        self.parse_payload_from(&record.origin.source, &record.payload)
+        let received =
+            record.received_ms.and_then(chrono::DateTime::from_timestamp_millis).unwrap_or_else(chrono::Utc::now);
+        self.parse_payload_from(&record.origin.source, &record.payload, received)
     }
 
-    /// [`Parser::parse`] on a bare payload (no origin: Mastodon deletes are
-    /// matched against statuses seen from any source).
+    /// [`Parser::parse`] on a bare payload received now (no origin:
+    /// Mastodon deletes are matched against statuses seen from any source).
     pub fn parse_payload(&mut self, payload: &str) -> Result<Vec<PostEvent>, ParseError> {
-        self.parse_payload_from("", payload)
+        self.parse_payload_from("", payload, chrono::Utc::now())
+    }
+
+    /// [`Parser::parse_payload`] for a payload received at `received`.
+    pub fn parse_payload_at(
+        &mut self,
+        payload: &str,
+        received: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PostEvent>, ParseError> {
+        self.parse_payload_from("", payload, received)
     }
 
     /// How many records parsed, and how many were refused, so far.
@@ -348,22 +365,21 @@ impl Parser {
         (self.n_parsed, self.n_malformed)
     }
 
-    fn parse_payload_from(&mut self, origin: &str, payload: &str) -> Result<Vec<PostEvent>, ParseError> {
-        let result = self.parse_document(origin, payload);
+    fn parse_payload_from(
+        &mut self,
+        origin: &str,
+        payload: &str,
+        received: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PostEvent>, ParseError> {
+        let result = self.parse_document(origin, payload).and_then(|mut events| {
+            normalize::events(&mut events, received, fill_entities)?;
+            Ok(events)
+        });
         match &result {
             Ok(_) => self.n_parsed += 1,
             Err(_) => self.n_malformed += 1,
         }
-        let mut events = result?;
-        for event in &mut events {
-            if let PostEvent::Upsert(bundle) = event {
-                fill_entities(&mut bundle.post);
-                for embedded in [&mut bundle.retweeted, &mut bundle.quoted].into_iter().flatten() {
-                    fill_entities(embedded);
-                }
-            }
-        }
-        Ok(events)
+        result
     }
 
     fn parse_document(&mut self, origin: &str, payload: &str) -> Result<Vec<PostEvent>, ParseError> {

@@ -240,6 +240,7 @@ impl MastodonState {
             text,
             lang: status.language.as_deref().map(str::to_owned),
             created_at,
+            claimed_at: None,
             retweeted_id,
             quoted_id,
             reply_to,

@@ -420,6 +420,7 @@ impl MastodonSource {
                 checkpoint: progress.last_id.clone(),
             },
             payload,
+            received_ms: Some(chrono::Utc::now().timestamp_millis()),
         }
     }
 

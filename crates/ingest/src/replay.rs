@@ -141,6 +141,7 @@ impl crate::Source for ReplaySource {
                 key,
                 origin: Origin { source: self.name.clone(), position: line_number, checkpoint: None },
                 payload,
+                received_ms: Some(chrono::Utc::now().timestamp_millis()),
             };
             tokio::select! {
                 sent = out.send(record) => if sent.is_err() { return Ok(()) },

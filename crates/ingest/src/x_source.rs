@@ -373,6 +373,7 @@ impl XSource {
                     key,
                     origin: Origin { source: self.name.clone(), position: *position, checkpoint: None },
                     payload,
+                    received_ms: Some(chrono::Utc::now().timestamp_millis()),
                 };
                 if !send(out, record, shutdown).await {
                     return Disconnect::Stop;

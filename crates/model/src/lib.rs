@@ -97,7 +97,16 @@ pub struct Post {
     pub text: String,
     /// BCP 47 language tag as the source gives it (`ko`, `en`, `und`), if any.
     pub lang: Option<String>,
+    /// The sort time: when the post was written as far as Deck can tell,
+    /// never later than when Deck received it (the earlier of the time the
+    /// source claims and the receive time, Bluesky's `sortAt` rule).
     pub created_at: DateTime<Utc>,
+    /// The time the source claimed, where it differs from `created_at`
+    /// (a post dated in the future sorts at its receive time instead).
+    /// Never skipped when serializing: stored posts are postcard, which is
+    /// not self-describing.
+    #[serde(default)]
+    pub claimed_at: Option<DateTime<Utc>>,
     /// For a retweet: the original's id.
     pub retweeted_id: Option<String>,
     /// For a quote (or a reply that quotes): the quoted post's id.
@@ -376,4 +385,11 @@ pub struct RawRecord {
     pub origin: Origin,
     /// The message exactly as the source delivered it (one JSON document).
     pub payload: String,
+    /// When Deck received the message (ms since the Unix epoch, the
+    /// source's wall clock as it read it). A post never sorts later than
+    /// this, and re-processing the record gives the same sort time. `None`
+    /// in records written before Deck kept it: the processor's clock is
+    /// used then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_ms: Option<i64>,
 }

@@ -348,6 +348,7 @@ impl KafkaConsumer {
                     checkpoint: None,
                 },
                 payload: String::from_utf8_lossy(payload).into_owned(),
+                received_ms: None,
             }
         });
         Some(Delivery { partition, offset, record })

@@ -232,6 +232,7 @@ mod tests {
             key: key.to_owned(),
             origin: Origin { source: "test".into(), position, checkpoint: None },
             payload: format!("{{\"n\":{position}}}"),
+            received_ms: None,
         }
     }
 

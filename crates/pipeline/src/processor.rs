@@ -88,11 +88,13 @@ impl Processor {
     }
 
     /// Parses records; a malformed one is counted and logged with where it
-    /// came from, and the good ones around it go on.
+    /// came from, and the good ones around it go on. A panic while parsing
+    /// or normalizing one record (a bug that hostile input found) is caught
+    /// and counted the same way, so it costs that record, never the batch.
     fn parse(&self, parser: &mut ingest::Parser, records: &[&RawRecord]) -> WriteBatch {
         let mut batch = WriteBatch::default();
         for record in records {
-            match parser.parse(record) {
+            match isolated(|| parser.parse(record)) {
                 Ok(events) => batch.events.extend(events),
                 Err(error) => {
                     self.metrics.malformed.with_label_values(&[record.origin.source.as_str()]).inc();
@@ -112,6 +114,23 @@ impl Processor {
         self.metrics.posts_deleted.inc_by(applied.deleted.len() as u64);
         self.publisher.publish(Arc::new(applied)).await;
         Ok(())
+    }
+}
+
+/// Runs one record's parse; a panic inside it becomes an error naming the
+/// panic. The parser's caches are plain maps, so a record that panicked
+/// halfway leaves at most a stale entry behind.
+fn isolated<T, E: std::fmt::Display>(parse: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)) {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|message| (*message).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("parsing panicked: {message}"))
+        }
     }
 }
 
@@ -184,4 +203,17 @@ pub async fn run_source(
     }
     tracing::info!(source = %name, "source finished");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_parsing_is_an_error_of_that_record() {
+        let panicking = isolated(|| -> Result<(), String> { panic!("index out of bounds") });
+        assert_eq!(panicking, Err("parsing panicked: index out of bounds".to_owned()));
+        assert_eq!(isolated(|| Ok::<_, String>(7)), Ok(7));
+        assert_eq!(isolated(|| Err::<(), _>("bad")), Err("bad".to_owned()));
+    }
 }

@@ -58,6 +58,7 @@ fn record(key: &str, position: u64) -> RawRecord {
         key: key.to_owned(),
         origin: Origin { source: "test".into(), position, checkpoint: None },
         payload: format!("{{\"n\":{position}}}"),
+        received_ms: None,
     }
 }
 
@@ -290,6 +291,7 @@ fn stored_post(id: &str) -> StoredPost {
             text: format!("post {id} #bts"),
             lang: Some("en".into()),
             created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            claimed_at: None,
             retweeted_id: None,
             quoted_id: None,
             reply_to: None,

@@ -76,6 +76,7 @@ fn build(specs: &[PostSpec]) -> Vec<PostBundle> {
             lang: Some(LANGS[spec.lang].into()),
             // Several posts share a second: ties are broken by id.
             created_at: Utc.timestamp_opt(1_700_000_000 + spec.second, 0).unwrap(),
+            claimed_at: None,
             retweeted_id: None,
             quoted_id: None,
             reply_to: None,

@@ -80,6 +80,7 @@ fn post(id: usize, second: u64, author: usize) -> Post {
         text: String::new(),
         lang: None,
         created_at: Utc.timestamp_opt(1_700_000_000 + second as i64, 0).unwrap(),
+        claimed_at: None,
         retweeted_id: None,
         quoted_id: None,
         reply_to: None,

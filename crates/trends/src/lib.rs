@@ -318,6 +318,7 @@ mod tests {
             text: String::new(),
             lang: None,
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            claimed_at: None,
             retweeted_id: None,
             quoted_id: None,
             reply_to: None,

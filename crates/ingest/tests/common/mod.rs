@@ -21,6 +21,7 @@ pub fn record(source: &str, position: u64, payload: &str) -> RawRecord {
         key: ingest::partition_key(payload).unwrap_or_default(),
         origin: Origin { source: source.to_owned(), position, checkpoint: None },
         payload: payload.to_owned(),
+        received_ms: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub fn post(handle: &str, lang: &str, text: &str) -> Post {
         text: text.to_string(),
         lang: Some(lang.to_string()),
         created_at: Utc.with_ymd_and_hms(2024, 6, 13, 0, 0, 0).unwrap(),
+        claimed_at: None,
         retweeted_id: None,
         quoted_id: None,
         reply_to: None,
