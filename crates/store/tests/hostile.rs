@@ -17,7 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::{TimeZone, Utc};
 use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source};
 use search::Query;
-use store::{CassandraConfig, CassandraStore, EmbeddedStore, PostStore, Range, StoreError, WriteBatch};
+#[cfg(feature = "cassandra")]
+use store::{CassandraConfig, CassandraStore};
+use store::{EmbeddedStore, PostStore, Range, StoreError, WriteBatch};
 
 fn post(id: &str, second: i64, tags: &[&str]) -> Post {
     Post {
@@ -28,6 +30,7 @@ fn post(id: &str, second: i64, tags: &[&str]) -> Post {
         text: tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" "),
         lang: Some("en".into()),
         created_at: Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap(),
+        claimed_at: None,
         retweeted_id: None,
         quoted_id: None,
         reply_to: None,
@@ -109,6 +112,7 @@ async fn hostile_values_stay_in_their_own_keys_embedded() {
     check_hostile(&store).await;
 }
 
+#[cfg(feature = "cassandra")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_values_stay_in_their_own_keys_cassandra() {
     let contact_points = std::env::var("DECK_TEST_CASSANDRA").or_else(|_| std::env::var("DECK_CASSANDRA"));

@@ -22,6 +22,7 @@ fn post(id: &str, age: Duration, tags: &[&str]) -> Post {
         text: format!("hello {}", tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" ")),
         lang: Some("en".into()),
         created_at: Utc::now() - chrono::Duration::from_std(age).unwrap(),
+        claimed_at: None,
         retweeted_id: None,
         quoted_id: None,
         reply_to: None,

@@ -11,9 +11,15 @@ export type Post = { id: string,
  */
 kind: string, text: string, lang: string | null, 
 /**
- * RFC 3339.
+ * RFC 3339: the time Deck orders the post by, never later than when
+ * it was received.
  */
-created_at: string, author: Author, hashtags: Array<string>, mentions: Array<string>, cashtags: Array<string>, urls: Array<string>, retweet_count: number, like_count: number, reply_count: number, quote_count: number, has_media: boolean, 
+created_at: string, 
+/**
+ * RFC 3339: the time the source claimed, present only where it differs
+ * from `created_at` (a post dated after its arrival).
+ */
+claimed_at?: string, author: Author, hashtags: Array<string>, mentions: Array<string>, cashtags: Array<string>, urls: Array<string>, retweet_count: number, like_count: number, reply_count: number, quote_count: number, has_media: boolean, 
 /**
  * `x` | `bluesky` | `mastodon` | `demo`.
  */
