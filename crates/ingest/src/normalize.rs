@@ -256,10 +256,7 @@ fn urls(values: &[String]) -> Vec<String> {
             break;
         }
         let value = value.trim();
-        if !value.is_empty()
-            && value.len() <= limits::URL_BYTES
-            && !value.chars().any(is_unsafe_in_id)
-        {
+        if !value.is_empty() && value.len() <= limits::URL_BYTES && !value.chars().any(is_unsafe_in_id) {
             kept.push(value.to_owned());
         }
     }
