@@ -108,6 +108,9 @@ async fn stream_delivers_every_message_once_and_backs_off_as_x_documents() {
     let mut running = start(Box::new(XSource::new("x", config)), None);
     let records = running.collect_until(|records| records.len() == 8).await;
     eventually(|| state.n_connections.load(Ordering::SeqCst) >= 9).await;
+    // The server counts a connection when it answers; the source counts it
+    // once it has read the answer's head, a moment later: wait for both.
+    eventually(|| health.snapshot().first().is_some_and(|status| status.connects >= 5)).await;
     let status = health.snapshot().remove(0);
     running.stop().await;
 
