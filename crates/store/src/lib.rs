@@ -55,7 +55,7 @@ pub enum StoreError {
 /// One unit of work for the store: events applied together, and the source
 /// checkpoints that become durable in the same commit (so a source resumes
 /// exactly after what was stored).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
     pub events: Vec<PostEvent>,
     /// `(source name, checkpoint)`; the last one per source wins.
@@ -115,4 +115,10 @@ pub trait PostStore: Send + Sync {
 
     /// Number of posts stored (may be approximate on distributed engines).
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// A cheap check that the engine answers (for `/readyz`); the embedded
+    /// store always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -272,6 +272,12 @@ pub trait TrendStore: Send + Sync {
 
     /// The rankings of one window, each at most `limit` long.
     async fn ranking(&self, window: Window, limit: usize) -> Result<Ranking, TrendsError>;
+
+    /// A cheap check that the engine answers (for `/readyz`); the embedded
+    /// trends always do.
+    async fn ping(&self) -> Result<(), TrendsError> {
+        Ok(())
+    }
 }
 
 /// Orders hashtag counts: most used first, ties by folded key.

@@ -270,6 +270,12 @@ impl RedisTrends {
 
 #[async_trait::async_trait]
 impl TrendStore for RedisTrends {
+    async fn ping(&self) -> Result<(), TrendsError> {
+        let mut connection = self.connection.clone();
+        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        Ok(())
+    }
+
     async fn record(&self, events: &[TrendEvent]) -> Result<(), TrendsError> {
         self.write(&self.record_script, events).await
     }
