@@ -234,7 +234,13 @@ impl RedisTrends {
     /// `key_prefix` followed by `:`.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<RedisTrends, TrendsError> {
         let client = redis::Client::open(url)?;
-        let connection = ConnectionManager::new(client).await?;
+        // Bounded answers and connects: without them a command in flight
+        // when Redis restarts never returns, and the processor waits on it
+        // for ever instead of retrying (seen in a `cluster down redis` run).
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(std::time::Duration::from_secs(2))
+            .set_connection_timeout(std::time::Duration::from_secs(2));
+        let connection = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisTrends {
             connection,
             prefix: format!("{key_prefix}:"),
