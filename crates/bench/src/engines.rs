@@ -64,7 +64,14 @@ async fn produce(
     let metrics = Metrics::new()?;
     let shutdown = CancellationToken::new();
     let started = Instant::now();
-    let task = tokio::spawn(pipeline::run_source(source, log, store, metrics.clone(), shutdown.clone()));
+    let task = tokio::spawn(pipeline::run_source(
+        source,
+        log,
+        store,
+        metrics.clone(),
+        crate::bench_stage("source"),
+        shutdown.clone(),
+    ));
     let records_in = metrics.records_in.with_label_values(&["bench"]);
     while records_in.get() < records && !task.is_finished() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -105,7 +112,7 @@ pub async fn run(args: KafkaArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             config: ProcessorConfig { group: format!("{namespace}-processors"), ..ProcessorConfig::default() },
         };
-        processors.push(tokio::spawn(processor.run(stop_processors.clone())));
+        processors.push(tokio::spawn(processor.run(crate::bench_stage("processor"), stop_processors.clone())));
     }
     let started = Instant::now();
     let mut producer =

@@ -90,7 +90,14 @@ struct NullPublisher;
 
 #[async_trait::async_trait]
 impl Publisher for NullPublisher {
-    async fn publish(&self, _published: Published) {}
+    async fn publish(&self, _published: &Published) -> Result<(), pipeline::LogError> {
+        Ok(())
+    }
+}
+
+/// A stage handle for a pipeline stage the bench runs outside a supervisor.
+pub fn bench_stage(name: &str) -> pipeline::Stage {
+    pipeline::Health::new(Duration::from_secs(3600)).stage(name)
 }
 
 fn rss_kib() -> u64 {
@@ -125,8 +132,14 @@ async fn run_ingest(
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::new(1, 65_536));
     let shutdown = CancellationToken::new();
     let source = Box::new(generate::V2Source::new(first_id));
-    let source_task =
-        tokio::spawn(pipeline::run_source(source, log.clone(), store.clone(), metrics.clone(), shutdown.clone()));
+    let source_task = tokio::spawn(pipeline::run_source(
+        source,
+        log.clone(),
+        store.clone(),
+        metrics.clone(),
+        bench_stage("source"),
+        shutdown.clone(),
+    ));
     let processor_shutdown = CancellationToken::new();
     let processor = Processor {
         log,
@@ -136,7 +149,7 @@ async fn run_ingest(
         metrics: metrics.clone(),
         config: ProcessorConfig::default(),
     };
-    let processor_task = tokio::spawn(processor.run(processor_shutdown.clone()));
+    let processor_task = tokio::spawn(processor.run(bench_stage("processor"), processor_shutdown.clone()));
     let started = Instant::now();
     let mut last_report = Instant::now();
     loop {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use pipeline::{EmbeddedLog, Log};
+use pipeline::{EmbeddedLog, Health, Log, Probe};
 #[cfg(feature = "kafka")]
 pub use pipeline::{KafkaConfig, KafkaPublisher, ProcessedConsumer};
 #[cfg(feature = "cassandra")]
@@ -209,6 +209,79 @@ impl Backends {
             _ => (Arc::new(EmbeddedTrends::new()), true),
         };
         Ok(Backends { log, store, trends, kafka, trends_embedded, group: format!("{}-processors", engines.namespace) })
+    }
+}
+
+impl Backends {
+    /// Registers a `/readyz` probe for each engine this process uses: Kafka
+    /// (a metadata request), Cassandra (`SELECT now() FROM system.local`),
+    /// Redis (`PING`) and, with `members`, MariaDB (`SELECT 1`).
+    pub fn add_probes(&self, health: &Health, engines: &EngineArgs, members: bool) {
+        if self.kafka.is_some() {
+            health.add_probe("kafka", Arc::new(LogProbe(self.log.clone())));
+        }
+        if engines.cassandra.as_deref().is_some_and(|points| !points.is_empty()) {
+            health.add_probe("cassandra", Arc::new(StoreProbe(self.store.clone())));
+        }
+        if !self.trends_embedded {
+            health.add_probe("redis", Arc::new(TrendsProbe(self.trends.clone())));
+        }
+        if members
+            && let Some(url) = engines.mysql.as_deref().filter(|url| !url.is_empty())
+            && let Some(probe) = MysqlProbe::new(url)
+        {
+            health.add_probe("mariadb", Arc::new(probe));
+        }
+    }
+}
+
+struct LogProbe(Arc<dyn Log>);
+
+#[async_trait::async_trait]
+impl Probe for LogProbe {
+    async fn probe(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|error| error.to_string())
+    }
+}
+
+struct StoreProbe(Arc<dyn PostStore>);
+
+#[async_trait::async_trait]
+impl Probe for StoreProbe {
+    async fn probe(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|error| error.to_string())
+    }
+}
+
+struct TrendsProbe(Arc<dyn TrendStore>);
+
+#[async_trait::async_trait]
+impl Probe for TrendsProbe {
+    async fn probe(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|error| error.to_string())
+    }
+}
+
+/// `SELECT 1` on a one-connection pool of its own, so the probe neither
+/// waits behind nor takes a connection from the accounts role.
+struct MysqlProbe(sqlx::MySqlPool);
+
+impl MysqlProbe {
+    fn new(url: &str) -> Option<MysqlProbe> {
+        let pool = sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(pipeline::health::PROBE_TIMEOUT)
+            .connect_lazy(url)
+            .inspect_err(|error| tracing::warn!(%error, "no MariaDB probe: bad DECK_MYSQL"))
+            .ok()?;
+        Some(MysqlProbe(pool))
+    }
+}
+
+#[async_trait::async_trait]
+impl Probe for MysqlProbe {
+    async fn probe(&self) -> Result<(), String> {
+        sqlx::query("SELECT 1").execute(&self.0).await.map(|_| ()).map_err(|error| error.to_string())
     }
 }
 

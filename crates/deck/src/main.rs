@@ -4,6 +4,7 @@
 mod accounts;
 mod backends;
 mod serve;
+mod supervisor;
 mod without_engines;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ enum Command {
         engines: EngineArgs,
         #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Distributed role: live columns (WebSocket) and the HTTP API over the shared engines.
     Feed {
@@ -42,6 +45,8 @@ enum Command {
         engines: EngineArgs,
         #[arg(long, env = "DECK_DATA_DIR", default_value = "deck-data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Distributed role: the front door, forwarding to `deck feed` nodes with health checks.
     Gateway {
@@ -56,6 +61,8 @@ enum Command {
         /// Extra origins allowed to open WebSockets (the served origin always is).
         #[arg(long = "allowed-origin", env = "DECK_ALLOWED_ORIGINS", value_delimiter = ',')]
         allowed_origins: Vec<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Trend jobs.
     Trends {
@@ -150,6 +157,27 @@ pub struct FeedArgs {
     pub catch_up_reads: usize,
 }
 
+/// The admin listener and the readiness bound (every role).
+#[derive(Args, Clone, Debug)]
+pub struct AdminArgs {
+    /// Port of the admin listener: `/metrics`, `/api/sources`, `/healthz`
+    /// and `/readyz`. Without it, a free port is chosen (and logged).
+    #[arg(long, env = "DECK_ADMIN_PORT")]
+    pub admin_port: Option<u16>,
+    /// Address the admin listener binds.
+    #[arg(long, env = "DECK_ADMIN_HOST", default_value = "127.0.0.1")]
+    pub admin_host: String,
+    /// `/readyz` fails while a stage holds work (a batch) longer than this many seconds.
+    #[arg(long, env = "DECK_READY_MAX_LAG", default_value_t = 30)]
+    pub ready_max_lag: u64,
+}
+
+impl AdminArgs {
+    pub fn health(&self) -> pipeline::Health {
+        pipeline::Health::new(std::time::Duration::from_secs(self.ready_max_lag))
+    }
+}
+
 /// Options of `deck serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -164,6 +192,8 @@ pub struct ServeArgs {
     pub accounts: accounts::AccountArgs,
     #[command(flatten)]
     pub engines: EngineArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// Options of `deck ingest`.
@@ -175,6 +205,8 @@ pub struct IngestArgs {
     pub sources: SourceArgs,
     #[command(flatten)]
     pub engines: EngineArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 /// Parses `24h`, `90m`, `30s`, `2d` into milliseconds.
@@ -204,12 +236,12 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Ingest(args) => serve::ingest(args).await,
-            Command::Process { engines, data_dir } => serve::process(engines, &data_dir).await,
-            Command::Feed { feed, accounts, engines, data_dir } => {
-                serve::feed(feed, accounts, engines, &data_dir).await
+            Command::Process { engines, data_dir, admin } => serve::process(engines, &data_dir, admin).await,
+            Command::Feed { feed, accounts, engines, data_dir, admin } => {
+                serve::feed(feed, accounts, engines, &data_dir, admin).await
             }
-            Command::Gateway { port, host, upstreams, allowed_origins } => {
-                serve::gateway(&host, port, &upstreams, allowed_origins).await
+            Command::Gateway { port, host, upstreams, allowed_origins, admin } => {
+                serve::gateway(&host, port, &upstreams, allowed_origins, admin).await
             }
             Command::Trends { command: TrendsCommand::Rebuild { since, data_dir, engines } } => {
                 serve::rebuild_trends(&engines, &data_dir, parse_span_ms(&since)?).await

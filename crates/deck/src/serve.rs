@@ -8,23 +8,31 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use feed::{Hub, HubConfig};
-use pipeline::{Metrics, Processor, ProcessorConfig, Published, Publisher};
+use pipeline::{Health, LogError, Metrics, Processor, ProcessorConfig, Published, Publisher};
 use tokio_util::sync::CancellationToken;
 use trends::{EmbeddedTrends, TrendStore, Window};
 
 use crate::accounts::{self, AccountArgs, AuthTickets, AuthTokens};
 use crate::backends::{Backends, EngineArgs, KafkaConfig, KafkaPublisher, ProcessedConsumer, restore_trends};
-use crate::{FeedArgs, IngestArgs, ServeArgs, SourceArgs};
+use crate::supervisor::{StageError, Supervisor};
+use crate::{AdminArgs, FeedArgs, IngestArgs, ServeArgs, SourceArgs};
+
+/// How long stages get to end after shutdown before the process exits anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Hands every processed batch to the live columns of this process.
 struct HubPublisher(Arc<Hub>);
 
 #[async_trait::async_trait]
 impl Publisher for HubPublisher {
-    async fn publish(&self, published: Published) {
+    async fn publish(&self, published: &Published) -> Result<(), LogError> {
         let hub = self.0.clone();
+        let published = published.clone();
         // Fan-out is CPU work over many connections; keep it off the processor's task.
-        let _ = tokio::task::spawn_blocking(move || hub.publish(&published)).await;
+        tokio::task::spawn_blocking(move || hub.publish(&published))
+            .await
+            .map(|_| ())
+            .map_err(|error| LogError::Backend(format!("live fan-out: {error}")))
     }
 }
 
@@ -47,14 +55,16 @@ pub async fn rebuild_trends(engines: &EngineArgs, data_dir: &Path, span_ms: i64)
     Ok(())
 }
 
-/// Starts the sources of `args` into the log; returns their tasks.
+/// Supervises one stage per source of `args`, reading into the log;
+/// returns the tokens that say each has ended.
 fn start_sources(
+    supervisor: &mut Supervisor,
     args: &SourceArgs,
     backends: &Backends,
     metrics: &Metrics,
     health: &ingest::SourceHealth,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<Result<(), pipeline::ProcessorError>>>> {
+) -> anyhow::Result<Vec<CancellationToken>> {
     let source_options = ingest::SourceOptions {
         replay_rate: args.replay_rate,
         demo_rate: args.demo_rate,
@@ -65,63 +75,135 @@ fn start_sources(
         health: health.clone(),
         ..ingest::SourceOptions::default()
     };
-    let mut tasks = Vec::new();
+    let mut ended = Vec::new();
     // `--source none` runs without a source (serve what is stored).
     for spec in args.sources.iter().filter(|spec| spec.as_str() != "none") {
-        let source = ingest::from_spec(spec, &source_options).with_context(|| format!("source `{spec}`"))?;
-        let task = pipeline::run_source(
-            source,
-            backends.log.clone(),
-            backends.store.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-        );
-        tasks.push(tokio::spawn(task));
+        // Checked once here, so a bad spec stops the start, not a stage.
+        ingest::from_spec(spec, &source_options).with_context(|| format!("source `{spec}`"))?;
+        let (spec, options) = (spec.clone(), source_options.clone());
+        let (log, store, metrics) = (backends.log.clone(), backends.store.clone(), metrics.clone());
+        // A restarted source resumes from the checkpoint stored with its posts.
+        ended.push(supervisor.spawn(&format!("source {spec}"), shutdown, move |stage, shutdown| {
+            let source = ingest::from_spec(&spec, &options);
+            let (log, store, metrics) = (log.clone(), store.clone(), metrics.clone());
+            Box::pin(async move {
+                let source = source.map_err(StageError::of_source)?;
+                pipeline::run_source(source, log, store, metrics, stage, shutdown).await.map_err(StageError::of)
+            })
+        }));
     }
-    Ok(tasks)
+    Ok(ended)
 }
 
-fn processor(backends: &Backends, publisher: Arc<dyn Publisher>, metrics: &Metrics) -> Processor {
-    Processor {
-        log: backends.log.clone(),
-        store: backends.store.clone(),
-        trends: backends.trends.clone(),
-        publisher,
-        metrics: metrics.clone(),
-        config: ProcessorConfig { group: backends.group.clone(), ..ProcessorConfig::default() },
-    }
+/// Supervises the processor stage.
+fn start_processor(
+    supervisor: &mut Supervisor,
+    backends: &Backends,
+    publisher: Arc<dyn Publisher>,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> CancellationToken {
+    let (log, store, trends, group, metrics) = (
+        backends.log.clone(),
+        backends.store.clone(),
+        backends.trends.clone(),
+        backends.group.clone(),
+        metrics.clone(),
+    );
+    supervisor.spawn("processor", shutdown, move |stage, shutdown| {
+        let processor = Processor {
+            log: log.clone(),
+            store: store.clone(),
+            trends: trends.clone(),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+            config: ProcessorConfig { group: group.clone(), ..ProcessorConfig::default() },
+        };
+        Box::pin(async move { processor.run(stage, shutdown).await.map_err(StageError::of) })
+    })
 }
 
-/// Feeds a hub from the processed-posts topic (a feed node's input).
-async fn follow_processed(config: &KafkaConfig, hub: Arc<Hub>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let consumer = ProcessedConsumer::start(config).await.context("follow the processed-posts topic")?;
-    tokio::spawn(async move {
-        let result = consumer
-            .run(
-                move |published| {
-                    hub.publish(&published);
-                },
-                shutdown,
-            )
-            .await;
-        if let Err(error) = result {
-            tracing::error!(%error, "processed-posts consumer stopped");
-        }
+/// Supervises the stage that feeds a hub from the processed-posts topic (a
+/// feed node's input). (Unreachable in a build without Kafka, where no
+/// `KafkaConfig` can exist.)
+#[cfg_attr(not(feature = "kafka"), allow(unreachable_code, unused_variables, unused_assignments))]
+fn follow_processed(supervisor: &mut Supervisor, config: &KafkaConfig, hub: Arc<Hub>, shutdown: &CancellationToken) {
+    let config = config.clone();
+    supervisor.spawn("processed-topic follower", shutdown, move |stage, shutdown| {
+        let (config, hub) = (config.clone(), hub.clone());
+        Box::pin(async move {
+            let consumer = ProcessedConsumer::start(&config).await.map_err(StageError::of)?;
+            stage.running();
+            consumer
+                .run(
+                    move |published| {
+                        hub.publish(&published);
+                    },
+                    shutdown,
+                )
+                .await
+                .map_err(StageError::of)
+        })
     });
+}
+
+/// Binds the admin listener (`/metrics`, `/api/sources`, `/healthz`,
+/// `/readyz`) and supervises it.
+async fn start_admin(
+    supervisor: &mut Supervisor,
+    args: &AdminArgs,
+    admin: gateway::AdminState,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let address = format!("{}:{}", args.admin_host, args.admin_port.unwrap_or(0));
+    let listener =
+        tokio::net::TcpListener::bind(&address).await.with_context(|| format!("bind the admin listener {address}"))?;
+    let bound = listener.local_addr().context("admin listener address")?;
+    tracing::info!("admin listener (metrics, health) on http://{bound}");
+    serve_http(supervisor, "admin listener", listener, gateway::admin_router(admin), shutdown);
     Ok(())
 }
 
+/// Supervises an HTTP server on `listener`: its end before shutdown is a
+/// permanent failure (the listener cannot be had again).
+fn serve_http(
+    supervisor: &mut Supervisor,
+    name: &str,
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: &CancellationToken,
+) -> CancellationToken {
+    let mut listener = Some((listener, app));
+    supervisor.spawn(name, shutdown, move |stage, shutdown| {
+        let taken = listener.take();
+        Box::pin(async move {
+            let Some((listener, app)) = taken else {
+                return Err(StageError::Permanent("the listener is gone".into()));
+            };
+            stage.running();
+            gateway::serve(listener, app, shutdown.clone())
+                .await
+                .map_err(|error| StageError::Permanent(error.to_string()))?;
+            if shutdown.is_cancelled() { Ok(()) } else { Err(StageError::Permanent("stopped serving".into())) }
+        })
+    })
+}
+
 /// The gateway of one process: every HTTP and WebSocket route, the
-/// accounts role's included.
+/// accounts role's included; the trends ticker; the admin listener.
+#[allow(clippy::too_many_arguments)]
 async fn start_gateway(
+    supervisor: &mut Supervisor,
     backends: &Backends,
     hub: Arc<Hub>,
     accounts_role: accounts::AccountsRole<'_>,
     metrics: &Metrics,
+    health: &Health,
     args: &FeedArgs,
+    admin_args: &AdminArgs,
     source_health: ingest::SourceHealth,
     shutdown: &CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+) -> anyhow::Result<CancellationToken> {
     let mut origins = vec![format!("http://127.0.0.1:{}", args.port), format!("http://localhost:{}", args.port)];
     origins.extend(args.allowed_origins.iter().cloned());
     let static_dir = args.web_dir.join("index.html").exists().then(|| args.web_dir.clone());
@@ -146,18 +228,39 @@ async fn start_gateway(
         config,
     );
     state.source_health = source_health;
+    state.health = health.clone();
     state.authenticator = Some(Arc::new(AuthTokens(accounts.clone())));
-    gateway::spawn_trends_ticker(state.clone(), shutdown.clone());
+    let ticker_state = state.clone();
+    supervisor.spawn("trends ticker", shutdown, move |stage, shutdown| {
+        let state = ticker_state.clone();
+        Box::pin(async move {
+            stage.running();
+            gateway::run_trends_ticker(state, shutdown).await;
+            Ok(())
+        })
+    });
+    start_admin(supervisor, admin_args, gateway::AdminState::of(&state), shutdown).await?;
     let app = gateway::router(state, auth::router(accounts));
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("bind {address}"))?;
     tracing::info!("Deck serves on http://{address}");
-    Ok(tokio::spawn(gateway::serve(listener, app, shutdown.clone())))
+    Ok(serve_http(supervisor, "http", listener, app, shutdown))
+}
+
+/// Waits for SIGINT/SIGTERM or a stage's permanent failure; says which.
+async fn wait_for_stop(supervisor: &Supervisor) {
+    let failed = supervisor.failed();
+    tokio::select! {
+        () = wait_for_signal() => tracing::info!("signal received"),
+        () = failed.cancelled() => tracing::error!("a stage failed permanently"),
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("register metrics")?;
+    let health = args.admin.health();
     let backends = Backends::open(&args.engines, &args.data_dir).await?;
+    backends.add_probes(&health, &args.engines, true);
     if backends.trends_embedded {
         let restored = restore_trends(backends.store.as_ref(), backends.trends.as_ref(), trends::RETENTION_MS).await?;
         tracing::info!(restored, "trends restored from the store");
@@ -167,52 +270,53 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         total_queue_bytes: args.feed.stream_total_queue_bytes,
         ..HubConfig::default()
     }));
+    let mut supervisor = Supervisor::new(health.clone());
     let shutdown = CancellationToken::new();
     let sources_shutdown = CancellationToken::new();
-    let health = ingest::SourceHealth::new();
-    let source_tasks = start_sources(&args.sources, &backends, &metrics, &health, &sources_shutdown)?;
+    let source_health = ingest::SourceHealth::new();
+    let sources_ended =
+        start_sources(&mut supervisor, &args.sources, &backends, &metrics, &source_health, &sources_shutdown)?;
 
     // With Kafka, processed posts reach the live columns through their topic,
     // exactly as they reach separate feed nodes.
     let publisher: Arc<dyn Publisher> = match &backends.kafka {
         Some(config) => {
-            follow_processed(config, hub.clone(), shutdown.clone()).await?;
+            follow_processed(&mut supervisor, config, hub.clone(), &shutdown);
             Arc::new(KafkaPublisher::connect(config).await.context("connect the processed-posts producer")?)
         }
         None => Arc::new(HubPublisher(hub.clone())),
     };
     let processor_shutdown = CancellationToken::new();
-    let processor_task = tokio::spawn(processor(&backends, publisher, &metrics).run(processor_shutdown.clone()));
+    let processor_ended = start_processor(&mut supervisor, &backends, publisher, &metrics, &processor_shutdown);
     let accounts = accounts::service(&args.accounts, &args.engines, &args.data_dir, args.feed.port).await?;
-    let server = start_gateway(
+    start_gateway(
+        &mut supervisor,
         &backends,
         hub,
         accounts::AccountsRole { service: accounts.clone(), args: &args.accounts },
         &metrics,
+        &health,
         &args.feed,
-        health,
+        &args.admin,
+        source_health,
         &shutdown,
     )
     .await?;
 
-    wait_for_signal().await;
+    wait_for_stop(&supervisor).await;
     tracing::info!("shutting down: sources, then the processor, then HTTP");
     // Order: stop reading sources; let the processor store (or leave
     // unacknowledged) what is in flight; then close the HTTP side.
     sources_shutdown.cancel();
-    for task in source_tasks {
-        let _ = task.await;
+    for ended in sources_ended {
+        ended.cancelled().await;
     }
     processor_shutdown.cancel();
-    match processor_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(%error, "processor stopped with an error"),
-        Err(error) => tracing::error!(%error, "processor task failed"),
-    }
+    processor_ended.cancelled().await;
     shutdown.cancel();
-    let _ = server.await;
+    let result = supervisor.join(SHUTDOWN_GRACE).await;
     accounts.flush_mail().await;
-    Ok(())
+    result
 }
 
 fn require_kafka(backends: &Backends, role: &str) -> anyhow::Result<KafkaConfig> {
@@ -222,34 +326,49 @@ fn require_kafka(backends: &Backends, role: &str) -> anyhow::Result<KafkaConfig>
 /// `deck ingest`: sources → Kafka.
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("register metrics")?;
+    let health = args.admin.health();
     let backends = Backends::open(&args.engines, &args.data_dir).await?;
     require_kafka(&backends, "ingest")?;
+    backends.add_probes(&health, &args.engines, false);
+    let mut supervisor = Supervisor::new(health.clone());
     let shutdown = CancellationToken::new();
-    let tasks = start_sources(&args.sources, &backends, &metrics, &ingest::SourceHealth::new(), &shutdown)?;
+    let admin_shutdown = CancellationToken::new();
+    let source_health = ingest::SourceHealth::new();
+    let ended = start_sources(&mut supervisor, &args.sources, &backends, &metrics, &source_health, &shutdown)?;
+    let admin = gateway::AdminState { metrics: metrics.clone(), health, source_health, hub: None };
+    start_admin(&mut supervisor, &args.admin, admin, &admin_shutdown).await?;
     let all_done = async {
-        for task in tasks {
-            let _ = task.await;
+        for ended in ended {
+            ended.cancelled().await;
         }
     };
     tokio::select! {
         () = all_done => tracing::info!("every source ended"),
-        () = wait_for_signal() => shutdown.cancel(),
+        () = wait_for_stop(&supervisor) => shutdown.cancel(),
     }
-    Ok(())
+    admin_shutdown.cancel();
+    supervisor.join(SHUTDOWN_GRACE).await
 }
 
 /// `deck process`: Kafka → parse → Cassandra + Redis trends → processed topic.
-pub async fn process(engines: EngineArgs, data_dir: &Path) -> anyhow::Result<()> {
+pub async fn process(engines: EngineArgs, data_dir: &Path, admin_args: AdminArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("register metrics")?;
+    let health = admin_args.health();
     let backends = Backends::open(&engines, data_dir).await?;
     let config = require_kafka(&backends, "process")?;
+    backends.add_probes(&health, &engines, false);
     let publisher = Arc::new(KafkaPublisher::connect(&config).await.context("connect the processed-posts producer")?);
+    let mut supervisor = Supervisor::new(health.clone());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(processor(&backends, publisher, &metrics).run(shutdown.clone()));
-    wait_for_signal().await;
+    let admin_shutdown = CancellationToken::new();
+    let processor_ended = start_processor(&mut supervisor, &backends, publisher, &metrics, &shutdown);
+    let admin = gateway::AdminState { metrics, health, source_health: ingest::SourceHealth::new(), hub: None };
+    start_admin(&mut supervisor, &admin_args, admin, &admin_shutdown).await?;
+    wait_for_stop(&supervisor).await;
     shutdown.cancel();
-    task.await.context("processor task")??;
-    Ok(())
+    processor_ended.cancelled().await;
+    admin_shutdown.cancel();
+    supervisor.join(SHUTDOWN_GRACE).await
 }
 
 /// `deck feed`: the processed topic → live columns, plus the HTTP API over
@@ -259,50 +378,79 @@ pub async fn feed(
     account_args: AccountArgs,
     engines: EngineArgs,
     data_dir: &Path,
+    admin_args: AdminArgs,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("register metrics")?;
+    let health = admin_args.health();
     let backends = Backends::open(&engines, data_dir).await?;
     let config = require_kafka(&backends, "feed")?;
+    backends.add_probes(&health, &engines, true);
     let hub = Arc::new(Hub::new(HubConfig {
         queue_bytes: args.stream_queue_bytes,
         total_queue_bytes: args.stream_total_queue_bytes,
         ..HubConfig::default()
     }));
+    let mut supervisor = Supervisor::new(health.clone());
     let shutdown = CancellationToken::new();
-    follow_processed(&config, hub.clone(), shutdown.clone()).await?;
+    follow_processed(&mut supervisor, &config, hub.clone(), &shutdown);
     let accounts = accounts::service(&account_args, &engines, data_dir, args.port).await?;
-    let server = start_gateway(
+    start_gateway(
+        &mut supervisor,
         &backends,
         hub,
         accounts::AccountsRole { service: accounts.clone(), args: &account_args },
         &metrics,
+        &health,
         &args,
+        &admin_args,
         ingest::SourceHealth::new(),
         &shutdown,
     )
     .await?;
-    wait_for_signal().await;
+    wait_for_stop(&supervisor).await;
     shutdown.cancel();
-    let _ = server.await;
+    let result = supervisor.join(SHUTDOWN_GRACE).await;
     accounts.flush_mail().await;
-    Ok(())
+    result
+}
+
+/// Ready while at least one upstream answers (`deck gateway`).
+struct UpstreamsProbe(Arc<gateway::proxy::Upstreams>);
+
+#[async_trait::async_trait]
+impl pipeline::Probe for UpstreamsProbe {
+    async fn probe(&self) -> Result<(), String> {
+        self.0.readiness()
+    }
 }
 
 /// `deck gateway`: one front door over several `deck feed` nodes.
-pub async fn gateway(host: &str, port: u16, upstreams: &[String], allowed_origins: Vec<String>) -> anyhow::Result<()> {
+pub async fn gateway(
+    host: &str,
+    port: u16,
+    upstreams: &[String],
+    allowed_origins: Vec<String>,
+    admin_args: AdminArgs,
+) -> anyhow::Result<()> {
     let mut origins = vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")];
     origins.extend(allowed_origins);
     let upstreams = gateway::proxy::Upstreams::new(upstreams, origins);
+    let health = admin_args.health();
+    health.add_probe("upstreams", Arc::new(UpstreamsProbe(upstreams.clone())));
+    let metrics = Metrics::new().context("register metrics")?;
+    let mut supervisor = Supervisor::new(health.clone());
     let shutdown = CancellationToken::new();
     upstreams.spawn_health_checks(std::time::Duration::from_secs(2), shutdown.clone());
+    let admin =
+        gateway::AdminState { metrics, health: health.clone(), source_health: ingest::SourceHealth::new(), hub: None };
+    start_admin(&mut supervisor, &admin_args, admin, &shutdown).await?;
     let address = format!("{host}:{port}");
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("bind {address}"))?;
     tracing::info!("Deck gateway on http://{address}");
-    let server = tokio::spawn(gateway::serve(listener, gateway::proxy::proxy_router(upstreams), shutdown.clone()));
-    wait_for_signal().await;
+    serve_http(&mut supervisor, "http", listener, gateway::proxy::proxy_router(upstreams, health), &shutdown);
+    wait_for_stop(&supervisor).await;
     shutdown.cancel();
-    let _ = server.await;
-    Ok(())
+    supervisor.join(SHUTDOWN_GRACE).await
 }
 
 async fn wait_for_signal() {

@@ -27,7 +27,7 @@ mod kafka {
 
     #[async_trait::async_trait]
     impl Publisher for KafkaPublisher {
-        async fn publish(&self, _published: Published) {
+        async fn publish(&self, _published: &Published) -> Result<(), LogError> {
             match *self {}
         }
     }

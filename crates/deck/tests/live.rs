@@ -211,7 +211,7 @@ async fn a_reader_that_stops_reading_does_not_hold_back_another() {
         .unwrap();
     assert!(rss_kib < 512 * 1024, "server RSS {rss_kib} KiB");
     // What the stalled client holds is within its queue budget, and /metrics says so.
-    let metrics = reqwest::get(deck.url("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(deck.admin_url("/metrics")).await.unwrap().text().await.unwrap();
     let queued: usize = metrics
         .lines()
         .find_map(|line| line.strip_prefix("deck_stream_queued_bytes "))

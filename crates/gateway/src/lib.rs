@@ -33,7 +33,7 @@ use trends::TrendStore;
 pub use errors::ApiError;
 pub use ratelimit::{BucketConfig, TokenBuckets};
 pub use stream::{TicketGrant, Tickets};
-pub use trends_routes::{ranking_of, spawn_trends_ticker};
+pub use trends_routes::{ranking_of, run_trends_ticker, spawn_trends_ticker};
 
 /// Settings of the edge.
 #[derive(Clone, Debug)]
@@ -145,6 +145,8 @@ pub struct AppState {
     pub source_health: telemetry::SourceHealth,
     /// Validates bearer tokens; without one, tokens are not checked here.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Stages and engine probes of this process, for `/readyz`.
+    pub health: telemetry::Health,
     /// Open WebSockets per client address key (IPv6 by /64).
     connections_per_ip: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     timeline_buckets: Arc<TokenBuckets>,
@@ -172,33 +174,106 @@ impl AppState {
             trend_frames: trends_routes::TrendFrames::new(),
             source_health: telemetry::SourceHealth::new(),
             authenticator: None,
+            health: telemetry::Health::new(DEFAULT_MAX_LAG),
             connections_per_ip: Arc::default(),
         }
     }
 }
 
+/// The lag bound of `/readyz` when none is configured.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
+
 async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
+/// `GET /readyz`: 200 with the report when every stage runs, every engine
+/// answers and no stage lags past its bound; 503 with the same report
+/// (whose `failing` names each reason) otherwise.
+async fn readyz(axum::extract::State(health): axum::extract::State<telemetry::Health>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let readiness = health.readiness().await;
+    let status = if readiness.ready { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(readiness)).into_response()
+}
+
+/// `/healthz` and `/readyz`, answered on the public and the admin listener.
+pub fn health_router(health: telemetry::Health) -> Router {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(health)
+}
+
+/// What the admin listener serves from.
+#[derive(Clone)]
+pub struct AdminState {
+    pub metrics: Metrics,
+    pub health: telemetry::Health,
+    /// Health of this process's network sources, for `/api/sources` and `/metrics`.
+    pub source_health: telemetry::SourceHealth,
+    /// The live feed of this process, if it has one (its queues are in `/metrics`).
+    pub hub: Option<Arc<Hub>>,
+}
+
+impl AdminState {
+    /// The admin side of a process that runs the HTTP API (`serve`, `feed`).
+    pub fn of(state: &AppState) -> AdminState {
+        AdminState {
+            metrics: state.metrics.clone(),
+            health: state.health.clone(),
+            source_health: state.source_health.clone(),
+            hub: Some(state.hub.clone()),
+        }
+    }
+}
+
+/// The admin listener's routes (`--admin-port`, 127.0.0.1 by default):
+/// `/metrics`, `/api/sources`, `/healthz` and `/readyz`. Never on the public port.
+pub fn admin_router(admin: AdminState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/sources", get(sources))
+        .with_state(admin.clone())
+        .merge(health_router(admin.health))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AdminState>) -> String {
     use prometheus::core::Collector as _;
     let mut families = state.metrics.registry.gather();
     // Live frames waiting in WebSocket queues, against --stream-total-queue-bytes.
-    if let Ok(queued) = prometheus::IntGauge::new(
-        "deck_stream_queued_bytes",
-        "Bytes of live frames queued for WebSockets and not yet sent",
-    ) {
-        queued.set(i64::try_from(state.hub.queued_bytes()).unwrap_or(i64::MAX));
+    if let Some(hub) = &state.hub
+        && let Ok(queued) = prometheus::IntGauge::new(
+            "deck_stream_queued_bytes",
+            "Bytes of live frames queued for WebSockets and not yet sent",
+        )
+    {
+        queued.set(i64::try_from(hub.queued_bytes()).unwrap_or(i64::MAX));
         families.extend(queued.collect());
+    }
+    // Resident memory, read at scrape time (Linux).
+    if let Some(rss_bytes) = resident_bytes()
+        && let Ok(rss) =
+            prometheus::IntGauge::new("deck_process_resident_memory_bytes", "Resident set size of this process")
+    {
+        rss.set(i64::try_from(rss_bytes).unwrap_or(i64::MAX));
+        families.extend(rss.collect());
     }
     // Source health, read at scrape time; label values escaped by the encoder.
     families.extend(state.source_health.metric_families());
-    prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default()
+    let mut text = prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default();
+    // Stage states and restarts (stage names are Deck's own, never outside input).
+    text.push_str(&state.health.prometheus_text());
+    text
+}
+
+/// The resident set size from `/proc/self/statm`, where there is one.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// `GET /api/sources`: connected or not, last event time, lag, reconnects.
-async fn sources(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+async fn sources(axum::extract::State(state): axum::extract::State<AdminState>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "sources": state.source_health.snapshot() }))
 }
 
@@ -212,18 +287,19 @@ pub fn router(state: AppState, extra: Router) -> Router {
     let hsts_state = state.clone();
     let cors_origins: Vec<HeaderValue> =
         state.config.allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    // `/metrics` and `/api/sources` are on the admin listener only
+    // (`admin_router`); `/readyz` is a route here, so the web client's
+    // fallback never answers it.
     let mut app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route(
             "/api/timeline",
             get(timeline::timeline)
                 .route_layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit_timeline)),
         )
         .route("/api/trends", get(trends_routes::trends))
-        .route("/api/sources", get(sources))
         .route("/api/stream", get(stream::upgrade))
         .with_state(state.clone())
+        .merge(health_router(state.health.clone()))
         .merge(extra)
         .layer(axum::middleware::from_fn_with_state(state, check_token));
     if let Some(dir) = static_dir {

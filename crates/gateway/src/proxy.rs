@@ -72,6 +72,22 @@ impl Upstreams {
             .or_else(|| self.nodes.get(start % n_nodes.max(1)))
     }
 
+    /// For `/readyz`: fine while at least one node answered its last
+    /// health check; otherwise an error naming every node.
+    pub fn readiness(&self) -> Result<(), String> {
+        let unhealthy: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|node| !node.healthy.load(Ordering::Relaxed))
+            .map(|node| node.base.as_str())
+            .collect();
+        if unhealthy.len() < self.nodes.len() {
+            Ok(())
+        } else {
+            Err(format!("no upstream answers its health check: {}", unhealthy.join(", ")))
+        }
+    }
+
     /// Checks every node's `/healthz` every `interval` until `shutdown`.
     pub fn spawn_health_checks(self: &Arc<Self>, interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
         let upstreams = self.clone();
@@ -94,9 +110,10 @@ impl Upstreams {
     }
 }
 
-/// The gateway process's router: everything goes upstream.
-pub fn proxy_router(upstreams: Arc<Upstreams>) -> axum::Router {
-    axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" })).fallback(forward).with_state(upstreams)
+/// The gateway process's router: its own `/healthz` and `/readyz`;
+/// everything else goes upstream.
+pub fn proxy_router(upstreams: Arc<Upstreams>, health: telemetry::Health) -> axum::Router {
+    axum::Router::new().fallback(forward).with_state(upstreams).merge(crate::health_router(health))
 }
 
 async fn forward(

@@ -128,42 +128,45 @@ pub async fn ranking_of(
 /// Recomputes each watched window's ranking once a second and publishes a
 /// new frame only when it changed.
 pub fn spawn_trends_ticker(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = shutdown.cancelled() => return,
+    tokio::spawn(run_trends_ticker(state, shutdown));
+}
+
+/// The trends ticker's loop (see [`spawn_trends_ticker`]), for a supervisor to run.
+pub async fn run_trends_ticker(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        for (window, sender) in state.trend_frames.senders.iter() {
+            if sender.receiver_count() == 0 {
+                continue;
             }
-            for (window, sender) in state.trend_frames.senders.iter() {
-                if sender.receiver_count() == 0 {
+            let trends = match ranking(&state, *window).await {
+                Ok(trends) => trends,
+                Err(error) => {
+                    tracing::warn!(?error, "trends ranking failed");
                     continue;
                 }
-                let trends = match ranking(&state, *window).await {
-                    Ok(trends) => trends,
-                    Err(error) => {
-                        tracing::warn!(?error, "trends ranking failed");
-                        continue;
-                    }
-                };
-                let top: Vec<(&str, u64)> =
-                    trends.top_retweeted.iter().map(|row| (row.post.id.as_str(), row.count)).collect();
-                let Ok(rankings) = serde_json::to_string(&(&trends.hashtags, &trends.trending, top)) else {
-                    continue;
-                };
-                let Ok(frame) = serde_json::to_string(&api::ServerMessage::Trends { trends }) else {
-                    continue;
-                };
-                sender.send_if_modified(|current| {
-                    if current.as_ref().is_some_and(|current| current.rankings == rankings) {
-                        false
-                    } else {
-                        *current = Some(Arc::new(TrendFrame { rankings, frame: Arc::from(frame.as_str()) }));
-                        true
-                    }
-                });
-            }
+            };
+            let top: Vec<(&str, u64)> =
+                trends.top_retweeted.iter().map(|row| (row.post.id.as_str(), row.count)).collect();
+            let Ok(rankings) = serde_json::to_string(&(&trends.hashtags, &trends.trending, top)) else {
+                continue;
+            };
+            let Ok(frame) = serde_json::to_string(&api::ServerMessage::Trends { trends }) else {
+                continue;
+            };
+            sender.send_if_modified(|current| {
+                if current.as_ref().is_some_and(|current| current.rankings == rankings) {
+                    false
+                } else {
+                    *current = Some(Arc::new(TrendFrame { rankings, frame: Arc::from(frame.as_str()) }));
+                    true
+                }
+            });
         }
-    });
+    }
 }

@@ -311,6 +311,18 @@ impl Log for KafkaLog {
     async fn consumer(&self, group: &str) -> Result<Box<dyn LogConsumer>, LogError> {
         Ok(Box::new(self.kafka_consumer(group)?))
     }
+
+    async fn ping(&self) -> Result<(), LogError> {
+        let client = self.producer.clone();
+        let topic = self.config.raw_topic.clone();
+        // A metadata request answered by a broker (not librdkafka's cache);
+        // it blocks, so off the runtime's threads.
+        tokio::task::spawn_blocking(move || {
+            client.client().fetch_metadata(Some(&topic), crate::health::PROBE_TIMEOUT).map(|_| ()).map_err(backend)
+        })
+        .await
+        .map_err(backend)?
+    }
 }
 
 /// One member of a consumer group on the raw topic.
@@ -499,12 +511,11 @@ impl KafkaPublisher {
 
 #[async_trait::async_trait]
 impl Publisher for KafkaPublisher {
-    async fn publish(&self, published: Published) {
-        // The posts are stored already; a feed node that misses them serves
-        // them from the store on the next read or resume.
-        if let Err(error) = self.send(&published).await {
-            tracing::error!(%error, "publishing a processed batch to Kafka failed");
-        }
+    async fn publish(&self, published: &Published) -> Result<(), LogError> {
+        // The processor retries a failed send before it commits, so feed
+        // nodes get every batch. After a partial failure the messages that
+        // did go out are sent again; the web client merges posts by id.
+        self.send(published).await
     }
 }
 

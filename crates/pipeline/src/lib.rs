@@ -6,11 +6,13 @@
 //! every write for the records before it was acknowledged (at-least-once);
 //! every write downstream is idempotent, so a re-delivery changes nothing.
 
+pub mod health;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod log;
 pub mod processor;
 
+pub use health::{Health, Probe, Readiness, Stage, StageState, Transient, retry};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaConfig, KafkaConsumer, KafkaLog, KafkaPublisher, ProcessedConsumer};
 pub use log::{Delivery, EmbeddedLog, Log, LogConsumer, LogError};

@@ -46,6 +46,11 @@ pub trait Log: Send + Sync {
     /// Joins consumer group `group`; reading starts at the group's committed
     /// positions (the earliest offset for a new group).
     async fn consumer(&self, group: &str) -> Result<Box<dyn LogConsumer>, LogError>;
+
+    /// A cheap check that the log answers (for `/readyz`); the embedded log always does.
+    async fn ping(&self) -> Result<(), LogError> {
+        Ok(())
+    }
 }
 
 /// One member of a consumer group.

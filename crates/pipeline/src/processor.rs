@@ -11,13 +11,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use trends::{TrendEvent, TrendStore};
 
+use crate::health::{Stage, Transient, retry};
 use crate::{Log, LogError, Metrics};
 
 /// Where processed changes go once they are durable: the live feed (in one
-/// process) or the processed-posts topic that feed nodes consume.
+/// process) or the processed-posts topic that feed nodes consume. An error
+/// is retried (the processor commits nothing past an unpublished batch).
 #[async_trait::async_trait]
 pub trait Publisher: Send + Sync {
-    async fn publish(&self, published: Published);
+    async fn publish(&self, published: &Published) -> Result<(), LogError>;
 }
 
 /// What one processor batch changed.
@@ -33,6 +35,40 @@ pub enum ProcessorError {
     Trends(#[from] trends::TrendsError),
     #[error(transparent)]
     Source(#[from] ingest::SourceError),
+    /// A task of the stage panicked: a bug, never retried.
+    #[error("{0} panicked")]
+    Panicked(String),
+}
+
+impl Transient for LogError {
+    fn is_transient(&self) -> bool {
+        matches!(self, LogError::Backend(_))
+    }
+}
+
+impl Transient for store::StoreError {
+    fn is_transient(&self) -> bool {
+        // An engine that does not answer comes back; corrupt data or a
+        // failed storage task does not.
+        matches!(self, store::StoreError::Engine(_))
+    }
+}
+
+impl Transient for trends::TrendsError {
+    fn is_transient(&self) -> bool {
+        matches!(self, trends::TrendsError::Redis(_) | trends::TrendsError::Timeout(_))
+    }
+}
+
+impl Transient for ProcessorError {
+    fn is_transient(&self) -> bool {
+        match self {
+            ProcessorError::Log(error) => error.is_transient(),
+            ProcessorError::Store(error) => error.is_transient(),
+            ProcessorError::Trends(error) => error.is_transient(),
+            ProcessorError::Source(_) | ProcessorError::Panicked(_) => false,
+        }
+    }
 }
 
 /// Tuning of a processor.
@@ -65,22 +101,51 @@ pub struct Processor {
 impl Processor {
     /// Runs until `shutdown`; a batch in progress is finished (stored and
     /// committed) or, if the process dies first, delivered again.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProcessorError> {
-        let mut consumer = self.log.consumer(&self.config.group).await?;
+    ///
+    /// Each step of a batch (store, trends, publish, commit) that fails
+    /// transiently is retried in place, with backoff, on the same records:
+    /// nothing is committed past a batch that is not wholly written, so an
+    /// engine outage delays posts but loses none. A permanent failure is
+    /// returned (the supervisor stops the process).
+    pub async fn run(self, stage: Stage, shutdown: CancellationToken) -> Result<(), ProcessorError> {
+        let Some(mut consumer) =
+            retry(&stage, "join the log", &shutdown, || self.log.consumer(&self.config.group)).await?
+        else {
+            return Ok(());
+        };
+        stage.running();
         let mut parser = ingest::Parser::new();
         while !shutdown.is_cancelled() {
-            let deliveries = tokio::select! {
-                deliveries = consumer.poll(self.config.max_batch, self.config.max_wait) => deliveries?,
+            let polled = tokio::select! {
+                polled = consumer.poll(self.config.max_batch, self.config.max_wait) => polled,
                 () = shutdown.cancelled() => break,
+            };
+            let deliveries = match polled {
+                Ok(deliveries) => deliveries,
+                Err(error) if error.is_transient() => {
+                    stage.retrying(&format!("poll the log: {error}"));
+                    tokio::select! {
+                        () = tokio::time::sleep(self.config.max_wait.max(Duration::from_millis(200))) => continue,
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+                Err(error) => return Err(error.into()),
             };
             if deliveries.is_empty() {
                 continue;
             }
+            stage.work_started();
             let started = Instant::now();
             let records: Vec<&RawRecord> = deliveries.iter().map(|delivery| &delivery.record).collect();
             let batch = self.parse(&mut parser, &records);
-            self.process(batch).await?;
-            consumer.commit(&deliveries).await?;
+            if !self.process(batch, &stage, &shutdown).await? {
+                break;
+            }
+            if !commit(consumer.as_mut(), &deliveries, &stage, &shutdown).await? {
+                break;
+            }
+            stage.work_done();
+            stage.running();
             self.metrics.records_processed.inc_by(deliveries.len() as u64);
             self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
         }
@@ -108,12 +173,113 @@ impl Processor {
         batch
     }
 
-    async fn process(&self, batch: WriteBatch) -> Result<(), ProcessorError> {
-        let applied = apply_and_count(self.store.as_ref(), self.trends.as_ref(), batch).await?;
+    /// Stores, counts and publishes one batch, each step retried until it
+    /// succeeds. `false` when `shutdown` came first (nothing to commit).
+    async fn process(
+        &self,
+        batch: WriteBatch,
+        stage: &Stage,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, ProcessorError> {
+        if batch.events.is_empty() && batch.checkpoints.is_empty() {
+            return Ok(true);
+        }
+        let recorded = trend_events(&batch);
+        let mut attempts = 0u32;
+        let applied = retry(stage, "store", shutdown, || {
+            attempts += 1;
+            // Retrying needs the batch again; the first attempt may take it.
+            let attempt_batch = batch.clone();
+            async move { self.store.apply(attempt_batch).await }
+        })
+        .await?;
+        let Some(mut applied) = applied else { return Ok(false) };
+        if attempts > 1 {
+            // An attempt that failed may still have written some posts, and
+            // the one that succeeded then no longer sees them as new: hand
+            // every upserted post the store does not list to the live
+            // columns as inserted, so none is missing there.
+            restore_inserted(&batch, &mut applied);
+        }
+        if !recorded.is_empty() && retry(stage, "trends", shutdown, || self.trends.record(&recorded)).await?.is_none() {
+            return Ok(false);
+        }
+        let removed: Vec<TrendEvent> = applied
+            .deleted
+            .iter()
+            .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
+            .collect();
+        if !removed.is_empty() && retry(stage, "trends", shutdown, || self.trends.remove(&removed)).await?.is_none() {
+            return Ok(false);
+        }
         self.metrics.posts_stored.inc_by(applied.inserted.len() as u64);
         self.metrics.posts_deleted.inc_by(applied.deleted.len() as u64);
-        self.publisher.publish(Arc::new(applied)).await;
-        Ok(())
+        let published: Published = Arc::new(applied);
+        if retry(stage, "publish", shutdown, || self.publisher.publish(&published)).await?.is_none() {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// Commits `deliveries`, retrying transient failures like [`retry`] does
+/// (a consumer cannot be borrowed by a retried closure). `false` when
+/// `shutdown` came first.
+async fn commit(
+    consumer: &mut dyn crate::LogConsumer,
+    deliveries: &[crate::Delivery],
+    stage: &Stage,
+    shutdown: &CancellationToken,
+) -> Result<bool, ProcessorError> {
+    let mut backoff = crate::health::retry_backoff();
+    loop {
+        match consumer.commit(deliveries).await {
+            Ok(()) => return Ok(true),
+            Err(error) if error.is_transient() => {
+                stage.retrying(&format!("commit: {error}"));
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                    () = shutdown.cancelled() => return Ok(false),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// What the trend store counts of a batch: every upserted post and the
+/// posts embedded in it.
+fn trend_events(batch: &WriteBatch) -> Vec<TrendEvent> {
+    let mut recorded = Vec::with_capacity(batch.events.len());
+    for event in &batch.events {
+        if let PostEvent::Upsert(bundle) = event {
+            recorded.push(TrendEvent::from_post(&bundle.post, bundle.retweeted.as_deref()));
+            for embedded in [&bundle.retweeted, &bundle.quoted].into_iter().flatten() {
+                recorded.push(TrendEvent::from_post(embedded, None));
+            }
+        }
+    }
+    recorded
+}
+
+/// Adds to `applied.inserted` each upserted post of `batch` that `applied`
+/// does not mention (see [`Processor::process`]).
+fn restore_inserted(batch: &WriteBatch, applied: &mut Applied) {
+    let listed: std::collections::HashSet<String> = [&applied.inserted, &applied.updated, &applied.deleted]
+        .into_iter()
+        .flatten()
+        .map(|stored| stored.post.id.clone())
+        .collect();
+    for event in &batch.events {
+        if let PostEvent::Upsert(bundle) = event
+            && !listed.contains(&bundle.post.id)
+        {
+            applied.inserted.push(model::StoredPost {
+                post: bundle.post.clone(),
+                retweeted: bundle.retweeted.clone(),
+                quoted: bundle.quoted.clone(),
+            });
+        }
     }
 }
 
@@ -148,15 +314,7 @@ pub async fn apply_and_count(
     if batch.events.is_empty() && batch.checkpoints.is_empty() {
         return Ok(Applied::default());
     }
-    let mut recorded = Vec::with_capacity(batch.events.len());
-    for event in &batch.events {
-        if let PostEvent::Upsert(bundle) = event {
-            recorded.push(TrendEvent::from_post(&bundle.post, bundle.retweeted.as_deref()));
-            for embedded in [&bundle.retweeted, &bundle.quoted].into_iter().flatten() {
-                recorded.push(TrendEvent::from_post(embedded, None));
-            }
-        }
-    }
+    let recorded = trend_events(&batch);
     let applied = store.apply(batch).await?;
     if !recorded.is_empty() {
         trends.record(&recorded).await?;
@@ -176,16 +334,21 @@ const MAX_APPEND: usize = 8_192;
 
 /// Moves one source's records into the log, in batches, until the source
 /// ends or `shutdown`. The source resumes from the checkpoint stored with
-/// the posts it produced before.
+/// the posts it produced before. An append that fails transiently (the log
+/// unreachable) is retried with the same records; the source waits meanwhile.
 pub async fn run_source(
     source: Box<dyn ingest::Source>,
     log: Arc<dyn Log>,
     store: Arc<dyn PostStore>,
     metrics: Metrics,
+    stage: Stage,
     shutdown: CancellationToken,
 ) -> Result<(), ProcessorError> {
     let name = source.name().to_owned();
-    let checkpoint = store.checkpoint(&name).await?;
+    let Some(checkpoint) = retry(&stage, "read the checkpoint", &shutdown, || store.checkpoint(&name)).await? else {
+        return Ok(());
+    };
+    stage.running();
     // Each append waits for the log's acknowledgement (Kafka: `acks=all`,
     // after `linger.ms`), so a fast source needs large appends to keep the
     // producer busy; a slow one makes small ones, as soon as records come.
@@ -195,10 +358,22 @@ pub async fn run_source(
     let mut batch = Vec::with_capacity(MAX_APPEND);
     while records_rx.recv_many(&mut batch, MAX_APPEND).await > 0 {
         records_in.inc_by(batch.len() as u64);
-        log.append(std::mem::take(&mut batch)).await?;
+        stage.work_started();
+        // The log needs the records by value; an attempt that fails hands
+        // them on no further, so each attempt gets its own copy.
+        let appended = retry(&stage, "append to the log", &shutdown, || log.append(batch.clone())).await?;
+        if appended.is_none() {
+            // Shut down while the log was unreachable: the source resumes
+            // from its stored checkpoint next time, so nothing is lost.
+            break;
+        }
+        stage.work_done();
+        batch.clear();
     }
+    drop(records_rx);
     match source_task.await {
         Ok(result) => result?,
+        Err(error) if error.is_panic() => return Err(ProcessorError::Panicked(format!("source {name}"))),
         Err(error) => tracing::error!(source = %name, %error, "source task failed"),
     }
     tracing::info!(source = %name, "source finished");

@@ -333,8 +333,8 @@ async fn processed_batches_reach_every_feed_node() {
         )));
     }
     let inserted: Vec<StoredPost> = (1..=450).map(|n| stored_post(&n.to_string())).collect();
-    publisher.publish(Arc::new(Applied { inserted: inserted.clone(), ..Applied::default() })).await;
-    publisher.publish(Arc::new(Applied { deleted: vec![stored_post("7")], ..Applied::default() })).await;
+    publisher.publish(&Arc::new(Applied { inserted: inserted.clone(), ..Applied::default() })).await.unwrap();
+    publisher.publish(&Arc::new(Applied { deleted: vec![stored_post("7")], ..Applied::default() })).await.unwrap();
 
     let deadline = tokio::time::Instant::now() + PATIENCE;
     for posts in &received {

@@ -27,7 +27,7 @@ pub enum StoreError {
 /// One unit of work for the store: events applied together, and the source
 /// checkpoints that become durable in the same commit (so a source resumes
 /// exactly after what was stored).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
     pub events: Vec<PostEvent>,
     /// `(source name, checkpoint)`; the last one per source wins.
@@ -81,5 +81,11 @@ pub trait PostStore: Send + Sync {
     /// expires old posts (`--retention`); `None` when it keeps everything.
     fn horizon_ms(&self) -> Option<i64> {
         None
+    }
+
+    /// A cheap check that the engine answers (for `/readyz`); the embedded
+    /// store always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

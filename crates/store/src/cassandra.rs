@@ -1202,6 +1202,15 @@ impl PostStore for CassandraStore {
         self.inner.apply(batch).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner
+            .session
+            .query_unpaged("SELECT now() FROM system.local", ())
+            .await
+            .map(|_| ())
+            .map_err(|error| StoreError::Engine(error.to_string()))
+    }
+
     async fn get(&self, ids: &[String]) -> Result<Vec<StoredPost>, StoreError> {
         Ok(self.inner.load_resolved(ids).await?.into_iter().flatten().collect())
     }

@@ -3,8 +3,10 @@
 //! lives here, so the edge (`gateway`) reads both without depending on the
 //! roles that write them (`pipeline`, `ingest`).
 
+pub mod health;
 mod metrics;
 mod sources;
 
+pub use health::{Health, Probe, Readiness, Stage, StageState};
 pub use metrics::{Metrics, STORE_REFUSED_TOTAL, STORE_UNREADABLE_TOTAL};
 pub use sources::{HealthHandle, SourceHealth, SourceStatus};

@@ -253,6 +253,9 @@ pub enum TrendsError {
     /// Redis answered with something this crate did not write.
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
+    /// Redis did not answer in time (down, restarting, or reconnecting).
+    #[error("redis did not answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 /// Live trend counts. Implementations are exact to the semantics of
@@ -272,6 +275,12 @@ pub trait TrendStore: Send + Sync {
 
     /// The rankings of one window, each at most `limit` long.
     async fn ranking(&self, window: Window, limit: usize) -> Result<Ranking, TrendsError>;
+
+    /// A cheap check that the engine answers (for `/readyz`); the embedded
+    /// trends always do.
+    async fn ping(&self) -> Result<(), TrendsError> {
+        Ok(())
+    }
 }
 
 /// Orders hashtag counts: most used first, ties by folded key.

@@ -229,12 +229,34 @@ pub struct RedisTrends {
     ranking_script: redis::Script,
 }
 
+/// How long one Redis command (or connect) may take, a reconnect included.
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs one Redis call with [`COMMAND_TIMEOUT`] over all of it: the
+/// connection manager's own timeouts do not cover a command that waits for
+/// its reconnect, and a processor must never wait on Redis for ever.
+async fn bounded<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, TrendsError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT + COMMAND_TIMEOUT, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(TrendsError::Timeout(COMMAND_TIMEOUT + COMMAND_TIMEOUT)),
+    }
+}
+
 impl RedisTrends {
     /// Connects to `url` (`redis://host:port/db`); every key is put under
     /// `key_prefix` followed by `:`.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<RedisTrends, TrendsError> {
         let client = redis::Client::open(url)?;
-        let connection = ConnectionManager::new(client).await?;
+        // Bounded answers and connects, and one reconnect attempt per
+        // failure: the caller (the processor's in-place retry) owns the
+        // backoff. Without them a command in flight when Redis restarts
+        // waits behind the manager's own reconnect loop for many seconds.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(COMMAND_TIMEOUT)
+            .set_connection_timeout(COMMAND_TIMEOUT)
+            .set_number_of_retries(1)
+            .set_max_delay(500);
+        let connection = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisTrends {
             connection,
             prefix: format!("{key_prefix}:"),
@@ -262,7 +284,7 @@ impl RedisTrends {
                     invocation.arg(key).arg(*display);
                 }
             }
-            let _: i64 = invocation.invoke_async(&mut connection).await?;
+            let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
         }
         Ok(())
     }
@@ -270,6 +292,12 @@ impl RedisTrends {
 
 #[async_trait::async_trait]
 impl TrendStore for RedisTrends {
+    async fn ping(&self) -> Result<(), TrendsError> {
+        let mut connection = self.connection.clone();
+        let _: String = bounded(redis::cmd("PING").query_async(&mut connection)).await?;
+        Ok(())
+    }
+
     async fn record(&self, events: &[TrendEvent]) -> Result<(), TrendsError> {
         self.write(&self.record_script, events).await
     }
@@ -280,17 +308,16 @@ impl TrendStore for RedisTrends {
 
     async fn ranking(&self, window: Window, limit: usize) -> Result<Ranking, TrendsError> {
         let mut connection = self.connection.clone();
-        let (newest, hashtags, scored, retweeted): (String, Vec<String>, Vec<String>, Vec<String>) = self
-            .ranking_script
-            .prepare_invoke()
+        let mut invocation = self.ranking_script.prepare_invoke();
+        invocation
             .arg(&self.prefix)
             .arg(window.buckets())
             .arg(window.baseline_buckets())
             .arg(limit)
             .arg(TRENDING_CANDIDATES)
-            .arg(TRENDING_MIN_ACCOUNTS)
-            .invoke_async(&mut connection)
-            .await?;
+            .arg(TRENDING_MIN_ACCOUNTS);
+        let (newest, hashtags, scored, retweeted): (String, Vec<String>, Vec<String>, Vec<String>) =
+            bounded(invocation.invoke_async(&mut connection)).await?;
         if newest.is_empty() {
             return Ok(Ranking::empty(window));
         }

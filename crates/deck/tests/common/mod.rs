@@ -27,6 +27,8 @@ pub fn free_port() -> u16 {
 pub struct Deck {
     pub child: Child,
     pub port: u16,
+    /// The admin listener (`/metrics`, `/api/sources`, `/healthz`, `/readyz`).
+    pub admin_port: u16,
     pub data_dir: PathBuf,
 }
 
@@ -42,11 +44,15 @@ impl Deck {
         // A free port can be taken by another process between our probe and
         // the server's bind: a server that exits at once is started again.
         for _attempt in 0..5 {
-            let port = free_port();
+            let (port, admin_port) = (free_port(), free_port());
             let mut command_line = Command::new(env!("CARGO_BIN_EXE_deck"));
             command_line.arg(command).arg("--port").arg(port.to_string());
+            command_line.arg("--admin-port").arg(admin_port.to_string());
             if command != "gateway" {
-                command_line.arg("--data-dir").arg(data_dir).arg("--web-dir").arg(data_dir.join("no-web"));
+                command_line.arg("--data-dir").arg(data_dir);
+                if !args.contains(&"--web-dir") {
+                    command_line.arg("--web-dir").arg(data_dir.join("no-web"));
+                }
             }
             let child = command_line
                 .args(args)
@@ -62,7 +68,7 @@ impl Deck {
                 .stderr(Stdio::inherit())
                 .spawn()
                 .expect("start deck");
-            let mut deck = Deck { child, port, data_dir: data_dir.to_owned() };
+            let mut deck = Deck { child, port, admin_port, data_dir: data_dir.to_owned() };
             let started = Instant::now();
             loop {
                 if let Ok(response) = reqwest::get(deck.url("/healthz")).await
@@ -82,6 +88,10 @@ impl Deck {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.admin_port, path)
     }
 
     pub async fn get_json(&self, path_and_query: &str) -> (u16, serde_json::Value) {
@@ -108,24 +118,12 @@ impl Deck {
 
     /// A Prometheus counter's value summed over its labels.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap();
-        text.lines()
-            .filter(|line| line.starts_with(name) && !line.starts_with('#'))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_in(&self.admin_url("/metrics"), name).await
     }
 
     /// Waits until the processor has stored and committed `n_records` records.
     pub async fn wait_for_records(&self, n_records: f64) {
-        let started = Instant::now();
-        loop {
-            let processed = self.metric("deck_records_processed_total").await;
-            if processed >= n_records {
-                return;
-            }
-            assert!(started.elapsed() < Duration::from_secs(120), "only {processed} of {n_records} records processed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_records(&self.admin_url("/metrics"), n_records).await;
     }
 
     pub fn kill_hard(&mut self) {
@@ -137,6 +135,28 @@ impl Deck {
     pub fn terminate(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
+    }
+}
+
+/// A Prometheus counter's value at `metrics_url`, summed over its labels.
+pub async fn metric_in(metrics_url: &str, name: &str) -> f64 {
+    let text = reqwest::get(metrics_url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until the processor behind `metrics_url` has stored and committed `n_records` records.
+pub async fn wait_for_records(metrics_url: &str, n_records: f64) {
+    let started = Instant::now();
+    loop {
+        let processed = metric_in(metrics_url, "deck_records_processed_total").await;
+        if processed >= n_records {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "only {processed} of {n_records} records processed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
