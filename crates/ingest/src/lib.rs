@@ -21,6 +21,24 @@ mod replay;
 mod x;
 mod x_source;
 
+/// Entry points for the fuzz targets (`fuzz/`) and the corpus replay in
+/// `crates/fuzz-harness`: the parts of the sources that read outside bytes,
+/// apart from the network.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::mastodon_source::sse_decode;
+
+    /// Sanitized status HTML → plain text and links (Mastodon).
+    pub fn html_to_text(html: &str) -> (String, Vec<String>) {
+        crate::mastodon::html_to_text(html)
+    }
+
+    /// The entities a post would get from its text when the source gives none.
+    pub fn fill_entities(post: &mut model::Post) {
+        crate::fill_entities(post);
+    }
+}
+
 use std::borrow::Cow;
 
 use model::{PostEvent, RawRecord};
