@@ -260,6 +260,10 @@ pub fn stored_posts(n: usize, seed: u64) -> Vec<StoredPost> {
                 urls: Vec::new(),
                 cashtags: Vec::new(),
                 has_media: false,
+                media: Vec::new(),
+                card: None,
+                sensitive: false,
+                permalink: None,
                 counts: Counts::default(),
             };
             StoredPost { post, retweeted: None, quoted: None }

@@ -144,6 +144,18 @@ pub struct FeedArgs {
     /// WebSockets one client address may hold open.
     #[arg(long, default_value_t = 256)]
     pub max_connections_per_ip: usize,
+    /// A host the media proxy may fetch images from, besides X's and
+    /// Bluesky's CDNs (`.example.org` allows its subdomains). Repeatable;
+    /// add the media hosts of the Mastodon servers you follow.
+    #[arg(long = "media-host", env = "DECK_MEDIA_HOSTS", value_delimiter = ',')]
+    pub media_hosts: Vec<String>,
+    /// Bytes of images the media cache keeps on disk (`<data-dir>/media-cache`).
+    #[arg(long, env = "DECK_MEDIA_CACHE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub media_cache_bytes: u64,
+    /// Let the media proxy fetch from loopback and private addresses. For
+    /// tests with a stand-in CDN only: never on a server others can reach.
+    #[arg(long, env = "DECK_MEDIA_ALLOW_PRIVATE", hide = true)]
+    pub media_allow_private: bool,
 }
 
 /// Options of `deck serve`.

@@ -120,6 +120,7 @@ async fn start_gateway(
     metrics: &Metrics,
     args: &FeedArgs,
     source_health: ingest::SourceHealth,
+    data_dir: &Path,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let mut origins = vec![format!("http://127.0.0.1:{}", args.port), format!("http://localhost:{}", args.port)];
@@ -144,6 +145,13 @@ async fn start_gateway(
     );
     state.source_health = source_health;
     state.authenticator = Some(Arc::new(AuthTokens(accounts.clone())));
+    let mut media = gateway::media::MediaConfig::new(data_dir.join("media-cache"));
+    media.cache_max_bytes = args.media_cache_bytes;
+    media.allowed_hosts.extend(args.media_hosts.iter().cloned());
+    media.allow_private_addresses = args.media_allow_private;
+    let proxy = gateway::media::MediaProxy::new(media, backends.store.clone(), &metrics.registry)
+        .context("open the media cache")?;
+    state.media = Some(Arc::new(proxy));
     gateway::spawn_trends_ticker(state.clone(), shutdown.clone());
     let app = gateway::router(state, auth::router(accounts));
     let address = format!("{}:{}", args.host, args.port);
@@ -181,7 +189,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let processor_shutdown = CancellationToken::new();
     let processor_task = tokio::spawn(processor(&backends, publisher, &metrics).run(processor_shutdown.clone()));
     let accounts = accounts::service(&args.accounts, &args.engines, &args.data_dir, args.feed.port).await?;
-    let server = start_gateway(&backends, hub, accounts.clone(), &metrics, &args.feed, health, &shutdown).await?;
+    let server =
+        start_gateway(&backends, hub, accounts.clone(), &metrics, &args.feed, health, &args.data_dir, &shutdown)
+            .await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down: sources, then the processor, then HTTP");
@@ -259,9 +269,17 @@ pub async fn feed(
     let shutdown = CancellationToken::new();
     follow_processed(&config, hub.clone(), shutdown.clone()).await?;
     let accounts = accounts::service(&account_args, &engines, data_dir, args.port).await?;
-    let server =
-        start_gateway(&backends, hub, accounts.clone(), &metrics, &args, ingest::SourceHealth::new(), &shutdown)
-            .await?;
+    let server = start_gateway(
+        &backends,
+        hub,
+        accounts.clone(),
+        &metrics,
+        &args,
+        ingest::SourceHealth::new(),
+        data_dir,
+        &shutdown,
+    )
+    .await?;
     wait_for_signal().await;
     shutdown.cancel();
     let _ = server.await;

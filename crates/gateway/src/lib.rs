@@ -5,7 +5,9 @@
 //! **Architecture invariant:** only this crate and `api` know HTTP and JSON;
 //! the roles behind it (store, feed, trends, auth) are plain Rust.
 
+mod demo_pictures;
 mod errors;
+pub mod media;
 pub mod proxy;
 mod stream;
 mod timeline;
@@ -123,6 +125,8 @@ pub struct AppState {
     pub source_health: telemetry::SourceHealth,
     /// Validates bearer tokens; without one, tokens are not checked here.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// The `/media/…` proxy; without one, `/media/…` answers 404.
+    pub media: Option<Arc<media::MediaProxy>>,
     connections_per_ip: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
 }
 
@@ -145,6 +149,7 @@ impl AppState {
             trend_frames: trends_routes::TrendFrames::new(),
             source_health: telemetry::SourceHealth::new(),
             authenticator: None,
+            media: None,
             connections_per_ip: Arc::default(),
         }
     }
@@ -188,6 +193,7 @@ pub fn router(state: AppState, extra: Router) -> Router {
         .route("/api/timeline", get(timeline::timeline))
         .route("/api/trends", get(trends_routes::trends))
         .route("/api/sources", get(sources))
+        .route("/media/{post}/{slot}", get(media::serve))
         .route("/api/stream", get(stream::upgrade))
         .with_state(state.clone())
         .merge(extra)

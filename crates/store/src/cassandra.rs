@@ -422,7 +422,7 @@ fn checked_name(name: &str) -> Result<String, StoreError> {
 }
 
 fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
+    crate::codec::encode(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
 }
 
 /// One write of a batch, run with others of its phase concurrently.
@@ -517,7 +517,7 @@ impl Inner {
             // A row holding only a count: the original is not stored yet.
             return Ok((None, retweets_seen));
         };
-        let mut post: Post = postcard::from_bytes(&body).map_err(|error| corrupt(id, error))?;
+        let mut post: Post = crate::codec::decode(&body).map_err(|error| corrupt(id, error))?;
         post.counts.retweets = post.counts.retweets.max(u64::try_from(retweets_seen).unwrap_or(0));
         Ok((Some(post), retweets_seen))
     }

@@ -192,7 +192,7 @@ fn posting_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
+    crate::codec::encode(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
 }
 
 /// What the batch being built has written so far, so later events in the
@@ -210,7 +210,7 @@ impl Inner {
         let Some(bytes) = self.posts.get(id).map_err(engine)? else {
             return Ok(None);
         };
-        postcard::from_bytes(&bytes).map(Some).map_err(|error| corrupt(id.as_bytes(), &error.to_string()))
+        crate::codec::decode(&bytes).map(Some).map_err(|error| corrupt(id.as_bytes(), &error))
     }
 
     fn load_resolved(&self, id: &str) -> Result<Option<StoredPost>, StoreError> {

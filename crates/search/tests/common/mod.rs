@@ -29,6 +29,10 @@ pub fn post(handle: &str, lang: &str, text: &str) -> Post {
         urls: Vec::new(),
         cashtags: Vec::new(),
         has_media: false,
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
         counts: Counts::default(),
     }
 }
