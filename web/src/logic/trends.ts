@@ -11,7 +11,7 @@ export type TrendReading = { kind: 'usual'; accounts: number; times: string } | 
 const NEW_BELOW_EXPECTED = 0.5;
 
 /** Reads a trending row; a server without account figures falls back to the score as a plain count. */
-export function readTrend(row: TrendingTag): TrendReading {
+export function readTrend(row: Pick<TrendingTag, 'score' | 'accounts' | 'expected'>): TrendReading {
   const accounts = typeof row.accounts === 'number' && Number.isFinite(row.accounts) ? Math.round(row.accounts) : null;
   const expected = typeof row.expected === 'number' && Number.isFinite(row.expected) ? row.expected : null;
   if (accounts === null) return { kind: 'count', count: Math.round(row.score) };
