@@ -7,7 +7,8 @@
 
 pub mod client;
 
-use model::{Kind, StoredPost};
+use base64::Engine as _;
+use model::{Kind, MediaKind, StoredPost};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -18,6 +19,119 @@ pub struct Author {
     pub id: String,
     pub handle: String,
     pub name: String,
+    /// The profile picture, served by Deck (`/media/…`); null when unknown.
+    pub avatar_url: Option<String>,
+}
+
+/// A picture or clip attached to a post (docs/api.md, "Media").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Media {
+    /// `photo` | `video` | `gif`.
+    pub kind: String,
+    /// A photo: its full-size image, served by Deck (`/media/…`). A video or
+    /// GIF: where to play it (the file on its network, else the post's page);
+    /// open it in a new tab, never load it into the page.
+    pub url: String,
+    /// A still to show in a timeline, served by Deck (`/media/…`): a photo's
+    /// smaller rendition, a video's poster. Null for a clip without a poster.
+    pub preview_url: Option<String>,
+    /// Pixel size of the full item, where the source says (reserve the space).
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Alt text written by the author.
+    pub alt: Option<String>,
+}
+
+/// A link preview (docs/api.md, "Card").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Card {
+    /// The page the card links to (outside Deck).
+    pub url: String,
+    pub title: String,
+    pub description: String,
+    /// The page's preview picture, served by Deck (`/media/…`).
+    pub image_url: Option<String>,
+}
+
+/// Which picture of a stored post a `/media/{post}/{slot}` path names.
+///
+/// Image addresses in the API are paths on Deck's own origin that name a
+/// stored post and a slot; the media proxy looks the post up and fetches the
+/// address the source gave. Nothing else can be fetched through it, so it
+/// cannot be used as an open proxy, and readers never contact the networks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaSlot {
+    /// `avatar`: the author's profile picture.
+    Avatar,
+    /// `N`: media item N's full-size image (photos only).
+    Full(usize),
+    /// `N.s`: media item N's still (preview or poster).
+    Still(usize),
+    /// `card`: the link card's picture.
+    Card,
+}
+
+/// The path prefix of every proxied image.
+pub const MEDIA_PATH_PREFIX: &str = "/media/";
+
+impl MediaSlot {
+    fn as_path_part(self) -> String {
+        match self {
+            MediaSlot::Avatar => "avatar".to_owned(),
+            MediaSlot::Full(idx) => idx.to_string(),
+            MediaSlot::Still(idx) => format!("{idx}.s"),
+            MediaSlot::Card => "card".to_owned(),
+        }
+    }
+
+    /// Parses the slot part of a media path.
+    pub fn parse(part: &str) -> Option<MediaSlot> {
+        let index = |digits: &str| -> Option<usize> {
+            if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse().ok()
+        };
+        match part {
+            "avatar" => Some(MediaSlot::Avatar),
+            "card" => Some(MediaSlot::Card),
+            _ => match part.strip_suffix(".s") {
+                Some(digits) => index(digits).map(MediaSlot::Still),
+                None => index(part).map(MediaSlot::Full),
+            },
+        }
+    }
+
+    /// The source's address of this slot's picture in a stored post.
+    pub fn source_url(self, post: &model::Post) -> Option<&str> {
+        match self {
+            MediaSlot::Avatar => post.author.avatar_url.as_deref(),
+            MediaSlot::Full(idx) => {
+                let media = post.media.get(idx)?;
+                (media.kind == MediaKind::Photo).then_some(media.url.as_deref()).flatten()
+            }
+            MediaSlot::Still(idx) => post.media.get(idx)?.still_url(),
+            MediaSlot::Card => post.card.as_ref()?.image_url.as_deref(),
+        }
+    }
+}
+
+/// `/media/{post id, base64url}/{slot}`: the Deck-origin path of a picture.
+pub fn media_path(post_id: &str, slot: MediaSlot) -> String {
+    format!(
+        "{MEDIA_PATH_PREFIX}{}/{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(post_id),
+        slot.as_path_part()
+    )
+}
+
+/// Splits a media path (after `/media/`) into the post id and the slot.
+pub fn parse_media_path(rest: &str) -> Option<(String, MediaSlot)> {
+    let (post, slot) = rest.split_once('/')?;
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(post).ok()?;
+    Some((String::from_utf8(id).ok()?, MediaSlot::parse(slot)?))
 }
 
 /// The post a reply answers.
@@ -59,6 +173,15 @@ pub struct Post {
     #[ts(type = "number")]
     pub quote_count: u64,
     pub has_media: bool,
+    /// Pictures and clips in the source's order. Images are Deck-origin
+    /// `/media/…` paths. A retweet without media of its own shows its original's.
+    pub media: Vec<Media>,
+    /// The link preview, where the source gives one.
+    pub card: Option<Card>,
+    /// The source marks the media sensitive (blur until the reader asks).
+    pub sensitive: bool,
+    /// The post on its own network; null where there is none (demo posts).
+    pub permalink: Option<String>,
     /// `x` | `bluesky` | `mastodon` | `demo`.
     pub source: String,
 
@@ -84,6 +207,7 @@ impl Post {
                 id: post.author.id.clone(),
                 handle: post.author.handle.clone(),
                 name: post.author.name.clone(),
+                avatar_url: post.author.avatar_url.as_ref().map(|_| media_path(&post.id, MediaSlot::Avatar)),
             },
             hashtags: post.hashtags.clone(),
             mentions: post.mentions.clone(),
@@ -94,6 +218,40 @@ impl Post {
             reply_count: post.counts.replies,
             quote_count: post.counts.quotes,
             has_media: post.has_media,
+            media: post
+                .media
+                .iter()
+                .enumerate()
+                .map(|(idx, media)| {
+                    let still = media.still_url().map(|_| media_path(&post.id, MediaSlot::Still(idx)));
+                    let url = match media.kind {
+                        MediaKind::Photo if media.url.is_some() => media_path(&post.id, MediaSlot::Full(idx)),
+                        MediaKind::Photo => still.clone().unwrap_or_default(),
+                        MediaKind::Video | MediaKind::Gif => media
+                            .url
+                            .clone()
+                            .or_else(|| post.permalink.clone())
+                            .or_else(|| still.clone())
+                            .unwrap_or_default(),
+                    };
+                    Media {
+                        kind: media.kind.as_str().to_owned(),
+                        url,
+                        preview_url: still,
+                        width: media.width,
+                        height: media.height,
+                        alt: media.alt.clone(),
+                    }
+                })
+                .collect(),
+            card: post.card.as_ref().map(|card| Card {
+                url: card.url.clone(),
+                title: card.title.clone(),
+                description: card.description.clone(),
+                image_url: card.image_url.as_ref().map(|_| media_path(&post.id, MediaSlot::Card)),
+            }),
+            sensitive: post.sensitive,
+            permalink: post.permalink.clone(),
             source: post.source.as_str().to_owned(),
             reply_to: post
                 .reply_to
@@ -117,6 +275,16 @@ impl From<&StoredPost> for Post {
         {
             post.retweet_count = original.counts.retweets;
             post.like_count = original.counts.likes;
+        }
+        // A retweet's content is its original's: so are its pictures.
+        if let Some(original) = &post.retweeted {
+            if post.media.is_empty() {
+                post.media = original.media.clone();
+            }
+            if post.card.is_none() {
+                post.card = original.card.clone();
+            }
+            post.sensitive |= original.sensitive;
         }
         post
     }
@@ -153,17 +321,49 @@ pub struct HashtagCount {
     pub count: u64,
 }
 
-/// One row of the trending-by-velocity ranking.
+/// One row of the trending-by-velocity ranking, in numbers a person can
+/// read (docs/trends.md, "Reading a trending row"): "+120 accounts · 8×
+/// usual", or "new".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct TrendingTag {
     pub tag: String,
+    /// What the list is ranked by: accounts above the usual level (`added`, unrounded).
     pub score: f64,
     /// Distinct accounts that used the tag in the window.
     #[ts(type = "number")]
     pub accounts: u64,
-    /// Accounts expected from the tag's own baseline.
+    /// Accounts expected from the tag's own baseline (unrounded).
     pub expected: f64,
+    /// The usual number of accounts in a window this long, to one decimal.
+    pub usual: f64,
+    /// Accounts above the usual level: `accounts − max(usual, 1)`, rounded.
+    #[ts(type = "number")]
+    pub added: u64,
+    /// `accounts / max(usual, 1)` to one decimal; null when the tag is new.
+    pub ratio: Option<f64>,
+    /// Nobody used the tag in the baseline: it is new, not "N× usual".
+    pub new: bool,
+}
+
+impl TrendingTag {
+    /// The row for a tag used by `accounts` accounts in the window against
+    /// `expected` from its baseline (the trends crate's ranking).
+    pub fn from_counts(tag: String, score: f64, accounts: u64, expected: f64) -> TrendingTag {
+        let floored = expected.max(1.0);
+        let tenths = |value: f64| (value * 10.0).round() / 10.0;
+        let new = expected <= 0.0;
+        TrendingTag {
+            tag,
+            score,
+            accounts,
+            expected,
+            usual: tenths(expected),
+            added: (accounts as f64 - floored).max(0.0).round() as u64,
+            ratio: (!new).then(|| tenths(accounts as f64 / floored)),
+            new,
+        }
+    }
 }
 
 /// One row of the most-retweeted ranking.
@@ -277,6 +477,21 @@ pub struct TicketResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The examples of docs/trends.md, "Reading a trending row".
+    #[test]
+    fn trending_rows_read_as_documented() {
+        let rising = TrendingTag::from_counts("BTS".into(), 119.0, 135, 15.0);
+        assert_eq!((rising.added, rising.ratio, rising.usual, rising.new), (120, Some(9.0), 15.0, false));
+        let new = TrendingTag::from_counts("Comeback".into(), 49.0, 50, 0.0);
+        assert_eq!((new.added, new.ratio, new.usual, new.new), (49, None, 0.0, true));
+        let rare = TrendingTag::from_counts("고마워".into(), 3.5, 4, 0.25);
+        assert_eq!((rare.added, rare.ratio, rare.usual, rare.new), (3, Some(4.0), 0.3, false));
+        let json = serde_json::to_value(&rising).unwrap();
+        for field in ["tag", "accounts", "usual", "added", "ratio", "new"] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+    }
 
     #[test]
     fn client_messages_use_the_contract_names() {

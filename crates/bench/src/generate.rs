@@ -249,7 +249,12 @@ pub fn stored_posts(n: usize, seed: u64) -> Vec<StoredPost> {
                 id: post_idx.to_string(),
                 source: Source::X,
                 kind: Kind::Post,
-                author: Author { id: author.to_string(), handle: format!("fan_{author}"), name: String::new() },
+                author: Author {
+                    id: author.to_string(),
+                    handle: format!("fan_{author}"),
+                    name: String::new(),
+                    avatar_url: None,
+                },
                 text,
                 lang: Some(LANGS[rng.random_range(0..LANGS.len())].into()),
                 created_at: Utc::now(),
@@ -262,6 +267,10 @@ pub fn stored_posts(n: usize, seed: u64) -> Vec<StoredPost> {
                 urls: Vec::new(),
                 cashtags: Vec::new(),
                 has_media: false,
+                media: Vec::new(),
+                card: None,
+                sensitive: false,
+                permalink: None,
                 counts: Counts::default(),
             };
             StoredPost { post, retweeted: None, quoted: None }

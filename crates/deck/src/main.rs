@@ -155,6 +155,18 @@ pub struct FeedArgs {
     /// before the column is told to resync instead.
     #[arg(long, env = "DECK_CATCH_UP_READS", default_value_t = 8)]
     pub catch_up_reads: usize,
+    /// A host the media proxy may fetch images from, besides X's and
+    /// Bluesky's CDNs (`.example.org` allows its subdomains). Repeatable;
+    /// add the media hosts of the Mastodon servers you follow.
+    #[arg(long = "media-host", env = "DECK_MEDIA_HOSTS", value_delimiter = ',')]
+    pub media_hosts: Vec<String>,
+    /// Bytes of images the media cache keeps on disk (`<data-dir>/media-cache`).
+    #[arg(long, env = "DECK_MEDIA_CACHE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub media_cache_bytes: u64,
+    /// Let the media proxy fetch from loopback and private addresses. For
+    /// tests with a stand-in CDN only: never on a server others can reach.
+    #[arg(long, env = "DECK_MEDIA_ALLOW_PRIVATE", hide = true)]
+    pub media_allow_private: bool,
 }
 
 /// The admin listener and the readiness bound (every role).

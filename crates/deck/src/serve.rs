@@ -202,6 +202,7 @@ async fn start_gateway(
     args: &FeedArgs,
     admin_args: &AdminArgs,
     source_health: ingest::SourceHealth,
+    data_dir: &Path,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<CancellationToken> {
     let mut origins = vec![format!("http://127.0.0.1:{}", args.port), format!("http://localhost:{}", args.port)];
@@ -230,6 +231,13 @@ async fn start_gateway(
     state.source_health = source_health;
     state.health = health.clone();
     state.authenticator = Some(Arc::new(AuthTokens(accounts.clone())));
+    let mut media = gateway::media::MediaConfig::new(data_dir.join("media-cache"));
+    media.cache_max_bytes = args.media_cache_bytes;
+    media.allowed_hosts.extend(args.media_hosts.iter().cloned());
+    media.allow_private_addresses = args.media_allow_private;
+    let proxy = gateway::media::MediaProxy::new(media, backends.store.clone(), &metrics.registry)
+        .context("open the media cache")?;
+    state.media = Some(Arc::new(proxy));
     let ticker_state = state.clone();
     supervisor.spawn("trends ticker", shutdown, move |stage, shutdown| {
         let state = ticker_state.clone();
@@ -299,6 +307,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &args.feed,
         &args.admin,
         source_health,
+        &args.data_dir,
         &shutdown,
     )
     .await?;
@@ -404,6 +413,7 @@ pub async fn feed(
         &args,
         &admin_args,
         ingest::SourceHealth::new(),
+        data_dir,
         &shutdown,
     )
     .await?;

@@ -448,7 +448,7 @@ mod tests {
             id: id.to_string(),
             source: Source::Demo,
             kind: Kind::Post,
-            author: Author { id: "1".into(), handle: "army".into(), name: "Army".into() },
+            author: Author { id: "1".into(), handle: "army".into(), name: "Army".into(), avatar_url: None },
             text: format!("post {id} #BTS {}", "💜".repeat(50)),
             lang: Some("ko".into()),
             created_at: Utc.timestamp_opt(1_700_000_000 + id as i64, 0).single().unwrap_or_default(),
@@ -461,6 +461,10 @@ mod tests {
             urls: Vec::new(),
             cashtags: Vec::new(),
             has_media: false,
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
             counts: Counts::default(),
         };
         StoredPost { post, retweeted: None, quoted: None }

@@ -54,7 +54,12 @@ fn post(
         id: "1".into(),
         source: Source::Demo,
         kind: if reply.is_some() { Kind::Reply } else { Kind::Post },
-        author: Author { id: HANDLES[author].into(), handle: HANDLES[author].into(), name: String::new() },
+        author: Author {
+            id: HANDLES[author].into(),
+            handle: HANDLES[author].into(),
+            name: String::new(),
+            avatar_url: None,
+        },
         text: text.join(" "),
         lang: Some(if words.contains(&3) { "ko" } else { "en" }.into()),
         created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
@@ -67,6 +72,10 @@ fn post(
         urls: Vec::new(),
         cashtags: Vec::new(),
         has_media: media,
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
         counts: Counts { retweets: words.len() as u64, ..Counts::default() },
     };
     if !retweet {
@@ -75,7 +84,7 @@ fn post(
     let mut retweet = content.clone();
     retweet.id = "2".into();
     retweet.kind = Kind::Retweet;
-    retweet.author = Author { id: "dan".into(), handle: "dan".into(), name: String::new() };
+    retweet.author = Author { id: "dan".into(), handle: "dan".into(), name: String::new(), avatar_url: None };
     retweet.text = format!("RT @{}: {}", content.author.handle, content.text);
     retweet.retweeted_id = Some(content.id.clone());
     content.counts.likes = 1;

@@ -55,7 +55,12 @@ fn base_post(id: &str, text: &str) -> Post {
         id: id.to_owned(),
         source: Source::X,
         kind: Kind::Post,
-        author: Author { id: format!("9{id}"), handle: format!("user{id}"), name: format!("User {id}") },
+        author: Author {
+            id: format!("9{id}"),
+            handle: format!("user{id}"),
+            name: format!("User {id}"),
+            avatar_url: None,
+        },
         text: text.to_owned(),
         lang: None,
         created_at: received(),
@@ -69,6 +74,10 @@ fn base_post(id: &str, text: &str) -> Post {
         cashtags: Vec::new(),
         has_media: false,
         counts: Counts::default(),
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
     }
 }
 
@@ -144,6 +153,16 @@ fn check_bundle(bundle: &PostBundle) {
                 assert!(!value.chars().any(char::is_control), "control character in {value:?}");
             }
         }
+        assert!(post.media.len() <= limits::MEDIA_PER_POST);
+        for item in &post.media {
+            assert!(item.alt.as_ref().is_none_or(|alt| alt.len() <= limits::ALT_BYTES));
+            for url in [&item.url, &item.preview_url].into_iter().flatten() {
+                assert!(url.len() <= limits::URL_BYTES && !url.chars().any(char::is_control), "media url {url:?}");
+            }
+        }
+        for url in [&post.author.avatar_url, &post.permalink].into_iter().flatten() {
+            assert!(url.starts_with("http") && url.len() <= limits::URL_BYTES, "address {url:?}");
+        }
         let counts = [post.counts.likes, post.counts.retweets, post.counts.replies, post.counts.quotes];
         assert!(counts.iter().all(|count| *count <= limits::COUNT));
     }
@@ -218,6 +237,10 @@ pub struct PostInput {
     /// Seconds from the receive time (negative: older; positive: the future).
     pub claimed_offset_s: i32,
     pub likes: u64,
+    pub avatar_url: Option<String>,
+    pub permalink: Option<String>,
+    /// Photos: address, alt text, size.
+    pub media: Vec<(String, String, u32)>,
     pub query: String,
 }
 
@@ -242,7 +265,25 @@ pub fn post_roundtrip(input: &PostInput) {
     };
     let mut post = base_post(&input.id, &input.text);
     post.source = source;
-    post.author = Author { id: input.author_id.clone(), handle: input.handle.clone(), name: input.name.clone() };
+    post.author = Author {
+        id: input.author_id.clone(),
+        handle: input.handle.clone(),
+        name: input.name.clone(),
+        avatar_url: input.avatar_url.clone(),
+    };
+    post.permalink = input.permalink.clone();
+    post.media = input
+        .media
+        .iter()
+        .map(|(url, alt, width)| model::Media {
+            kind: model::MediaKind::Photo,
+            url: Some(url.clone()),
+            preview_url: None,
+            width: Some(*width),
+            height: Some(*width),
+            alt: Some(alt.clone()),
+        })
+        .collect();
     post.lang = input.lang.clone();
     post.created_at = received() + chrono::Duration::seconds(i64::from(input.claimed_offset_s));
     post.hashtags = input.hashtags.clone();

@@ -9,9 +9,36 @@ use proptest::prelude::*;
 /// Strings weighted towards what breaks text handling.
 fn hostile_string(max_chars: usize) -> impl Strategy<Value = String> {
     let special = prop::sample::select(vec![
-        '\u{0}', '\u{1}', '\u{1f}', '\u{7f}', '\u{85}', '\u{200b}', '\u{200d}', '\u{202e}', '\u{2066}', '\u{feff}',
-        '\u{fffd}', '\u{ffff}', '\u{10ffff}', '\u{e0001}', '#', '@', '$', ':', ' ', '\n', '한', '글', 'ㅋ', 'a', 'Z',
-        '0', '_', '-', '/', '.',
+        '\u{0}',
+        '\u{1}',
+        '\u{1f}',
+        '\u{7f}',
+        '\u{85}',
+        '\u{200b}',
+        '\u{200d}',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{feff}',
+        '\u{fffd}',
+        '\u{ffff}',
+        '\u{10ffff}',
+        '\u{e0001}',
+        '#',
+        '@',
+        '$',
+        ':',
+        ' ',
+        '\n',
+        '한',
+        '글',
+        'ㅋ',
+        'a',
+        'Z',
+        '0',
+        '_',
+        '-',
+        '/',
+        '.',
     ]);
     let any_char = prop::char::any();
     prop::collection::vec(prop_oneof![3 => special, 1 => any_char], 0..max_chars)
@@ -42,6 +69,11 @@ fn post_input() -> impl Strategy<Value = PostInput> {
         (hostile_string(16), hostile_string(64), prop::option::of(prop_oneof!["(ko|en|und|ja)", hostile_string(8)])),
         (entity_list(), entity_list(), entity_list(), entity_list()),
         (-100_000i32..100_000, any::<u64>(), query_text()),
+        (
+            prop::option::of(prop_oneof!["https://[a-z]{1,8}\\.example/[a-z]{0,8}", hostile_string(16)]),
+            prop::option::of(hostile_string(24)),
+            prop::collection::vec((hostile_string(24), hostile_string(24), any::<u32>()), 0..3),
+        ),
     )
         .prop_map(
             |(
@@ -49,6 +81,7 @@ fn post_input() -> impl Strategy<Value = PostInput> {
                 (name, text, lang),
                 (hashtags, mentions, urls, cashtags),
                 (claimed_offset_s, likes, query),
+                (avatar_url, permalink, media),
             )| PostInput {
                 source,
                 id,
@@ -63,6 +96,9 @@ fn post_input() -> impl Strategy<Value = PostInput> {
                 cashtags,
                 claimed_offset_s,
                 likes,
+                avatar_url,
+                permalink,
+                media,
                 query,
             },
         )

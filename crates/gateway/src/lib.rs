@@ -5,7 +5,9 @@
 //! **Architecture invariant:** only this crate and `api` know HTTP and JSON;
 //! the roles behind it (store, feed, trends, auth) are plain Rust.
 
+mod demo_pictures;
 mod errors;
+pub mod media;
 pub mod proxy;
 mod ratelimit;
 mod stream;
@@ -147,6 +149,8 @@ pub struct AppState {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Stages and engine probes of this process, for `/readyz`.
     pub health: telemetry::Health,
+    /// The `/media/…` proxy; without one, `/media/…` answers 404.
+    pub media: Option<Arc<media::MediaProxy>>,
     /// Open WebSockets per client address key (IPv6 by /64).
     connections_per_ip: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     timeline_buckets: Arc<TokenBuckets>,
@@ -175,6 +179,7 @@ impl AppState {
             source_health: telemetry::SourceHealth::new(),
             authenticator: None,
             health: telemetry::Health::new(DEFAULT_MAX_LAG),
+            media: None,
             connections_per_ip: Arc::default(),
         }
     }
@@ -297,6 +302,7 @@ pub fn router(state: AppState, extra: Router) -> Router {
                 .route_layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit_timeline)),
         )
         .route("/api/trends", get(trends_routes::trends))
+        .route("/media/{post}/{slot}", get(media::serve))
         .route("/api/stream", get(stream::upgrade))
         .with_state(state.clone())
         .merge(health_router(state.health.clone()))

@@ -114,12 +114,7 @@ pub async fn ranking_of(
             .trending
             .into_iter()
             .take(RANKING_LIMIT)
-            .map(|row| api::TrendingTag {
-                tag: row.tag,
-                score: row.score,
-                accounts: row.accounts,
-                expected: row.expected,
-            })
+            .map(|row| api::TrendingTag::from_counts(row.tag, row.score, row.accounts, row.expected))
             .collect(),
         top_retweeted,
     })

@@ -8,7 +8,10 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
-use model::{Author, Counts, Kind, Origin, Post, PostBundle, PostEvent, RawRecord, ReplyTo, Source};
+use model::{
+    Author, Counts, DEMO_MEDIA_ORIGIN, Kind, Media, MediaKind, Origin, Post, PostBundle, PostEvent, RawRecord, ReplyTo,
+    Source,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
@@ -285,6 +288,7 @@ impl DemoGenerator {
                     id: format!("demo-{account_idx}"),
                     handle,
                     name: format!("{name} {suffix}").trim_end().to_owned(),
+                    avatar_url: Some(format!("{DEMO_MEDIA_ORIGIN}/avatar/{account_idx}.png")),
                 }
             })
             .collect();
@@ -385,7 +389,14 @@ impl DemoGenerator {
             cashtags: Vec::new(),
             has_media: self.rng.random_bool(0.25),
             counts: Counts { likes: self.rng.random_range(0..40), ..Counts::default() },
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
         };
+        if post.has_media {
+            post.media = demo_photos(&post.id, member);
+        }
         let mut quoted = None;
         if !self.originals.is_empty() {
             let parent_idx = self.rng.random_range(0..self.originals.len());
@@ -472,9 +483,36 @@ impl DemoGenerator {
             cashtags: Vec::new(),
             has_media: original.has_media,
             counts: Counts::default(),
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
         };
         PostBundle { post, retweeted: Some(Box::new(original)), quoted: None }
     }
+}
+
+/// One to four pictures for a demo post, drawn by the media proxy from the
+/// numbers in their addresses (no new random draws, so a seed's stream of
+/// posts stays the same). Sizes are known in advance, as from real sources.
+fn demo_photos(id: &str, member: &str) -> Vec<Media> {
+    let seed = id.bytes().fold(0u64, |hash, byte| hash.wrapping_mul(31).wrapping_add(u64::from(byte)));
+    let n_photos = [1, 1, 1, 2, 2, 3, 4][(seed % 7) as usize];
+    let sizes = [(1200, 675), (1080, 1080), (900, 1200), (1200, 800)];
+    (0..n_photos)
+        .map(|photo_idx| {
+            let picture = seed.wrapping_add(photo_idx as u64 * 7919) % 100_000;
+            let (width, height) = sizes[((seed >> 8) as usize + photo_idx) % sizes.len()];
+            Media {
+                kind: MediaKind::Photo,
+                url: Some(format!("{DEMO_MEDIA_ORIGIN}/photo/{picture}-{width}x{height}.png")),
+                preview_url: Some(format!("{DEMO_MEDIA_ORIGIN}/photo/{picture}-{}x{}.png", width / 2, height / 2)),
+                width: Some(width),
+                height: Some(height),
+                alt: Some(format!("Demo picture {} of {n_photos}: {member}", photo_idx + 1)),
+            }
+        })
+        .collect()
 }
 
 /// Whether a comeback burst is on `seconds` after the start.

@@ -1,7 +1,12 @@
-//! Bluesky Jetstream events: posts, reposts (as retweets), deletes, and the
-//! identity events that teach us an account's handle. Likes, follows,
-//! blocks, profile updates, account events and other collections carry no
-//! posts and are skipped without error.
+//! Bluesky Jetstream events: posts, reposts (as retweets), deletes, the
+//! identity events that teach us an account's handle, and the profile
+//! records (`app.bsky.actor.profile`) that teach us its display name and
+//! avatar. Likes, follows, blocks, account events and other collections
+//! carry no posts and are skipped without error.
+//!
+//! Pictures are blobs named by CID; Bluesky's CDN serves them at
+//! `https://cdn.bsky.app/img/{feed_thumbnail|feed_fullsize|avatar}/plain/DID/CID@jpeg`
+//! and videos at `https://video.bsky.app/watch/DID/CID/…`.
 //!
 //! Facet offsets are UTF-8 byte offsets into the text. Hashtags and links
 //! come from the facets' features; a mention's feature names only a DID, so
@@ -12,7 +17,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
+use model::{Author, Card, Counts, Kind, Media, MediaKind, Post, PostBundle, PostEvent, ReplyTo, Source};
 use serde::Deserialize;
 
 use crate::{ParseError, rfc3339};
@@ -22,14 +27,86 @@ use crate::{ParseError, rfc3339};
 /// approximation of least-recently-used that bounds memory at twice this.
 const HANDLES_PER_GENERATION: usize = 100_000;
 
+/// Profiles (display name and avatar) remembered per generation, bounded
+/// the same way as the handles.
+const PROFILES_PER_GENERATION: usize = 50_000;
+
 const POST: &str = "app.bsky.feed.post";
 const REPOST: &str = "app.bsky.feed.repost";
+const PROFILE: &str = "app.bsky.actor.profile";
+
+/// Self-labels that mark a post's media as sensitive (Bluesky's adult and
+/// graphic-media labels).
+const SENSITIVE_LABELS: [&str; 5] = ["porn", "sexual", "nudity", "graphic-media", "gore"];
 
 /// What the parser remembers between Jetstream events.
 #[derive(Default)]
 pub(crate) struct JetstreamState {
     handles: HashMap<String, String>,
     previous_handles: HashMap<String, String>,
+    profiles: HashMap<String, Profile>,
+    previous_profiles: HashMap<String, Profile>,
+}
+
+/// What an account's profile record says about it.
+#[derive(Clone, Debug, Default)]
+struct Profile {
+    name: String,
+    avatar_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileRecord<'a> {
+    #[serde(borrow, rename = "displayName")]
+    display_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    avatar: Option<Blob<'a>>,
+}
+
+/// A blob reference: `{"$type":"blob","ref":{"$link":CID},"mimeType",…}`,
+/// or the legacy `{"cid":CID,"mimeType"}`.
+#[derive(Deserialize)]
+struct Blob<'a> {
+    #[serde(borrow, rename = "ref")]
+    reference: Option<BlobLink<'a>>,
+    #[serde(borrow)]
+    cid: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct BlobLink<'a> {
+    #[serde(borrow, rename = "$link")]
+    link: Cow<'a, str>,
+}
+
+impl Blob<'_> {
+    /// The blob's CID, if it is one (base32/base58 letters and digits only,
+    /// so it can be put in a CDN path as it is).
+    fn cid(&self) -> Option<&str> {
+        let cid = self.reference.as_ref().map(|reference| reference.link.as_ref()).or(self.cid.as_deref())?;
+        (!cid.is_empty() && cid.len() <= 128 && cid.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(cid)
+    }
+}
+
+/// A DID that can be put in a URL path as it is (`did:plc:…`, `did:web:host`).
+fn path_safe_did(did: &str) -> bool {
+    did.starts_with("did:")
+        && did.len() <= 256
+        && did.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'-' | b'_' | b'%'))
+}
+
+/// A picture on Bluesky's CDN: `preset` is `avatar`, `feed_thumbnail` or `feed_fullsize`.
+fn cdn_image(preset: &str, did: &str, blob: &Blob) -> Option<String> {
+    let cid = blob.cid()?;
+    path_safe_did(did).then(|| format!("https://cdn.bsky.app/img/{preset}/plain/{did}/{cid}@jpeg"))
+}
+
+/// `https://bsky.app/profile/DID/post/RKEY` for an `at://DID/app.bsky.feed.post/RKEY` URI.
+fn post_permalink(uri: &str) -> Option<String> {
+    let (did, rkey) = uri.strip_prefix("at://")?.split_once("/app.bsky.feed.post/")?;
+    let rkey_ok = !rkey.is_empty()
+        && rkey.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~' | b':'));
+    (path_safe_did(did) && rkey_ok).then(|| format!("https://bsky.app/profile/{did}/post/{rkey}"))
 }
 
 #[derive(Deserialize)]
@@ -79,6 +156,20 @@ struct PostRecord<'a> {
     reply: Option<Reply<'a>>,
     #[serde(borrow)]
     embed: Option<Embed<'a>>,
+    #[serde(borrow)]
+    labels: Option<SelfLabels<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SelfLabels<'a> {
+    #[serde(borrow, default)]
+    values: Vec<SelfLabel<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SelfLabel<'a> {
+    #[serde(borrow)]
+    val: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -137,9 +228,47 @@ struct Embed<'a> {
     #[serde(borrow)]
     record: Option<EmbeddedRecord<'a>>,
     #[serde(borrow)]
-    external: Option<StrongRef<'a>>,
+    external: Option<External<'a>>,
     #[serde(borrow)]
     media: Option<Box<Embed<'a>>>,
+    /// `app.bsky.embed.images`.
+    #[serde(borrow, default)]
+    images: Vec<EmbedImage<'a>>,
+    /// `app.bsky.embed.video`.
+    #[serde(borrow)]
+    video: Option<Blob<'a>>,
+    #[serde(borrow)]
+    alt: Option<Cow<'a, str>>,
+    #[serde(rename = "aspectRatio")]
+    aspect_ratio: Option<AspectRatio>,
+}
+
+#[derive(Deserialize)]
+struct External<'a> {
+    #[serde(borrow)]
+    uri: Cow<'a, str>,
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    thumb: Option<Blob<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EmbedImage<'a> {
+    #[serde(borrow)]
+    image: Option<Blob<'a>>,
+    #[serde(borrow)]
+    alt: Option<Cow<'a, str>>,
+    #[serde(rename = "aspectRatio")]
+    aspect_ratio: Option<AspectRatio>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct AspectRatio {
+    width: Option<u32>,
+    height: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +292,18 @@ impl JetstreamState {
     /// The handle of a DID, if an identity event taught it.
     fn known_handle(&self, did: &str) -> Option<&str> {
         self.handles.get(did).or_else(|| self.previous_handles.get(did)).map(String::as_str)
+    }
+
+    /// The profile of a DID, if a profile record taught it.
+    fn known_profile(&self, did: &str) -> Option<&Profile> {
+        self.profiles.get(did).or_else(|| self.previous_profiles.get(did))
+    }
+
+    fn learn_profile(&mut self, did: &str, profile: Profile) {
+        if self.profiles.len() >= PROFILES_PER_GENERATION {
+            self.previous_profiles = std::mem::take(&mut self.profiles);
+        }
+        self.profiles.insert(did.to_owned(), profile);
     }
 
     fn learn(&mut self, did: &str, handle: &str) {
@@ -192,8 +333,20 @@ impl JetstreamState {
         }
     }
 
-    fn commit(&self, event: &Event, commit: &Commit) -> Result<Vec<PostEvent>, ParseError> {
+    fn commit(&mut self, event: &Event, commit: &Commit) -> Result<Vec<PostEvent>, ParseError> {
         let collection = commit.collection.as_ref();
+        if collection == PROFILE {
+            if matches!(commit.operation.as_ref(), "create" | "update")
+                && let Some(record) = commit.record
+                && let Ok(profile) = serde_json::from_str::<ProfileRecord>(record.get())
+            {
+                let did = event.did.as_ref();
+                let avatar_url = profile.avatar.as_ref().and_then(|avatar| cdn_image("avatar", did, avatar));
+                let name = profile.display_name.as_deref().unwrap_or_default().trim().to_owned();
+                self.learn_profile(did, Profile { name, avatar_url });
+            }
+            return Ok(Vec::new());
+        }
         if collection != POST && collection != REPOST {
             return Ok(Vec::new());
         }
@@ -203,10 +356,12 @@ impl JetstreamState {
             "delete" => Ok(vec![PostEvent::Delete { id }]),
             "create" | "update" => {
                 let record = commit.record.ok_or(ParseError::Field("commit.record"))?.get();
+                let profile = self.known_profile(did);
                 let author = Author {
                     id: did.to_owned(),
                     handle: self.known_handle(did).unwrap_or(did).to_owned(),
-                    name: String::new(),
+                    name: profile.map(|profile| profile.name.clone()).unwrap_or_default(),
+                    avatar_url: profile.and_then(|profile| profile.avatar_url.clone()),
                 };
                 let post = if collection == REPOST {
                     let repost: RepostRecord = serde_json::from_str(record)?;
@@ -254,17 +409,61 @@ impl JetstreamState {
                 }
             }
         }
+        let did = author.id.as_str();
         let mut has_media = false;
+        let mut media = Vec::new();
+        let mut card = None;
         let mut quoted_id = None;
         let mut embeds = record.embed.iter().collect::<Vec<_>>();
         while let Some(embed) = embeds.pop() {
             match embed.kind.as_deref().unwrap_or_default() {
-                "app.bsky.embed.images" | "app.bsky.embed.video" => has_media = true,
-                "app.bsky.embed.external" => {
-                    if let Some(external) = &embed.external
-                        && !urls.iter().any(|url| *url == external.uri)
+                "app.bsky.embed.images" => {
+                    has_media = true;
+                    for image in &embed.images {
+                        let Some(blob) = &image.image else { continue };
+                        let url = cdn_image("feed_fullsize", did, blob);
+                        if url.is_none() {
+                            continue;
+                        }
+                        media.push(Media {
+                            kind: MediaKind::Photo,
+                            url,
+                            preview_url: cdn_image("feed_thumbnail", did, blob),
+                            width: image.aspect_ratio.and_then(|ratio| ratio.width),
+                            height: image.aspect_ratio.and_then(|ratio| ratio.height),
+                            alt: image.alt.as_deref().filter(|alt| !alt.is_empty()).map(str::to_owned),
+                        });
+                    }
+                }
+                "app.bsky.embed.video" => {
+                    has_media = true;
+                    if let Some(cid) = embed.video.as_ref().and_then(Blob::cid)
+                        && path_safe_did(did)
                     {
-                        urls.push(external.uri.as_ref().to_owned());
+                        media.push(Media {
+                            kind: MediaKind::Video,
+                            url: Some(format!("https://video.bsky.app/watch/{did}/{cid}/playlist.m3u8")),
+                            preview_url: Some(format!("https://video.bsky.app/watch/{did}/{cid}/thumbnail.jpg")),
+                            width: embed.aspect_ratio.and_then(|ratio| ratio.width),
+                            height: embed.aspect_ratio.and_then(|ratio| ratio.height),
+                            alt: embed.alt.as_deref().filter(|alt| !alt.is_empty()).map(str::to_owned),
+                        });
+                    }
+                }
+                "app.bsky.embed.external" => {
+                    if let Some(external) = &embed.external {
+                        if !urls.iter().any(|url| *url == external.uri) {
+                            urls.push(external.uri.as_ref().to_owned());
+                        }
+                        card = Some(Card {
+                            url: external.uri.as_ref().to_owned(),
+                            title: external.title.as_deref().unwrap_or_default().to_owned(),
+                            description: external.description.as_deref().unwrap_or_default().to_owned(),
+                            image_url: external
+                                .thumb
+                                .as_ref()
+                                .and_then(|thumb| cdn_image("feed_thumbnail", did, thumb)),
+                        });
                     }
                 }
                 "app.bsky.embed.record" | "app.bsky.embed.recordWithMedia" => {
@@ -298,6 +497,11 @@ impl JetstreamState {
         } else {
             Kind::Post
         };
+        let sensitive = record
+            .labels
+            .as_ref()
+            .is_some_and(|labels| labels.values.iter().any(|label| SENSITIVE_LABELS.contains(&label.val.as_ref())));
+        let permalink = post_permalink(&id);
         Post {
             id,
             source: Source::Bluesky,
@@ -316,6 +520,10 @@ impl JetstreamState {
             cashtags: Vec::new(),
             has_media,
             counts: Counts::default(),
+            media,
+            card,
+            sensitive,
+            permalink,
         }
     }
 }
@@ -350,5 +558,10 @@ fn repost_post(id: String, author: Author, created_at: DateTime<Utc>, subject: &
         cashtags: Vec::new(),
         has_media: false,
         counts: Counts::default(),
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        // A repost has no page of its own: it links to what it reposts.
+        permalink: post_permalink(subject),
     }
 }

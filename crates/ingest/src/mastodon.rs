@@ -16,9 +16,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
+use model::{Author, Card, Counts, Kind, Media, MediaKind, Post, PostBundle, PostEvent, ReplyTo, Source};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::{Count, ParseError, rfc3339};
@@ -62,8 +61,15 @@ struct Status<'a> {
     tags: Vec<Tag<'a>>,
     #[serde(borrow, default)]
     mentions: Vec<Mention<'a>>,
+    #[serde(borrow, default)]
+    media_attachments: Vec<Attachment<'a>>,
+    #[serde(borrow)]
+    card: Option<StatusCard<'a>>,
     #[serde(default)]
-    media_attachments: Vec<IgnoredAny>,
+    sensitive: bool,
+    /// The status's page (null for some remote statuses).
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
     #[serde(default)]
     reblogs_count: Count,
     #[serde(default)]
@@ -88,6 +94,74 @@ struct Account<'a> {
     url: Option<Cow<'a, str>>,
     #[serde(borrow)]
     uri: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    avatar: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    avatar_static: Option<Cow<'a, str>>,
+}
+
+/// A `MediaAttachment`.
+#[derive(Deserialize)]
+struct Attachment<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    preview_url: Option<Cow<'a, str>>,
+    /// The original on the author's server, for media of remote statuses.
+    #[serde(borrow)]
+    remote_url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    description: Option<Cow<'a, str>>,
+    meta: Option<AttachmentMeta>,
+}
+
+#[derive(Deserialize)]
+struct AttachmentMeta {
+    original: Option<AttachmentSize>,
+}
+
+#[derive(Deserialize)]
+struct AttachmentSize {
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+/// A `PreviewCard`.
+#[derive(Deserialize)]
+struct StatusCard<'a> {
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    image: Option<Cow<'a, str>>,
+}
+
+fn non_empty(text: Option<&str>) -> Option<String> {
+    text.filter(|text| !text.is_empty()).map(str::to_owned)
+}
+
+fn attachment(attachment: &Attachment) -> Option<Media> {
+    let kind = match attachment.kind.as_ref() {
+        "image" => MediaKind::Photo,
+        "video" => MediaKind::Video,
+        "gifv" => MediaKind::Gif,
+        // Audio and `unknown` attachments have no picture to show.
+        _ => return None,
+    };
+    let size = attachment.meta.as_ref().and_then(|meta| meta.original.as_ref());
+    Some(Media {
+        kind,
+        url: non_empty(attachment.url.as_deref()).or_else(|| non_empty(attachment.remote_url.as_deref())),
+        preview_url: non_empty(attachment.preview_url.as_deref()),
+        width: size.and_then(|size| size.width),
+        height: size.and_then(|size| size.height),
+        alt: non_empty(attachment.description.as_deref()),
+    })
 }
 
 #[derive(Deserialize)]
@@ -187,6 +261,7 @@ impl MastodonState {
             id: account_id(account),
             handle: account.acct.as_deref().or(account.username.as_deref()).unwrap_or(&account.id).to_owned(),
             name: account.display_name.as_deref().unwrap_or_default().to_owned(),
+            avatar_url: non_empty(account.avatar.as_deref()).or_else(|| non_empty(account.avatar_static.as_deref())),
         };
         // Tag names are sometimes normalized (`MUSICTUESDAY` for
         // `#musicTuesday`): keep the text's spelling and order, then any the
@@ -254,6 +329,19 @@ impl MastodonState {
                 replies: status.replies_count.0,
                 quotes: status.quotes_count.0,
             },
+            media: status.media_attachments.iter().filter_map(attachment).collect(),
+            card: status.card.as_ref().filter(|card| !card.url.is_empty()).map(|card| Card {
+                url: card.url.as_ref().to_owned(),
+                title: card.title.as_deref().unwrap_or_default().to_owned(),
+                description: card.description.as_deref().unwrap_or_default().to_owned(),
+                image_url: non_empty(card.image.as_deref()),
+            }),
+            sensitive: status.sensitive,
+            // A boost's own page is the original's; remote statuses without
+            // a `url` are shown at their ActivityPub id, which is a page too.
+            permalink: non_empty(status.url.as_deref())
+                .or_else(|| status.reblog.as_ref().and_then(|original| non_empty(original.url.as_deref())))
+                .or_else(|| status.uri.starts_with("https://").then(|| status.uri.as_ref().to_owned())),
         })
     }
 }

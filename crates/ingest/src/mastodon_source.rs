@@ -36,11 +36,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::{MAX_LINE_BYTES, SourceError};
 use crate::backoff::{Backoff, Sleep, TokioSleep, websocket_backoff};
 use crate::health::{HealthHandle, SourceHealth};
 use crate::net::{Disconnect, install_tls_provider, next_or_stall, pause, send, unreadable};
 use crate::x_source::{Line, LineSplitter};
+use crate::{MAX_LINE_BYTES, SourceError};
 
 /// How the source reaches the streaming API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -78,6 +78,17 @@ pub mod limits {
     /// How far a claimed time may lie after the receive time and still be
     /// taken as it is: none, so nothing sorts after its arrival.
     pub const CLOCK_SKEW_MS: i64 = 0;
+    /// Media items kept per post (X: 4 photos; Bluesky: 4 images; Mastodon: 4
+    /// attachments by default, some servers allow more).
+    pub const MEDIA_PER_POST: usize = 16;
+    /// Alt text of one picture (Bluesky allows 10,000 characters, X 1,000).
+    pub const ALT_BYTES: usize = 10_000;
+    /// A link card's title.
+    pub const CARD_TITLE_BYTES: usize = 1_000;
+    /// A link card's description.
+    pub const CARD_DESCRIPTION_BYTES: usize = 3_000;
+    /// Pixel width or height of a picture.
+    pub const PIXELS: u32 = 100_000;
 }
 
 /// A post or delete that cannot be stored safely: its id is not one the
@@ -167,6 +178,7 @@ pub fn post(post: &mut Post, received: DateTime<Utc>, fill_entities: impl Fn(&mu
     post.mentions = terms(&post.mentions, '@', limits::HANDLE_BYTES);
     post.cashtags = terms(&post.cashtags, '$', limits::CASHTAG_BYTES);
     post.urls = urls(&post.urls);
+    media(post);
     let counts = &mut post.counts;
     for count in [&mut counts.retweets, &mut counts.likes, &mut counts.replies, &mut counts.quotes] {
         *count = (*count).min(limits::COUNT);
@@ -261,6 +273,43 @@ fn urls(values: &[String]) -> Vec<String> {
         }
     }
     kept
+}
+
+/// A web address from outside: `http(s)://`, no unsafe characters, at
+/// most [`limits::URL_BYTES`].
+fn web_address(value: Option<&str>) -> Option<String> {
+    let value = value?.trim();
+    let scheme_ok = value.get(..8).is_some_and(|start| start.eq_ignore_ascii_case("https://"))
+        || value.get(..7).is_some_and(|start| start.eq_ignore_ascii_case("http://"));
+    (scheme_ok && value.len() <= limits::URL_BYTES && !value.chars().any(is_unsafe_in_id)).then(|| value.to_owned())
+}
+
+/// Pictures, the link card, the avatar and the permalink: addresses must
+/// be web addresses (anything else is dropped), texts are cleaned and cut,
+/// sizes bounded, at most [`limits::MEDIA_PER_POST`] items.
+fn media(post: &mut Post) {
+    post.author.avatar_url = web_address(post.author.avatar_url.as_deref());
+    post.permalink = web_address(post.permalink.as_deref());
+    post.media.truncate(limits::MEDIA_PER_POST);
+    for item in &mut post.media {
+        item.url = web_address(item.url.as_deref());
+        item.preview_url = web_address(item.preview_url.as_deref());
+        item.alt = item.alt.as_deref().map(|alt| text(alt, limits::ALT_BYTES)).filter(|alt| !alt.trim().is_empty());
+        item.width = item.width.filter(|pixels| (1..=limits::PIXELS).contains(pixels));
+        item.height = item.height.filter(|pixels| (1..=limits::PIXELS).contains(pixels));
+    }
+    post.media.retain(|item| item.url.is_some() || item.preview_url.is_some());
+    if let Some(card) = &mut post.card {
+        match web_address(Some(&card.url)) {
+            Some(url) => {
+                card.url = url;
+                card.title = line(&card.title, limits::CARD_TITLE_BYTES);
+                card.description = text(&card.description, limits::CARD_DESCRIPTION_BYTES);
+                card.image_url = web_address(card.image_url.as_deref());
+            }
+            None => post.card = None,
+        }
+    }
 }
 
 /// A language tag shaped like BCP 47: a primary subtag of 2 to 8 letters
@@ -458,7 +507,12 @@ mod tests {
             id: id.to_owned(),
             source: Source::Bluesky,
             kind: Kind::Post,
-            author: Author { id: "did:plc:abc".into(), handle: "alice.bsky.social".into(), name: "Alice".into() },
+            author: Author {
+                id: "did:plc:abc".into(),
+                handle: "alice.bsky.social".into(),
+                name: "Alice".into(),
+                avatar_url: None,
+            },
             text: "hello".into(),
             lang: Some("en".into()),
             created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default(),
@@ -472,6 +526,10 @@ mod tests {
             cashtags: Vec::new(),
             has_media: false,
             counts: Counts::default(),
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
         }
     }
 

@@ -15,9 +15,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
+use model::{Author, Card, Counts, Kind, Media, MediaKind, Post, PostBundle, PostEvent, ReplyTo, Source};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::{Count, ParseError, rfc3339};
@@ -57,8 +56,10 @@ struct V2Tweet<'a> {
     in_reply_to_user_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     entities: Option<V2Entities<'a>>,
-    attachments: Option<V2Attachments>,
+    #[serde(borrow)]
+    attachments: Option<V2Attachments<'a>>,
     public_metrics: Option<V2Metrics>,
+    possibly_sensitive: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -103,13 +104,32 @@ struct V2Mention<'a> {
     id: Option<Cow<'a, str>>,
 }
 
-/// A URL entity (the same shape in v1.1 and v2).
+/// A URL entity (the same shape in v1.1 and v2; v2 adds the page's
+/// `title`, `description` and preview `images`, the link card).
 #[derive(Deserialize)]
 struct UrlEntity<'a> {
     #[serde(borrow)]
     url: Option<Cow<'a, str>>,
     #[serde(borrow)]
     expanded_url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    unwound_url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    description: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    images: Vec<V2CardImage<'a>>,
+    /// Set on the link X adds for an attached photo or video (no card).
+    #[serde(borrow)]
+    media_key: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct V2CardImage<'a> {
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    width: Option<u32>,
 }
 
 impl UrlEntity<'_> {
@@ -119,9 +139,39 @@ impl UrlEntity<'_> {
 }
 
 #[derive(Deserialize)]
-struct V2Attachments {
-    #[serde(default)]
-    media_keys: Vec<IgnoredAny>,
+struct V2Attachments<'a> {
+    #[serde(borrow, default)]
+    media_keys: Vec<Cow<'a, str>>,
+}
+
+/// One `includes.media` object.
+#[derive(Deserialize)]
+struct V2Media<'a> {
+    #[serde(borrow)]
+    media_key: Cow<'a, str>,
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    preview_image_url: Option<Cow<'a, str>>,
+    width: Option<u32>,
+    height: Option<u32>,
+    #[serde(borrow)]
+    alt_text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    variants: Vec<Variant<'a>>,
+}
+
+/// A playable rendition of a video (v2 `variants`, v1.1 `video_info.variants`).
+#[derive(Deserialize)]
+struct Variant<'a> {
+    #[serde(alias = "bitrate")]
+    bit_rate: Option<u64>,
+    #[serde(borrow)]
+    content_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +192,8 @@ struct V2Includes<'a> {
     users: Vec<V2User<'a>>,
     #[serde(borrow, default)]
     tweets: Vec<V2Tweet<'a>>,
+    #[serde(borrow, default)]
+    media: Vec<V2Media<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +204,14 @@ struct V2User<'a> {
     username: Option<Cow<'a, str>>,
     #[serde(borrow)]
     name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    profile_image_url: Option<Cow<'a, str>>,
+}
+
+/// What one v2 message's `includes` let a post refer to.
+struct V2Lookup<'m, 'a> {
+    users: HashMap<&'m str, &'m V2User<'a>>,
+    media: HashMap<&'m str, &'m V2Media<'a>>,
 }
 
 /// One v2 message: a stream line (`data` is one post) or a response page
@@ -171,14 +231,17 @@ pub(crate) fn v2_message(data: Option<&RawValue>, includes: Option<&RawValue>) -
         Some(includes) if includes.get() != "null" => serde_json::from_str(includes.get())?,
         _ => V2Includes::default(),
     };
-    let users: HashMap<&str, &V2User> = includes.users.iter().map(|user| (user.id.as_ref(), user)).collect();
+    let lookup = V2Lookup {
+        users: includes.users.iter().map(|user| (user.id.as_ref(), user)).collect(),
+        media: includes.media.iter().map(|media| (media.media_key.as_ref(), media)).collect(),
+    };
     let included: HashMap<&str, &V2Tweet> = includes.tweets.iter().map(|tweet| (tweet.id.as_ref(), tweet)).collect();
     let mut events = Vec::with_capacity(tweets.len());
     for tweet in &tweets {
-        let post = v2_post(tweet, &users)?;
+        let post = v2_post(tweet, &lookup)?;
         let embedded = |id: &Option<String>| -> Result<Option<Box<Post>>, ParseError> {
             match id.as_deref().and_then(|id| included.get(id)) {
-                Some(tweet) => Ok(Some(Box::new(v2_post(tweet, &users)?))),
+                Some(tweet) => Ok(Some(Box::new(v2_post(tweet, &lookup)?))),
                 None => Ok(None),
             }
         };
@@ -189,7 +252,8 @@ pub(crate) fn v2_message(data: Option<&RawValue>, includes: Option<&RawValue>) -
     Ok(events)
 }
 
-fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, ParseError> {
+fn v2_post(tweet: &V2Tweet, lookup: &V2Lookup) -> Result<Post, ParseError> {
+    let users = &lookup.users;
     let id = tweet.id.as_ref();
     let note = tweet.note_tweet.as_ref();
     let text =
@@ -204,8 +268,11 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
             id: author_id.to_owned(),
             handle: user.username.as_deref().unwrap_or(author_id).to_owned(),
             name: user.name.as_deref().unwrap_or_default().to_owned(),
+            avatar_url: user.profile_image_url.as_deref().filter(|url| !url.is_empty()).map(str::to_owned),
         },
-        None => Author { id: author_id.to_owned(), handle: author_id.to_owned(), name: String::new() },
+        None => {
+            Author { id: author_id.to_owned(), handle: author_id.to_owned(), name: String::new(), avatar_url: None }
+        }
     };
     let (mut retweeted_id, mut quoted_id, mut replied_to) = (None, None, None);
     let references = tweet.referenced_tweets.iter().chain(tweet.referenced_posts.iter()).flatten();
@@ -246,6 +313,10 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
         });
         ReplyTo { post_id: replied_to, author_id: reply_user.map(str::to_owned), handle }
     });
+    let card = entities.and_then(|entities| v2_card(&entities.urls));
+    let media_keys =
+        tweet.attachments.as_ref().map(|attachments| attachments.media_keys.as_slice()).unwrap_or_default();
+    let media = media_keys.iter().filter_map(|key| lookup.media.get(key.as_ref())).copied().map(v2_media).collect();
     let (hashtags, mentions, urls, cashtags) = match entities {
         Some(entities) => (
             entities.hashtags.iter().map(|tag| tag.tag.as_ref().to_owned()).collect(),
@@ -264,6 +335,7 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
         },
         None => Counts::default(),
     };
+    let permalink = Some(permalink(&author, id));
     Ok(Post {
         id: id.to_owned(),
         source: Source::X,
@@ -280,8 +352,96 @@ fn v2_post(tweet: &V2Tweet, users: &HashMap<&str, &V2User>) -> Result<Post, Pars
         mentions,
         urls,
         cashtags,
-        has_media: tweet.attachments.as_ref().is_some_and(|attachments| !attachments.media_keys.is_empty()),
+        has_media: !media_keys.is_empty(),
         counts,
+        media,
+        card,
+        sensitive: tweet.possibly_sensitive.unwrap_or(false),
+        permalink,
+    })
+}
+
+/// `https://x.com/USER/status/ID`; X's own `i/status` form when the
+/// author's handle is not known (the message did not include the user).
+fn permalink(author: &Author, id: &str) -> String {
+    let handle = author.handle.as_str();
+    let known =
+        !handle.is_empty() && handle != author.id && handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if known { format!("https://x.com/{handle}/status/{id}") } else { format!("https://x.com/i/status/{id}") }
+}
+
+/// `https://pbs.twimg.com/media/NAME.EXT` → the same photo at X's `small`
+/// size (at most 680 px), which is what a timeline shows.
+fn small_photo(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://pbs.twimg.com/media/")?;
+    let (name, ext) = rest.rsplit_once('.')?;
+    let plain =
+        |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (plain(name) && plain(ext)).then(|| format!("https://pbs.twimg.com/media/{name}?format={ext}&name=small"))
+}
+
+fn media_kind(kind: &str) -> MediaKind {
+    match kind {
+        "video" => MediaKind::Video,
+        "animated_gif" => MediaKind::Gif,
+        _ => MediaKind::Photo,
+    }
+}
+
+/// The best MP4 rendition of a video (highest bit rate), if the source listed any.
+fn best_variant(variants: &[Variant]) -> Option<String> {
+    variants
+        .iter()
+        .filter(|variant| variant.content_type.as_deref() == Some("video/mp4"))
+        .max_by_key(|variant| variant.bit_rate.unwrap_or(0))
+        .and_then(|variant| variant.url.as_deref())
+        .map(str::to_owned)
+}
+
+fn v2_media(media: &V2Media) -> Media {
+    let kind = media_kind(&media.kind);
+    let (url, preview_url) = match kind {
+        MediaKind::Photo => {
+            let url = media.url.as_deref().map(str::to_owned);
+            let preview =
+                url.as_deref().and_then(small_photo).or_else(|| media.preview_image_url.as_deref().map(str::to_owned));
+            (url, preview)
+        }
+        MediaKind::Video | MediaKind::Gif => {
+            (best_variant(&media.variants), media.preview_image_url.as_deref().map(str::to_owned))
+        }
+    };
+    Media {
+        kind,
+        url,
+        preview_url,
+        width: media.width,
+        height: media.height,
+        alt: media.alt_text.as_deref().filter(|alt| !alt.is_empty()).map(str::to_owned),
+    }
+}
+
+/// The link card of a v2 post: the first link (not an attached photo's)
+/// that X unwound to a page with a title.
+fn v2_card(urls: &[UrlEntity]) -> Option<Card> {
+    let entity = urls
+        .iter()
+        .find(|entity| entity.media_key.is_none() && entity.title.as_deref().is_some_and(|title| !title.is_empty()))?;
+    let url =
+        entity.unwound_url.as_deref().filter(|url| !url.is_empty()).map(str::to_owned).or_else(|| entity.best())?;
+    // X lists the original and a 150×150 crop; a card shows a picture a few
+    // hundred pixels wide, so take the largest one up to 1200 px, else the smallest.
+    let image = entity
+        .images
+        .iter()
+        .filter(|image| image.width.is_some_and(|width| width <= 1200))
+        .max_by_key(|image| image.width)
+        .or_else(|| entity.images.iter().min_by_key(|image| image.width));
+    Some(Card {
+        url,
+        title: entity.title.as_deref().unwrap_or_default().to_owned(),
+        description: entity.description.as_deref().unwrap_or_default().to_owned(),
+        image_url: image.map(|image| image.url.as_ref().to_owned()),
     })
 }
 
@@ -307,7 +467,9 @@ struct V1Status<'a> {
     extended_tweet: Option<V1Extended<'a>>,
     #[serde(borrow)]
     entities: Option<V1Entities<'a>>,
-    extended_entities: Option<V1Media>,
+    #[serde(borrow)]
+    extended_entities: Option<V1Media<'a>>,
+    possibly_sensitive: Option<bool>,
     #[serde(borrow)]
     retweeted_status: Option<Box<V1Status<'a>>>,
     #[serde(borrow)]
@@ -338,6 +500,8 @@ struct V1User<'a> {
     screen_name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    profile_image_url_https: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -346,7 +510,8 @@ struct V1Extended<'a> {
     full_text: Option<Cow<'a, str>>,
     #[serde(borrow)]
     entities: Option<V1Entities<'a>>,
-    extended_entities: Option<V1Media>,
+    #[serde(borrow)]
+    extended_entities: Option<V1Media<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -359,8 +524,8 @@ struct V1Entities<'a> {
     urls: Vec<UrlEntity<'a>>,
     #[serde(borrow, default)]
     symbols: Vec<V1Text<'a>>,
-    #[serde(default)]
-    media: Vec<IgnoredAny>,
+    #[serde(borrow, default)]
+    media: Vec<V1MediaItem<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -376,9 +541,60 @@ struct V1Mention<'a> {
 }
 
 #[derive(Deserialize)]
-struct V1Media {
-    #[serde(default)]
-    media: Vec<IgnoredAny>,
+struct V1Media<'a> {
+    #[serde(borrow, default)]
+    media: Vec<V1MediaItem<'a>>,
+}
+
+/// One v1.1 media entity (`extended_entities.media[]`, or the first photo in `entities.media`).
+#[derive(Deserialize)]
+struct V1MediaItem<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    media_url_https: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ext_alt_text: Option<Cow<'a, str>>,
+    sizes: Option<V1Sizes>,
+    #[serde(borrow)]
+    video_info: Option<V1VideoInfo<'a>>,
+}
+
+#[derive(Deserialize)]
+struct V1Sizes {
+    large: Option<V1Size>,
+}
+
+#[derive(Deserialize)]
+struct V1Size {
+    w: Option<u32>,
+    h: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct V1VideoInfo<'a> {
+    #[serde(borrow, default)]
+    variants: Vec<Variant<'a>>,
+}
+
+fn v1_media(item: &V1MediaItem) -> Media {
+    let kind = media_kind(item.kind.as_deref().unwrap_or("photo"));
+    let image = item.media_url_https.as_deref().map(str::to_owned);
+    let (url, preview_url) = match kind {
+        MediaKind::Photo => (image.clone(), image.as_deref().and_then(small_photo).or(image)),
+        MediaKind::Video | MediaKind::Gif => {
+            (item.video_info.as_ref().and_then(|info| best_variant(&info.variants)), image)
+        }
+    };
+    let large = item.sizes.as_ref().and_then(|sizes| sizes.large.as_ref());
+    Media {
+        kind,
+        url,
+        preview_url,
+        width: large.and_then(|size| size.w),
+        height: large.and_then(|size| size.h),
+        alt: item.ext_alt_text.as_deref().filter(|alt| !alt.is_empty()).map(str::to_owned),
+    }
 }
 
 #[derive(Deserialize)]
@@ -437,6 +653,7 @@ fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
         id: user.id_str.as_ref().to_owned(),
         handle: user.screen_name.as_deref().unwrap_or_default().to_owned(),
         name: user.name.as_deref().unwrap_or_default().to_owned(),
+        avatar_url: user.profile_image_url_https.as_deref().filter(|url| !url.is_empty()).map(str::to_owned),
     };
     // The entities of the extended text index the whole text; use them when there.
     let entities = extended.and_then(|extended| extended.entities.as_ref()).or(status.entities.as_ref());
@@ -444,6 +661,11 @@ fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
         extended.and_then(|extended| extended.extended_entities.as_ref()).or(status.extended_entities.as_ref());
     let has_media = extended_entities.is_some_and(|media| !media.media.is_empty())
         || entities.is_some_and(|entities| !entities.media.is_empty());
+    // `extended_entities` lists every item; `entities.media` only the first photo.
+    let media = match extended_entities.filter(|media| !media.media.is_empty()) {
+        Some(extended) => extended.media.iter().map(v1_media).collect(),
+        None => entities.map(|entities| entities.media.iter().map(v1_media).collect()).unwrap_or_default(),
+    };
     let retweeted_id = status.retweeted_status.as_ref().map(|original| original.id_str.as_ref().to_owned());
     let quoted_id = status
         .quoted_status_id_str
@@ -461,6 +683,7 @@ fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
     } else {
         Kind::Post
     };
+    let permalink = Some(permalink(&author, id));
     let reply_to = (kind == Kind::Reply).then(|| ReplyTo {
         post_id: reply_post,
         author_id: reply_user,
@@ -498,6 +721,10 @@ fn v1_post(status: &V1Status) -> Result<Post, ParseError> {
             replies: status.reply_count.0,
             quotes: status.quote_count.0,
         },
+        media,
+        card: None,
+        sensitive: status.possibly_sensitive.unwrap_or(false),
+        permalink,
     })
 }
 

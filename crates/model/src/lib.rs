@@ -62,6 +62,70 @@ pub struct Author {
     pub handle: String,
     /// The display name; may be empty.
     pub name: String,
+    /// The profile picture at the source's CDN, where known.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+/// The host of the demo source's pictures. Nothing is fetched from it: the
+/// media proxy draws them (`demo_media_url` paths), so the demo shows
+/// avatars and photos with no network. `.invalid` can never resolve.
+pub const DEMO_MEDIA_ORIGIN: &str = "https://demo.deck.invalid";
+
+/// What kind of picture or clip a [`Media`] item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Photo,
+    Video,
+    /// An animated GIF (X and Mastodon deliver these as silent looping video).
+    Gif,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Video => "video",
+            MediaKind::Gif => "gif",
+        }
+    }
+}
+
+/// One picture or clip attached to a post, with the addresses the source
+/// gave (originals; the gateway serves images through its own `/media/…`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    pub kind: MediaKind,
+    /// A photo's full-size image; a video's or GIF's playable file or page.
+    pub url: Option<String>,
+    /// A still image: a photo's smaller rendition, a video's poster frame.
+    pub preview_url: Option<String>,
+    /// Size in pixels of the full-size item, where the source says.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// The author's description of the picture (alt text).
+    pub alt: Option<String>,
+}
+
+impl Media {
+    /// The image to show in a timeline: the preview, else the photo itself.
+    pub fn still_url(&self) -> Option<&str> {
+        self.preview_url.as_deref().or(match self.kind {
+            MediaKind::Photo => self.url.as_deref(),
+            MediaKind::Video | MediaKind::Gif => None,
+        })
+    }
+}
+
+/// A link preview: the page a post links to, as the source summarized it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub url: String,
+    pub title: String,
+    pub description: String,
+    /// The page's preview image at the source's CDN, where known.
+    pub image_url: Option<String>,
 }
 
 /// Public engagement counts as last seen.
@@ -122,6 +186,20 @@ pub struct Post {
     pub cashtags: Vec<String>,
     pub has_media: bool,
     pub counts: Counts,
+    /// Pictures and clips, in the order the source lists them.
+    #[serde(default)]
+    pub media: Vec<Media>,
+    /// The link preview, where the source gives one.
+    #[serde(default)]
+    pub card: Option<Card>,
+    /// The source marks the media (or the post) sensitive: X
+    /// `possibly_sensitive`, Bluesky self-labels, Mastodon `sensitive`.
+    #[serde(default)]
+    pub sensitive: bool,
+    /// The post on its own network (`https://x.com/USER/status/ID`,
+    /// `https://bsky.app/profile/DID/post/RKEY`, Mastodon's `url`).
+    #[serde(default)]
+    pub permalink: Option<String>,
 }
 
 impl Post {

@@ -474,7 +474,7 @@ fn checked_name(name: &str) -> Result<String, StoreError> {
 }
 
 fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
+    crate::codec::encode(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
 }
 
 /// One write of a batch, run with others of its phase concurrently.
@@ -572,7 +572,7 @@ impl Inner {
             // A row holding only a count: the original is not stored yet.
             return Ok((None, retweets_seen));
         };
-        let mut post: Post = match postcard::from_bytes(&body) {
+        let mut post: Post = match crate::codec::decode(&body) {
             Ok(post) => post,
             Err(error) => {
                 crate::skip_unreadable("post", id.as_bytes(), &error);

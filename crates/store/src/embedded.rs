@@ -292,7 +292,7 @@ fn retweet_key(original_id: &str, retweet_id: &str) -> Vec<u8> {
 }
 
 fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
+    crate::codec::encode(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
 }
 
 /// What the batch being built has written so far, so later events in the
@@ -406,7 +406,7 @@ impl Inner {
         let Some(bytes) = self.posts.get(id).map_err(engine)? else {
             return Ok(None);
         };
-        match postcard::from_bytes(&bytes) {
+        match crate::codec::decode(&bytes) {
             Ok(post) => Ok(Some(post)),
             Err(error) => {
                 crate::skip_unreadable("post", id.as_bytes(), &error);

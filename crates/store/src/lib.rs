@@ -4,6 +4,7 @@
 
 #[cfg(feature = "cassandra")]
 pub mod cassandra;
+pub mod codec;
 pub mod embedded;
 pub mod keys;
 

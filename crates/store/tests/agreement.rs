@@ -71,7 +71,7 @@ fn build(specs: &[PostSpec]) -> Vec<PostBundle> {
             id: format!("{}", 1000 + post_idx),
             source: Source::Demo,
             kind: Kind::Post,
-            author: Author { id: handle.into(), handle: handle.into(), name: handle.to_uppercase() },
+            author: Author { id: handle.into(), handle: handle.into(), name: handle.to_uppercase(), avatar_url: None },
             text: text.join(" "),
             lang: Some(LANGS[spec.lang].into()),
             // Several posts share a second: ties are broken by id.
@@ -85,6 +85,10 @@ fn build(specs: &[PostSpec]) -> Vec<PostBundle> {
             urls: Vec::new(),
             cashtags: Vec::new(),
             has_media: spec.media,
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
             counts: Counts { retweets: spec.retweets, ..Counts::default() },
         };
         if let Some(reply_to) = spec.reply_to {

@@ -76,7 +76,7 @@ fn post(id: usize, second: u64, author: usize) -> Post {
         id: format!("{}", 1000 + id),
         source: Source::Demo,
         kind: Kind::Post,
-        author: Author { id: handle.into(), handle: handle.into(), name: handle.to_uppercase() },
+        author: Author { id: handle.into(), handle: handle.into(), name: handle.to_uppercase(), avatar_url: None },
         text: String::new(),
         lang: None,
         created_at: Utc.timestamp_opt(1_700_000_000 + second as i64, 0).unwrap(),
@@ -89,6 +89,10 @@ fn post(id: usize, second: u64, author: usize) -> Post {
         urls: Vec::new(),
         cashtags: Vec::new(),
         has_media: false,
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
         counts: Counts::default(),
     }
 }

@@ -26,7 +26,7 @@ fn post(id: &str, second: i64, tags: &[&str]) -> Post {
         id: id.to_owned(),
         source: Source::Bluesky,
         kind: Kind::Post,
-        author: Author { id: "did:plc:a".into(), handle: "a.bsky.social".into(), name: "A".into() },
+        author: Author { id: "did:plc:a".into(), handle: "a.bsky.social".into(), name: "A".into(), avatar_url: None },
         text: tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" "),
         lang: Some("en".into()),
         created_at: Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap(),
@@ -40,6 +40,10 @@ fn post(id: &str, second: i64, tags: &[&str]) -> Post {
         cashtags: Vec::new(),
         has_media: false,
         counts: Counts::default(),
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
     }
 }
 

@@ -18,7 +18,7 @@ fn post(id: &str, age: Duration, tags: &[&str]) -> Post {
         id: id.to_owned(),
         source: Source::Demo,
         kind: Kind::Post,
-        author: Author { id: "1".into(), handle: "alice".into(), name: "Alice".into() },
+        author: Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None },
         text: format!("hello {}", tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" ")),
         lang: Some("en".into()),
         created_at: Utc::now() - chrono::Duration::from_std(age).unwrap(),
@@ -32,6 +32,10 @@ fn post(id: &str, age: Duration, tags: &[&str]) -> Post {
         cashtags: Vec::new(),
         has_media: false,
         counts: Counts::default(),
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
     }
 }
 

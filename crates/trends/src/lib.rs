@@ -30,6 +30,10 @@ pub const TRENDING_CANDIDATES: usize = 256;
 /// the recent window (so two friends cannot start a trend).
 pub const TRENDING_MIN_ACCOUNTS: u64 = 3;
 
+/// A tag trends only when at least this many times as many accounts used it
+/// as usual, so the tags that are always on top do not fill the list.
+pub const TRENDING_MIN_RATIO: f64 = 2.0;
+
 /// A sliding window over event time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Window {
@@ -178,16 +182,18 @@ pub fn fold_tag(display: &str) -> String {
 /// `baseline_accounts` is the sum, over the baseline's window-long
 /// sub-windows, of the distinct accounts in each, so `expected` is the mean
 /// distinct accounts per window-long period:
-/// `expected = baseline_accounts / baseline_windows`, floored at 1, and
-/// `score = (observed − expected)² / expected` when `observed` exceeds it and
-/// reaches [`TRENDING_MIN_ACCOUNTS`], else 0. Returns `(score, expected)`
+/// `expected = baseline_accounts / baseline_windows`, floored at 1 (`e`),
+/// and `score = observed − e`, the accounts above the usual level, when
+/// `observed` reaches [`TRENDING_MIN_ACCOUNTS`] and at least
+/// [`TRENDING_MIN_RATIO`] × `e`, else 0 (not trending). The score is a count
+/// of accounts, so the ranking reads as one. Returns `(score, expected)`
 /// where `expected` is before the floor.
 pub fn velocity_score(window: Window, observed: u64, baseline_accounts: u64) -> (f64, f64) {
     let expected = baseline_accounts as f64 / window.baseline_windows() as f64;
     let floored = expected.max(1.0);
     let observed_f = observed as f64;
-    let score = if observed >= TRENDING_MIN_ACCOUNTS && observed_f > floored {
-        (observed_f - floored) * (observed_f - floored) / floored
+    let score = if observed >= TRENDING_MIN_ACCOUNTS && observed_f >= TRENDING_MIN_RATIO * floored {
+        observed_f - floored
     } else {
         0.0
     };
@@ -323,7 +329,12 @@ mod tests {
             id: id.into(),
             source: model::Source::Demo,
             kind,
-            author: model::Author { id: format!("author-of-{id}"), handle: "h".into(), name: String::new() },
+            author: model::Author {
+                id: format!("author-of-{id}"),
+                handle: "h".into(),
+                name: String::new(),
+                avatar_url: None,
+            },
             text: String::new(),
             lang: None,
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
@@ -336,6 +347,10 @@ mod tests {
             urls: Vec::new(),
             cashtags: Vec::new(),
             has_media: false,
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
             counts: model::Counts::default(),
         }
     }
@@ -357,7 +372,10 @@ mod tests {
     #[test]
     fn velocity_needs_more_accounts_than_expected() {
         assert_eq!(velocity_score(Window::FiveMinutes, 2, 0).0, 0.0);
-        assert_eq!(velocity_score(Window::FiveMinutes, 3, 0).0, 4.0);
+        assert_eq!(velocity_score(Window::FiveMinutes, 3, 0).0, 2.0);
+        // Always on top: 110 accounts against a usual 100 is not a trend.
+        assert_eq!(velocity_score(Window::FiveMinutes, 110, 1200).0, 0.0);
+        assert_eq!(velocity_score(Window::FiveMinutes, 200, 1200).0, 100.0);
         // 120 accounts over the previous hour expect 10 per five minutes.
         let (score, expected) = velocity_score(Window::FiveMinutes, 10, 120);
         assert_eq!((score, expected), (0.0, 10.0));

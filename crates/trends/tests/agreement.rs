@@ -181,7 +181,7 @@ async fn burst_outranks_steady(store: &dyn TrendStore) {
     let trending: Vec<&str> = ranking.trending.iter().map(|tag| tag.tag.as_str()).collect();
     assert_eq!(trending, vec!["Comeback"]);
     assert_eq!(ranking.trending[0].accounts, 50);
-    assert_eq!(ranking.trending[0].score, 49.0 * 49.0);
+    assert_eq!(ranking.trending[0].score, 49.0);
     // Over the hour the comeback still leads; the steady tag, two hours old,
     // is itself new against the six-hour baseline.
     assert_eq!(one_hour.trending[0].tag, "Comeback");

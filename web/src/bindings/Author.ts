@@ -3,4 +3,8 @@
 /**
  * The author of a post.
  */
-export type Author = { id: string, handle: string, name: string, };
+export type Author = { id: string, handle: string, name: string, 
+/**
+ * The profile picture, served by Deck (`/media/…`); null when unknown.
+ */
+avatar_url: string | null, };

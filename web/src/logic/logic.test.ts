@@ -106,7 +106,7 @@ describe('mutes', () => {
     ['#spoiler alert', {}, true],
     ['spoilers', {}, false],
     ['free Give Away now', {}, true],
-    ['hello', { author: { id: 'x', handle: 'SpamBot', name: 's' } }, true],
+    ['hello', { author: { id: 'x', handle: 'SpamBot', name: 's', avatar_url: null } }, true],
     ['hi @spambot', { mentions: ['spambot'] }, true],
     ['방탄이 최고', {}, true],
     ['just text', {}, false],

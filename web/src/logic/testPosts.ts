@@ -11,7 +11,7 @@ export function makePost(id: string, ms: number, overrides: Partial<Post> = {}):
     text: `post ${id}`,
     lang: 'en',
     created_at: new Date(ms).toISOString(),
-    author: { id: `a${id}`, handle: `user${id}`, name: `User ${id}` },
+    author: { id: `a${id}`, handle: `user${id}`, name: `User ${id}`, avatar_url: null },
     hashtags: [],
     mentions: [],
     cashtags: [],
@@ -21,6 +21,10 @@ export function makePost(id: string, ms: number, overrides: Partial<Post> = {}):
     reply_count: 0,
     quote_count: 0,
     has_media: false,
+    media: [],
+    card: null,
+    sensitive: false,
+    permalink: null,
     source: 'demo',
     reply_to: null,
     retweeted: null,
@@ -35,7 +39,7 @@ export function makeRetweet(id: string, ms: number, handle: string, original: Po
   return makePost(id, ms, {
     kind: 'retweet',
     text: `RT @${original.author.handle}: ${original.text}`,
-    author: { id: `a-${handle}`, handle, name: handle },
+    author: { id: `a-${handle}`, handle, name: handle, avatar_url: null },
     retweeted: original,
   });
 }

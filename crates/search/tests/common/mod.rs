@@ -17,7 +17,12 @@ pub fn post(handle: &str, lang: &str, text: &str) -> Post {
         id: format!("{handle}-{}", text.len()),
         source: Source::X,
         kind: Kind::Post,
-        author: Author { id: format!("id-{handle}"), handle: handle.to_string(), name: handle.to_uppercase() },
+        author: Author {
+            id: format!("id-{handle}"),
+            handle: handle.to_string(),
+            name: handle.to_uppercase(),
+            avatar_url: None,
+        },
         text: text.to_string(),
         lang: Some(lang.to_string()),
         created_at: Utc.with_ymd_and_hms(2024, 6, 13, 0, 0, 0).unwrap(),
@@ -30,6 +35,10 @@ pub fn post(handle: &str, lang: &str, text: &str) -> Post {
         urls: Vec::new(),
         cashtags: Vec::new(),
         has_media: false,
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
         counts: Counts::default(),
     }
 }
