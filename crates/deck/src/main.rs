@@ -4,6 +4,7 @@
 mod accounts;
 mod backends;
 mod serve;
+mod web;
 mod without_engines;
 
 use std::path::PathBuf;

@@ -51,8 +51,42 @@ pub struct GatewayConfig {
     pub ping_interval: Duration,
     /// Posts a `since` catch-up may send before the column is told to resync instead.
     pub max_catch_up_posts: usize,
-    /// The built web client; `None` serves no static files.
+    /// The built web client on disk (`--web-dir`, for development); it
+    /// wins over `web_assets`.
     pub static_dir: Option<PathBuf>,
+    /// The built web client compiled into the binary; with neither this nor
+    /// `static_dir`, no static files are served.
+    pub web_assets: Option<Arc<dyn WebAssets>>,
+}
+
+/// The files of the built web client, by path relative to its root
+/// (`index.html`, `assets/…`); the `deck` binary embeds them.
+pub trait WebAssets: Send + Sync + std::fmt::Debug {
+    /// The bytes of one file, if there is one at `path`.
+    fn get(&self, path: &str) -> Option<std::borrow::Cow<'static, [u8]>>;
+}
+
+/// Serves one embedded file; a path that names no file gets `index.html`
+/// (the client routes by hash, so that is only for stray links), as
+/// `ServeDir` with its fallback does for `--web-dir`.
+async fn embedded_asset(
+    axum::extract::State(assets): axum::extract::State<Arc<dyn WebAssets>>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let requested = uri.path().trim_start_matches('/');
+    let requested = if requested.is_empty() { "index.html" } else { requested };
+    let (path, bytes) = match assets.get(requested) {
+        Some(bytes) => (requested, bytes),
+        None => match assets.get("index.html") {
+            Some(bytes) => ("index.html", bytes),
+            None => return ApiError::NotFound("no such file").into_response(),
+        },
+    };
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    // Built asset names carry a content hash; the page itself must be fetched again.
+    let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    ([(header::CONTENT_TYPE, mime.as_ref().to_owned()), (header::CACHE_CONTROL, cache.to_owned())], bytes).into_response()
 }
 
 impl Default for GatewayConfig {
@@ -66,6 +100,7 @@ impl Default for GatewayConfig {
             ping_interval: Duration::from_secs(30),
             max_catch_up_posts: 2_000,
             static_dir: None,
+            web_assets: None,
         }
     }
 }
@@ -180,6 +215,7 @@ async fn sources(axum::extract::State(state): axum::extract::State<AppState>) ->
 /// stream tickets) merged in before the layers, so one stack guards all.
 pub fn router(state: AppState, extra: Router) -> Router {
     let static_dir = state.config.static_dir.clone();
+    let web_assets = state.config.web_assets.clone();
     let cors_origins: Vec<HeaderValue> =
         state.config.allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
     let mut app = Router::new()
@@ -195,6 +231,8 @@ pub fn router(state: AppState, extra: Router) -> Router {
     if let Some(dir) = static_dir {
         let index = dir.join("index.html");
         app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
+    } else if let Some(assets) = web_assets {
+        app = app.fallback_service(axum::routing::get(embedded_asset).with_state(assets));
     }
     let request_id = HeaderName::from_static("x-request-id");
     app.layer(
