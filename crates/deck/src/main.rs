@@ -5,6 +5,7 @@ mod accounts;
 mod backends;
 mod serve;
 mod supervisor;
+mod web;
 mod without_engines;
 
 use std::path::PathBuf;

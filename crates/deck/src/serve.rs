@@ -207,13 +207,17 @@ async fn start_gateway(
 ) -> anyhow::Result<CancellationToken> {
     let mut origins = vec![format!("http://127.0.0.1:{}", args.port), format!("http://localhost:{}", args.port)];
     origins.extend(args.allowed_origins.iter().cloned());
+    // `--web-dir` (development) wins when it holds a built client; otherwise
+    // the client compiled into this binary is served.
     let static_dir = args.web_dir.join("index.html").exists().then(|| args.web_dir.clone());
-    if static_dir.is_none() {
+    let web_assets = crate::web::assets();
+    if static_dir.is_none() && web_assets.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "no built web client found; serving the API only");
     }
     let mut config = gateway::GatewayConfig {
         allowed_origins: origins,
         static_dir,
+        web_assets,
         max_connections_per_ip: args.max_connections_per_ip,
         max_catch_up_reads: args.catch_up_reads.max(1),
         ..gateway::GatewayConfig::default()

@@ -11,6 +11,7 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     Unauthorized(&'static str),
     Forbidden(&'static str),
+    NotFound(&'static str),
     TooManyRequests { retry_after_secs: u64 },
     Internal(String),
 }
@@ -48,6 +49,16 @@ impl IntoResponse for ApiError {
                 api::ErrorResponse {
                     error: message.into(),
                     code: Some("forbidden".into()),
+                    position: None,
+                    field: None,
+                },
+                None,
+            ),
+            ApiError::NotFound(message) => (
+                StatusCode::NOT_FOUND,
+                api::ErrorResponse {
+                    error: message.into(),
+                    code: Some("not_found".into()),
                     position: None,
                     field: None,
                 },

@@ -58,8 +58,12 @@ pub struct GatewayConfig {
     /// Store reads (pages, each within the store's work budget) a `since`
     /// catch-up may make before the column is told to resync instead.
     pub max_catch_up_reads: usize,
-    /// The built web client; `None` serves no static files.
+    /// The built web client on disk (`--web-dir`, for development); it
+    /// wins over `web_assets`.
     pub static_dir: Option<PathBuf>,
+    /// The built web client compiled into the binary; with neither this nor
+    /// `static_dir`, no static files are served.
+    pub web_assets: Option<Arc<dyn WebAssets>>,
     /// Peers whose `X-Forwarded-For` names the client (e.g. `deck gateway`); every
     /// per-client limit keys on the address they report. Empty: the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
@@ -72,6 +76,37 @@ pub struct GatewayConfig {
     /// Send `Strict-Transport-Security`: the public URL is HTTPS, or a trusted proxy says
     /// `X-Forwarded-Proto: https`.
     pub hsts: bool,
+}
+
+/// The files of the built web client, by path relative to its root
+/// (`index.html`, `assets/…`); the `deck` binary embeds them.
+pub trait WebAssets: Send + Sync + std::fmt::Debug {
+    /// The bytes of one file, if there is one at `path`.
+    fn get(&self, path: &str) -> Option<std::borrow::Cow<'static, [u8]>>;
+}
+
+/// Serves one embedded file; a path that names no file gets `index.html`
+/// (the client routes by hash, so that is only for stray links), as
+/// `ServeDir` with its fallback does for `--web-dir`.
+async fn embedded_asset(
+    axum::extract::State(assets): axum::extract::State<Arc<dyn WebAssets>>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let requested = uri.path().trim_start_matches('/');
+    let requested = if requested.is_empty() { "index.html" } else { requested };
+    let (path, bytes) = match assets.get(requested) {
+        Some(bytes) => (requested, bytes),
+        None => match assets.get("index.html") {
+            Some(bytes) => ("index.html", bytes),
+            None => return ApiError::NotFound("no such file").into_response(),
+        },
+    };
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    // Built asset names carry a content hash; the page itself must be fetched again.
+    let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    ([(header::CONTENT_TYPE, mime.as_ref().to_owned()), (header::CACHE_CONTROL, cache.to_owned())], bytes)
+        .into_response()
 }
 
 impl Default for GatewayConfig {
@@ -95,6 +130,7 @@ impl Default for GatewayConfig {
             stream_message_rate: BucketConfig { per_second: 20.0, burst: 200.0 },
             connect_origins: Vec::new(),
             hsts: false,
+            web_assets: None,
         }
     }
 }
@@ -290,6 +326,7 @@ pub fn router(state: AppState, extra: Router) -> Router {
     let csp = HeaderValue::from_str(&content_security_policy(&state.config.connect_origins))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
     let hsts_state = state.clone();
+    let web_assets = state.config.web_assets.clone();
     let cors_origins: Vec<HeaderValue> =
         state.config.allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
     // `/metrics` and `/api/sources` are on the admin listener only
@@ -311,6 +348,8 @@ pub fn router(state: AppState, extra: Router) -> Router {
     if let Some(dir) = static_dir {
         let index = dir.join("index.html");
         app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
+    } else if let Some(assets) = web_assets {
+        app = app.fallback_service(axum::routing::get(embedded_asset).with_state(assets));
     }
     app = app.layer(axum::middleware::from_fn_with_state(hsts_state, strict_transport));
     let request_id = HeaderName::from_static("x-request-id");
