@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use feed::{Hub, HubConfig};
+use feed::{FanOut, Hub, HubConfig};
 use pipeline::{
     KafkaConfig, KafkaPublisher, Metrics, ProcessedConsumer, Processor, ProcessorConfig, Published, Publisher,
 };
@@ -19,14 +19,13 @@ use crate::backends::{Backends, EngineArgs, restore_trends};
 use crate::{FeedArgs, IngestArgs, ServeArgs, SourceArgs};
 
 /// Hands every processed batch to the live columns of this process.
-struct HubPublisher(Arc<Hub>);
+/// The fan-out runs on the hub's own thread, never on the runtime's.
+struct HubPublisher(FanOut);
 
 #[async_trait::async_trait]
 impl Publisher for HubPublisher {
     async fn publish(&self, published: Published) {
-        let hub = self.0.clone();
-        // Fan-out is CPU work over many connections; keep it off the processor's task.
-        let _ = tokio::task::spawn_blocking(move || hub.publish(&published)).await;
+        self.0.publish(published).await;
     }
 }
 
@@ -96,18 +95,18 @@ fn processor(backends: &Backends, publisher: Arc<dyn Publisher>, metrics: &Metri
 
 /// Feeds a hub from the processed-posts topic (a feed node's input).
 async fn follow_processed(config: &KafkaConfig, hub: Arc<Hub>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let consumer = ProcessedConsumer::start(config).await.context("follow the processed-posts topic")?;
+    let mut consumer = ProcessedConsumer::start(config).await.context("follow the processed-posts topic")?;
+    let fan_out = hub.start_fan_out().context("start the fan-out thread")?;
     tokio::spawn(async move {
-        let result = consumer
-            .run(
-                move |published| {
-                    hub.publish(&published);
-                },
-                shutdown,
-            )
-            .await;
-        if let Err(error) = result {
-            tracing::error!(%error, "processed-posts consumer stopped");
+        loop {
+            match consumer.next(&shutdown).await {
+                Ok(Some(applied)) => fan_out.publish(Arc::new(applied)).await,
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::error!(%error, "processed-posts consumer stopped");
+                    break;
+                }
+            }
         }
     });
     Ok(())
@@ -178,7 +177,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             follow_processed(config, hub.clone(), shutdown.clone()).await?;
             Arc::new(KafkaPublisher::connect(config).await.context("connect the processed-posts producer")?)
         }
-        None => Arc::new(HubPublisher(hub.clone())),
+        None => Arc::new(HubPublisher(hub.start_fan_out().context("start the fan-out thread")?)),
     };
     let processor_shutdown = CancellationToken::new();
     let processor_task = tokio::spawn(processor(&backends, publisher, &metrics).run(processor_shutdown.clone()));
