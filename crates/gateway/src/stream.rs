@@ -103,7 +103,9 @@ pub async fn upgrade(
         // Small buffers: an idle socket should cost a few KiB, not tungstenite's 128 KiB default.
         // Writes gather up to WRITE_BUFFER_BYTES before they go out, and the
         // writer flushes after each batch it drains from the queue.
-        .read_buffer_size(4 * 1024)
+        // Client messages are small (subscribe, ping); the read buffer grows
+        // for a larger one, up to `max_message`, and 1 KiB saves 3 KiB per idle socket.
+        .read_buffer_size(1024)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message)
