@@ -31,7 +31,7 @@ use bytes::Bytes;
 use model::StoredPost;
 use search::{Doc, Query};
 use store::Applied;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::percolator::{Percolator, SubscriptionId};
 
@@ -599,32 +599,38 @@ impl Hub {
 
     /// Starts the fan-out's dedicated thread.
     pub fn start_fan_out(self: &Arc<Self>) -> std::io::Result<FanOut> {
-        let (batches_tx, mut batches_rx) = mpsc::channel::<Arc<Applied>>(FAN_OUT_BACKLOG);
+        let (batches_tx, mut batches_rx) = mpsc::channel::<(Arc<Applied>, oneshot::Sender<()>)>(FAN_OUT_BACKLOG);
         let hub = self.clone();
         std::thread::Builder::new().name("deck-fan-out".into()).spawn(move || {
-            while let Some(applied) = batches_rx.blocking_recv() {
+            while let Some((applied, done)) = batches_rx.blocking_recv() {
                 hub.publish(&applied);
+                let _ = done.send(());
             }
         })?;
         Ok(FanOut { batches_tx })
     }
 }
 
-/// Batches that may wait for the fan-out thread before publishers wait.
+/// Batches that may wait for the fan-out thread at once (one per publisher).
 const FAN_OUT_BACKLOG: usize = 64;
 
 /// Hands batches to the hub's fan-out thread, in order. The thread ends when
 /// every `FanOut` is dropped.
 #[derive(Clone)]
 pub struct FanOut {
-    batches_tx: mpsc::Sender<Arc<Applied>>,
+    batches_tx: mpsc::Sender<(Arc<Applied>, oneshot::Sender<()>)>,
 }
 
 impl FanOut {
-    /// Queues a batch for the fan-out; waits only while the fan-out thread
-    /// is [`FAN_OUT_BACKLOG`] batches behind, never on a reader.
+    /// Fans a batch out on the fan-out thread and returns once its frames
+    /// are queued (never waiting on a reader): as before the fan-out had its
+    /// own thread, a processor moves on only once its batch is fanned out,
+    /// so live frames never lag further behind the store than one batch.
     pub async fn publish(&self, applied: Arc<Applied>) {
-        let _ = self.batches_tx.send(applied).await;
+        let (done_tx, done_rx) = oneshot::channel();
+        if self.batches_tx.send((applied, done_tx)).await.is_ok() {
+            let _ = done_rx.await;
+        }
     }
 }
 
