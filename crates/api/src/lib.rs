@@ -465,6 +465,41 @@ pub enum ServerMessage {
     Pong,
 }
 
+/// A `post` frame ([`ServerMessage::Post`]) whose post is already
+/// serialized: the fan-out serializes each post once ([`PostFrame::post_json`]),
+/// shares it between every column it goes to, and writes the frame with the
+/// column id only when it is sent. The same JSON as `ServerMessage::Post`
+/// (`feed`'s tests compare them).
+#[derive(Clone, Copy, Debug)]
+pub struct PostFrame<'a> {
+    pub column: &'a str,
+    /// The post, serialized by [`PostFrame::post_json`].
+    pub post_json: &'a str,
+    pub cursor: &'a str,
+}
+
+impl PostFrame<'_> {
+    /// The post's JSON, serialized once and shared.
+    pub fn post_json(post: &Post) -> serde_json::Result<String> {
+        serde_json::to_string(post)
+    }
+
+    /// The frame's text: `{"type":"post","column":…,"post":…,"cursor":…}`,
+    /// the field order of `ServerMessage::Post`.
+    pub fn to_text(&self) -> String {
+        let mut text = Vec::with_capacity(self.post_json.len() + self.column.len() + self.cursor.len() + 64);
+        text.extend_from_slice(br#"{"type":"post","column":"#);
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut text, self.column);
+        text.extend_from_slice(br#","post":"#);
+        text.extend_from_slice(self.post_json.as_bytes());
+        text.extend_from_slice(br#","cursor":"#);
+        let _ = serde_json::to_writer(&mut text, self.cursor);
+        text.push(b'}');
+        String::from_utf8(text).unwrap_or_default()
+    }
+}
+
 /// `POST /api/stream/ticket` answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
@@ -503,5 +538,15 @@ mod tests {
         );
         let resync = serde_json::to_value(ServerMessage::Resync { column: "c1".into() }).unwrap();
         assert_eq!(resync, serde_json::json!({"type": "resync", "column": "c1"}));
+    }
+
+    #[test]
+    fn a_shared_post_frame_has_the_shape_of_the_post_message() {
+        let post = serde_json::json!({"id": "1", "text": "BTS \"보라해\" 💜", "author": {"handle": "army"}});
+        let post_json = post.to_string();
+        let text = PostFrame { column: "c\"1", post_json: &post_json, cursor: "abc" }.to_text();
+        assert!(text.starts_with(r#"{"type":"post","column":"c\"1","post":{"#), "{text}");
+        let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(frame, serde_json::json!({"type": "post", "column": "c\"1", "post": post, "cursor": "abc"}));
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt, TryStreamExt};
@@ -38,6 +38,24 @@ pub struct WsArgs {
     /// Measure the periodic re-query design instead of push.
     #[arg(long)]
     requery: bool,
+    /// One query for every column (e.g. one that matches every post, for a
+    /// plain fan-out), instead of the mix of hashtag, word and user columns.
+    #[arg(long)]
+    query: Option<String>,
+    /// Drive a Centrifugo server at `--url` instead: one channel, every
+    /// connection subscribed, `--rate` publications a second of
+    /// `--payload-bytes` each through its HTTP API.
+    #[arg(long)]
+    centrifugo: bool,
+    /// Publications per second (Centrifugo; Deck's rate is its `--demo-rate`).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Bytes of each Centrifugo publication (Deck's demo frames are ~1 KB).
+    #[arg(long, default_value_t = 1000)]
+    payload_bytes: usize,
+    /// How long frames of the measured period may still arrive after it.
+    #[arg(long, default_value_t = 5)]
+    grace_seconds: u64,
 }
 
 fn column_query(handles: &[String], connection_idx: usize, column_idx: usize) -> String {
@@ -106,19 +124,182 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+fn percentile_ms(sorted: &[i64], fraction: f64) -> i64 {
+    sorted.get(((sorted.len() as f64 - 1.0) * fraction).round().max(0.0) as usize).copied().unwrap_or(0)
+}
+
 fn report(latencies: &mut [i64], n_messages: u64, seconds: f64, label: &str) {
     latencies.sort_unstable();
-    let at = |fraction: f64| {
-        latencies.get(((latencies.len() as f64 - 1.0) * fraction).round().max(0.0) as usize).copied().unwrap_or(0)
-    };
     println!(
         "{label}: {} posts measured; latency p50 {} ms, p99 {} ms, max {} ms; {:.0} messages/s",
         latencies.len(),
-        at(0.5),
-        at(0.99),
+        percentile_ms(latencies, 0.5),
+        percentile_ms(latencies, 0.99),
         latencies.last().copied().unwrap_or(0),
         n_messages as f64 / seconds
     );
+}
+
+/// What every connection adds up, for Deck and for the peer alike: only
+/// frames stamped (post creation, or publication) within the measured
+/// period count, whenever they arrive.
+struct Tally {
+    latencies: Mutex<Vec<i64>>,
+    n_messages: AtomicU64,
+    n_bytes: AtomicU64,
+    n_resyncs: AtomicU64,
+    start_ms: AtomicI64,
+    end_ms: AtomicI64,
+}
+
+impl Tally {
+    fn in_window(&self, stamp_ms: i64) -> bool {
+        stamp_ms >= self.start_ms.load(Ordering::Relaxed) && stamp_ms < self.end_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// A number that follows `key` in a JSON text, found without parsing it.
+fn number_after(text: &str, key: &str) -> Option<i64> {
+    let start = text.find(key)? + key.len();
+    let digits =
+        text[start..].find(|c: char| !c.is_ascii_digit()).map_or(&text[start..], |end| &text[start..start + end]);
+    digits.parse().ok()
+}
+
+/// The peer's WebSocket: connect, subscribe to the channel, then answer its
+/// pings (`{}`) while reading publications.
+async fn centrifugo_connection(ws_base: &str) -> anyhow::Result<WsStream> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{ws_base}/connection/websocket")).await?;
+    socket.send(Message::Text(r#"{"id":1,"connect":{}}"#.into())).await?;
+    match socket.next().await {
+        Some(Ok(Message::Text(reply))) if reply.contains(r#""connect""#) => {}
+        other => anyhow::bail!("no connect reply from the peer: {other:?}"),
+    }
+    socket.send(Message::Text(r#"{"id":2,"subscribe":{"channel":"bench"}}"#.into())).await?;
+    Ok(socket)
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn deck_connection(
+    client: &reqwest::Client,
+    url: &str,
+    ws_base: &str,
+    queries: Vec<String>,
+) -> anyhow::Result<WsStream> {
+    let ticket: Value = client.post(format!("{url}/api/stream/ticket")).send().await?.json().await?;
+    let ticket = ticket["ticket"].as_str().unwrap_or_default().to_owned();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{ws_base}/api/stream?ticket={ticket}")).await?;
+    for (column_idx, query) in queries.into_iter().enumerate() {
+        let subscribe = json!({"type": "subscribe", "column": column_idx.to_string(), "q": query});
+        socket.send(Message::Text(subscribe.to_string().into())).await?;
+    }
+    Ok(socket)
+}
+
+/// Reads one connection's frames until the run ends. Frames are not parsed
+/// as a whole: the driver only needs each post's stamp, and parsing every
+/// frame would make the clients, not the server, the bottleneck.
+async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool) {
+    let mut local = Vec::new();
+    let count = |text: &str, stamp: Option<i64>, local: &mut Vec<i64>| {
+        if let Some(stamp) = stamp
+            && tally.in_window(stamp)
+        {
+            tally.n_messages.fetch_add(1, Ordering::Relaxed);
+            tally.n_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+            local.push(now_ms() - stamp);
+        }
+    };
+    while let Some(Ok(message)) = socket.next().await {
+        let Message::Text(text) = message else { continue };
+        let text = text.as_str();
+        if centrifugo {
+            // Several replies may share a frame, one per line.
+            let mut ping = false;
+            for line in text.lines() {
+                if line == "{}" {
+                    ping = true;
+                } else {
+                    count(line, number_after(line, r#""t":"#), &mut local);
+                }
+            }
+            if ping && socket.send(Message::Text("{}".into())).await.is_err() {
+                break;
+            }
+        } else if text.starts_with(r#"{"type":"resync""#) {
+            tally.n_resyncs.fetch_add(1, Ordering::Relaxed);
+        } else {
+            count(text, frame_created_ms(text), &mut local);
+        }
+        if local.len() >= 1024 {
+            tally.latencies.lock().await.append(&mut local);
+        }
+    }
+    tally.latencies.lock().await.append(&mut local);
+}
+
+/// Publishes `rate` stamped publications a second to the peer's channel
+/// until `stop`; returns how many were stamped within the tally's window.
+async fn publish_to_centrifugo(
+    url: String,
+    rate: f64,
+    payload_bytes: usize,
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    let client = reqwest::Client::new();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let pad = "x".repeat(payload_bytes.saturating_sub(40));
+    let mut n_in_window = 0;
+    let mut seq = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        seq += 1;
+        let stamp = now_ms();
+        let body = json!({"channel": "bench", "data": {"t": stamp, "s": seq, "pad": pad}});
+        match client.post(format!("{url}/api/publish")).json(&body).send().await {
+            Ok(response) if response.status().is_success() => n_in_window += u64::from(tally.in_window(stamp)),
+            Ok(response) => eprintln!("  publish answered {}", response.status()),
+            Err(error) => eprintln!("  publish failed: {error}"),
+        }
+    }
+    n_in_window
+}
+
+/// Posts stored with a creation time in [start, end), read back through the
+/// timeline: what every subscribed connection should have received.
+async fn deck_posts_between(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> anyhow::Result<u64> {
+    let mut n_posts = 0;
+    let mut before: Option<String> = None;
+    loop {
+        let mut request = client.get(format!("{url}/api/timeline")).query(&[("q", query), ("limit", "100")]);
+        if let Some(before) = &before {
+            request = request.query(&[("before", before.as_str())]);
+        }
+        let page: Value = request.send().await?.json().await?;
+        let posts = page["posts"].as_array().cloned().unwrap_or_default();
+        let mut older = false;
+        for post in &posts {
+            match created_ms(post) {
+                Some(created) if created < start_ms => older = true,
+                Some(created) if created < end_ms => n_posts += 1,
+                _ => {}
+            }
+        }
+        match page["next"].as_str() {
+            Some(next) if !older && !posts.is_empty() => before = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(n_posts)
 }
 
 pub async fn run(args: WsArgs) -> anyhow::Result<()> {
@@ -126,55 +307,38 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
         return requery(args).await;
     }
     let client = reqwest::Client::new();
-    let handles = Arc::new(recent_authors(&client, &args.url).await);
+    let handles = if args.centrifugo { Vec::new() } else { recent_authors(&client, &args.url).await };
     let ws_base = args.url.replacen("http", "ws", 1);
     let rss_before = args.server_pid.and_then(|pid| proc_field(pid, "VmRSS:"));
-    let latencies = Arc::new(Mutex::new(Vec::<i64>::new()));
-    let n_messages = Arc::new(AtomicU64::new(0));
-    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let n_resyncs = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally {
+        latencies: Mutex::new(Vec::new()),
+        n_messages: AtomicU64::new(0),
+        n_bytes: AtomicU64::new(0),
+        n_resyncs: AtomicU64::new(0),
+        start_ms: AtomicI64::new(i64::MAX),
+        end_ms: AtomicI64::new(i64::MAX),
+    });
     let opened = Arc::new(AtomicU64::new(0));
     // Connections are opened `--connect-concurrency` at a time; each reads
-    // its frames in its own task. Frames are not parsed as a whole: the
-    // driver only needs each post's `created_at`, and parsing every frame
-    // would make the clients, not the server, the bottleneck.
+    // its frames in its own task.
     let connect = |connection_idx: usize| {
-        let (client, url, ws_base) = (client.clone(), args.url.clone(), ws_base.clone());
-        let (latencies, n_messages, n_resyncs) = (latencies.clone(), n_messages.clone(), n_resyncs.clone());
-        let (measuring, opened, columns, handles) = (measuring.clone(), opened.clone(), args.columns, handles.clone());
+        let (client, url, ws_base, tally, opened) =
+            (client.clone(), args.url.clone(), ws_base.clone(), tally.clone(), opened.clone());
+        let queries: Vec<String> = (0..args.columns)
+            .map(|column_idx| args.query.clone().unwrap_or_else(|| column_query(&handles, connection_idx, column_idx)))
+            .collect();
+        let centrifugo = args.centrifugo;
         async move {
-            let ticket: Value = client.post(format!("{url}/api/stream/ticket")).send().await?.json().await?;
-            let ticket = ticket["ticket"].as_str().unwrap_or_default().to_owned();
-            let (mut socket, _) =
-                tokio_tungstenite::connect_async(format!("{ws_base}/api/stream?ticket={ticket}")).await?;
-            for column_idx in 0..columns {
-                let subscribe = json!({"type": "subscribe", "column": column_idx.to_string(), "q": column_query(&handles, connection_idx, column_idx)});
-                socket.send(Message::Text(subscribe.to_string().into())).await?;
-            }
+            let socket = if centrifugo {
+                centrifugo_connection(&ws_base).await?
+            } else {
+                deck_connection(&client, &url, &ws_base, queries).await?
+            };
             let n_open = opened.fetch_add(1, Ordering::Relaxed) + 1;
             if n_open % 1000 == 0 {
                 eprintln!("  {n_open} connections open");
             }
-            Ok::<_, anyhow::Error>(tokio::spawn(async move {
-                let mut local = Vec::new();
-                while let Some(Ok(message)) = socket.next().await {
-                    let Message::Text(text) = message else { continue };
-                    if !measuring.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    n_messages.fetch_add(1, Ordering::Relaxed);
-                    let text = text.as_str();
-                    if text.starts_with(r#"{"type":"resync""#) {
-                        n_resyncs.fetch_add(1, Ordering::Relaxed);
-                    } else if let Some(created) = frame_created_ms(text) {
-                        local.push(now_ms() - created);
-                    }
-                    if local.len() >= 1024 {
-                        latencies.lock().await.append(&mut local);
-                    }
-                }
-                latencies.lock().await.append(&mut local);
-            }))
+            Ok::<_, anyhow::Error>(tokio::spawn(read_frames(socket, tally, centrifugo)))
         }
     };
     let tasks: Vec<tokio::task::JoinHandle<()>> = futures::stream::iter(0..args.connections)
@@ -195,23 +359,66 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
             args.columns
         );
     }
+    let stop_publishing = Arc::new(AtomicBool::new(false));
+    let publisher = args.centrifugo.then(|| {
+        tokio::spawn(publish_to_centrifugo(
+            args.url.clone(),
+            args.rate,
+            args.payload_bytes,
+            tally.clone(),
+            stop_publishing.clone(),
+        ))
+    });
+    // One second for the publisher (or a subscription's first frames) to settle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let cpu_before = args.server_pid.and_then(cpu_seconds);
-    measuring.store(true, Ordering::Relaxed);
+    let start_ms = now_ms();
+    tally.start_ms.store(start_ms, Ordering::Relaxed);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    measuring.store(false, Ordering::Relaxed);
+    let end_ms = now_ms();
+    tally.end_ms.store(end_ms, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
-    if let (Some(pid), Some(before)) = (args.server_pid, cpu_before)
-        && let Some(after) = cpu_seconds(pid)
-    {
-        println!("server CPU {:.0}% of one core", (after - before) / seconds * 100.0);
-    }
+    let cpu = args.server_pid.and_then(cpu_seconds).zip(cpu_before).map(|(after, before)| after - before);
+    // Frames stamped within the period may still be on their way.
+    tokio::time::sleep(Duration::from_secs(args.grace_seconds)).await;
+    stop_publishing.store(true, Ordering::Relaxed);
+    let n_published = match publisher {
+        Some(publisher) => Some(publisher.await?),
+        None => match &args.query {
+            Some(query) => Some(deck_posts_between(&client, &args.url, query, start_ms, end_ms).await?),
+            None => None,
+        },
+    };
     for task in &tasks {
         task.abort();
     }
-    let mut latencies = latencies.lock().await.clone();
-    report(&mut latencies, n_messages.load(Ordering::Relaxed), seconds, "push over WebSocket");
-    println!("{} resync frames (columns dropped because their reader fell behind)", n_resyncs.load(Ordering::Relaxed));
+    let n_messages = tally.n_messages.load(Ordering::Relaxed);
+    if let Some(cpu) = cpu {
+        println!(
+            "server CPU {:.0}% of one core; {:.0} messages per server CPU-second",
+            cpu / seconds * 100.0,
+            n_messages as f64 / cpu.max(0.001)
+        );
+    }
+    let mut latencies = tally.latencies.lock().await.clone();
+    let label = if args.centrifugo { "centrifugo" } else { "deck" };
+    report(&mut latencies, n_messages, seconds, label);
+    println!(
+        "{label}: {:.0} bytes per message on average",
+        tally.n_bytes.load(Ordering::Relaxed) as f64 / n_messages.max(1) as f64
+    );
+    if let Some(n_published) = n_published {
+        let expected = n_published * (args.connections * args.columns) as u64;
+        println!(
+            "{label}: {n_published} posts in the period, {expected} deliveries expected, {} lost",
+            expected.saturating_sub(n_messages)
+        );
+    }
+    println!(
+        "{} resync frames (columns dropped because their reader fell behind)",
+        tally.n_resyncs.load(Ordering::Relaxed)
+    );
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use feed::{Hub, HubConfig};
+use feed::{FanOut, Hub, HubConfig};
 use pipeline::{Health, LogError, Metrics, Processor, ProcessorConfig, Published, Publisher};
 use tokio_util::sync::CancellationToken;
 use trends::{EmbeddedTrends, TrendStore, Window};
@@ -21,18 +21,16 @@ use crate::{AdminArgs, FeedArgs, IngestArgs, ServeArgs, SourceArgs};
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Hands every processed batch to the live columns of this process.
-struct HubPublisher(Arc<Hub>);
+/// The fan-out runs on the hub's own thread, never on the runtime's.
+struct HubPublisher(FanOut);
 
 #[async_trait::async_trait]
 impl Publisher for HubPublisher {
     async fn publish(&self, published: &Published) -> Result<(), LogError> {
-        let hub = self.0.clone();
-        let published = published.clone();
-        // Fan-out is CPU work over many connections; keep it off the processor's task.
-        tokio::task::spawn_blocking(move || hub.publish(&published))
-            .await
-            .map(|_| ())
-            .map_err(|error| LogError::Backend(format!("live fan-out: {error}")))
+        // Fan-out runs on the hub's own thread; this returns once the
+        // batch's frames are queued (never waiting on a reader).
+        self.0.publish(published.clone()).await;
+        Ok(())
     }
 }
 
@@ -124,25 +122,23 @@ fn start_processor(
 }
 
 /// Supervises the stage that feeds a hub from the processed-posts topic (a
-/// feed node's input). (Unreachable in a build without Kafka, where no
-/// `KafkaConfig` can exist.)
+/// feed node's input), through the hub's fan-out thread. (Unreachable in a
+/// build without Kafka, where no `KafkaConfig` can exist.)
 #[cfg_attr(not(feature = "kafka"), allow(unreachable_code, unused_variables, unused_assignments))]
 fn follow_processed(supervisor: &mut Supervisor, config: &KafkaConfig, hub: Arc<Hub>, shutdown: &CancellationToken) {
     let config = config.clone();
     supervisor.spawn("processed-topic follower", shutdown, move |stage, shutdown| {
         let (config, hub) = (config.clone(), hub.clone());
         Box::pin(async move {
-            let consumer = ProcessedConsumer::start(&config).await.map_err(StageError::of)?;
+            let mut consumer = ProcessedConsumer::start(&config).await.map_err(StageError::of)?;
+            let fan_out = hub
+                .start_fan_out()
+                .map_err(|error| StageError::Permanent(format!("start the fan-out thread: {error}")))?;
             stage.running();
-            consumer
-                .run(
-                    move |published| {
-                        hub.publish(&published);
-                    },
-                    shutdown,
-                )
-                .await
-                .map_err(StageError::of)
+            while let Some(applied) = consumer.next(&shutdown).await.map_err(StageError::of)? {
+                fan_out.publish(Arc::new(applied)).await;
+            }
+            Ok(())
         })
     });
 }
@@ -296,7 +292,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             follow_processed(&mut supervisor, config, hub.clone(), &shutdown);
             Arc::new(KafkaPublisher::connect(config).await.context("connect the processed-posts producer")?)
         }
-        None => Arc::new(HubPublisher(hub.clone())),
+        None => Arc::new(HubPublisher(hub.start_fan_out().context("start the fan-out thread")?)),
     };
     let processor_shutdown = CancellationToken::new();
     let processor_ended = start_processor(&mut supervisor, &backends, publisher, &metrics, &processor_shutdown);

@@ -40,12 +40,8 @@ mod kafka {
             match *config {}
         }
 
-        pub async fn run(
-            self,
-            _on_batch: impl FnMut(Published) + Send,
-            _shutdown: CancellationToken,
-        ) -> Result<(), LogError> {
-            match self {}
+        pub async fn next(&mut self, _shutdown: &CancellationToken) -> Result<Option<model::Applied>, LogError> {
+            match *self {}
         }
     }
 }

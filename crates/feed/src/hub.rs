@@ -6,20 +6,32 @@
 //! sends as soon as it can. So a slow reader never slows ingest or other
 //! readers, and its memory is bounded by the queue.
 //!
+//! Each post is serialized once per batch ([`PostBody`]) and shared by every
+//! column it goes to; the writer adds the column id when it writes the frame
+//! (`api::PostFrame`). The hub's lock is held only to match a batch against
+//! the percolator; queueing the frames happens after it is released, so
+//! subscribing never waits for a fan-out to finish. [`FanOut`] runs the
+//! fan-out on a dedicated thread, never on an async runtime thread.
+//!
 //! A column subscribed with `since` starts in [`ColumnMode::Buffering`]: live
 //! matches wait in the column while the connection sends the stored posts
 //! after the cursor; [`Hub::finish_catch_up`] then sends the buffered frames
 //! that the catch-up did not already carry and turns the column live, under
 //! the column's lock, so nothing is lost or repeated at the seam.
+//!
+//! Every byte a connection has waiting counts against its budget and the
+//! hub's: live frames in its queue, live frames buffered during a catch-up,
+//! and the frames its own task queues ([`DirectSender`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use bytes::Bytes;
 use model::Applied;
 use model::StoredPost;
 use search::{Doc, Query};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::percolator::{Percolator, SubscriptionId};
 
@@ -30,11 +42,12 @@ pub type ConnectionId = u64;
 pub struct HubConfig {
     /// Frames a connection's queue can hold at all.
     pub queue_capacity: usize,
-    /// Bytes of live frames queued per connection before a column that
-    /// needs more is dropped: the memory a slow reader can cost.
+    /// Bytes of frames waiting per connection (queued or buffered during a
+    /// catch-up) before a column that needs more is dropped: the memory a
+    /// slow reader can cost.
     pub queue_bytes: usize,
-    /// Bytes of live frames queued over all connections before a column
-    /// that needs more is dropped: what many slow readers can cost together,
+    /// Bytes of frames waiting over all connections before a column that
+    /// needs more is dropped: what many slow readers can cost together,
     /// whatever their number.
     pub total_queue_bytes: usize,
     /// Live frames a column may hold while it catches up.
@@ -52,59 +65,160 @@ impl Default for HubConfig {
     }
 }
 
+/// One post, serialized once and shared by every column it goes to.
+#[derive(Debug)]
+pub struct PostBody {
+    pub post_id: String,
+    pub cursor: String,
+    pub json: String,
+}
+
+impl PostBody {
+    pub fn new(post: &StoredPost) -> Option<PostBody> {
+        let wire = api::Post::from(post);
+        let json = api::PostFrame::post_json(&wire).ok()?;
+        Some(PostBody { post_id: wire.id, cursor: wire.cursor, json })
+    }
+
+    /// The `post` frame for one column.
+    pub fn frame(&self, column: &str) -> String {
+        api::PostFrame { column, post_json: &self.json, cursor: &self.cursor }.to_text()
+    }
+
+    /// Bytes of the frame for `column` (within a few bytes of escaping).
+    fn frame_len(&self, column: &str) -> usize {
+        self.json.len() + self.cursor.len() + column.len() + POST_ENVELOPE_LEN
+    }
+}
+
+/// `{"type":"post","column":"","post":,"cursor":""}`.
+const POST_ENVELOPE_LEN: usize = 48;
+
 /// What a connection's writer sends.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A live frame from the fan-out; its bytes count against the
-    /// connection's budget until the writer has sent it.
-    Frame(String),
+    /// A live post for one column: the body is shared with every other
+    /// column that receives it; the writer writes it with the column id.
+    Post { column: Arc<str>, body: Arc<PostBody> },
+    /// A live frame shared by every connection it goes to (deletes, counts).
+    Shared(Bytes),
     /// A frame the connection's own task sends (acknowledgements, errors,
-    /// catch-up); that task awaits room in the queue, so it needs no budget.
+    /// catch-up), through its [`DirectSender`].
     Direct(String),
+}
+
+impl Outbound {
+    /// Bytes this frame counts against the budgets until the writer calls
+    /// [`Signals::sent`] with it.
+    pub fn budget_len(&self) -> usize {
+        match self {
+            Outbound::Post { column, body } => body.frame_len(column),
+            Outbound::Shared(frame) => frame.len(),
+            Outbound::Direct(frame) => frame.len(),
+        }
+    }
+
+    /// The frame's text, as it goes on the wire.
+    pub fn into_text(self) -> Bytes {
+        match self {
+            Outbound::Post { column, body } => Bytes::from(body.frame(&column)),
+            Outbound::Shared(frame) => frame,
+            Outbound::Direct(frame) => Bytes::from(frame),
+        }
+    }
 }
 
 /// Where a column's live matches go.
 pub enum ColumnMode {
-    /// Catching up: live frames wait here as `(post id, frame)`.
-    Buffering(Vec<(String, String)>),
+    /// Catching up: live posts wait here.
+    Buffering(Vec<Arc<PostBody>>),
     Live,
-    /// Dropped for overflow; waiting for the client to resubscribe.
+    /// Dropped (overflow) or removed; frames for it are no longer queued.
     Dropped,
 }
 
-struct Column {
-    connection: ConnectionId,
-    name: String,
-    mode: Mutex<ColumnMode>,
-}
-
-struct Connection {
+/// What the fan-out needs of a connection, shared with its columns so that
+/// frames are queued without the hub's lock.
+struct Link {
+    id: ConnectionId,
     outbound: mpsc::Sender<Outbound>,
-    columns: HashMap<String, SubscriptionId>,
     signals: Arc<Signals>,
 }
 
+struct Column {
+    subscription: SubscriptionId,
+    link: Arc<Link>,
+    name: Arc<str>,
+    mode: Mutex<ColumnMode>,
+}
+
+impl Column {
+    fn mode(&self) -> std::sync::MutexGuard<'_, ColumnMode> {
+        self.mode.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stops queueing for this column and gives back the bytes of what it
+    /// buffered; returns whether it was still active.
+    fn retire(&self) -> bool {
+        self.retire_locked(&mut self.mode())
+    }
+
+    fn retire_locked(&self, mode: &mut ColumnMode) -> bool {
+        let was_active = !matches!(*mode, ColumnMode::Dropped);
+        if let ColumnMode::Buffering(buffered) = &*mode {
+            for body in buffered {
+                self.link.signals.sent(body.frame_len(&self.name));
+            }
+        }
+        *mode = ColumnMode::Dropped;
+        was_active
+    }
+}
+
+struct Connection {
+    link: Arc<Link>,
+    columns: HashMap<String, SubscriptionId>,
+}
+
 /// What a connection's writer shares with the fan-out: signals that cannot
-/// be lost to a full queue, and the bytes queued.
+/// be lost to a full queue, and the bytes waiting.
 pub struct Signals {
     pub resyncs: Mutex<Vec<String>>,
     pub wake: Notify,
-    /// Bytes of [`Outbound::Frame`]s queued and not yet sent.
+    /// Bytes of frames queued or buffered for this connection, not yet sent.
     queued_bytes: AtomicUsize,
     /// The same over every connection of the hub.
     total_bytes: Arc<AtomicUsize>,
 }
 
 impl Signals {
-    /// The writer calls this once it has sent a [`Outbound::Frame`].
+    /// The writer calls this once it has sent a frame, with its
+    /// [`Outbound::budget_len`]; the hub, for frames it discards.
     pub fn sent(&self, frame_len: usize) {
         self.queued_bytes.fetch_sub(frame_len, Ordering::Relaxed);
         self.total_bytes.fetch_sub(frame_len, Ordering::Relaxed);
     }
 
-    /// Bytes of frames queued and not yet sent.
+    /// Bytes of frames waiting and not yet sent.
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Counts `frame_len` more bytes if they fit this connection's budget
+    /// and the hub's.
+    fn charge(&self, frame_len: usize, config: &HubConfig) -> bool {
+        if self.queued_bytes.load(Ordering::Relaxed) + frame_len > config.queue_bytes
+            || self.total_bytes.load(Ordering::Relaxed) + frame_len > config.total_queue_bytes
+        {
+            return false;
+        }
+        self.charge_always(frame_len);
+        true
+    }
+
+    fn charge_always(&self, frame_len: usize) {
+        self.queued_bytes.fetch_add(frame_len, Ordering::Relaxed);
+        self.total_bytes.fetch_add(frame_len, Ordering::Relaxed);
     }
 }
 
@@ -116,21 +230,44 @@ impl Drop for Signals {
     }
 }
 
-impl Connection {
-    /// Queues a live frame if it fits the connection's byte budget and the
-    /// hub's.
-    fn try_queue(&self, frame: String, config: &HubConfig) -> bool {
-        let frame_len = frame.len();
-        let signals = &self.signals;
-        if signals.queued_bytes.load(Ordering::Relaxed) + frame_len > config.queue_bytes
-            || signals.total_bytes.load(Ordering::Relaxed) + frame_len > config.total_queue_bytes
-        {
+impl Link {
+    /// Queues a live frame if it fits the connection's byte budget and the hub's.
+    fn try_queue(&self, outbound: Outbound, config: &HubConfig) -> bool {
+        let frame_len = outbound.budget_len();
+        if !self.signals.charge(frame_len, config) {
             return false;
         }
-        signals.queued_bytes.fetch_add(frame_len, Ordering::Relaxed);
-        signals.total_bytes.fetch_add(frame_len, Ordering::Relaxed);
-        if self.outbound.try_send(Outbound::Frame(frame)).is_err() {
-            signals.sent(frame_len);
+        self.queue_charged(outbound)
+    }
+
+    /// Queues a frame whose bytes are already counted; gives them back if
+    /// the queue is full.
+    fn queue_charged(&self, outbound: Outbound) -> bool {
+        let frame_len = outbound.budget_len();
+        if self.outbound.try_send(outbound).is_err() {
+            self.signals.sent(frame_len);
+            return false;
+        }
+        true
+    }
+}
+
+/// The sending end a connection's own task uses (acknowledgements, errors,
+/// catch-up). It awaits room in the queue rather than dropping anything, and
+/// what it queues counts in the connection's and the hub's byte budgets, so
+/// a large catch-up leaves less room for live frames, not more memory.
+#[derive(Clone)]
+pub struct DirectSender {
+    link: Arc<Link>,
+}
+
+impl DirectSender {
+    /// Queues a frame; `false` if the connection's writer has gone.
+    pub async fn send(&self, frame: String) -> bool {
+        let frame_len = frame.len();
+        self.link.signals.charge_always(frame_len);
+        if self.link.outbound.send(Outbound::Direct(frame)).await.is_err() {
+            self.link.signals.sent(frame_len);
             return false;
         }
         true
@@ -149,7 +286,7 @@ pub struct Hub {
     state: RwLock<State>,
     config: HubConfig,
     next_id: AtomicU64,
-    /// Bytes of live frames queued over all connections.
+    /// Bytes of frames waiting over all connections.
     total_bytes: Arc<AtomicUsize>,
 }
 
@@ -159,16 +296,18 @@ pub enum SubscribeError {
     UnknownConnection,
 }
 
-fn frame_for(column: &str, post_json: &str, cursor: &str) -> String {
-    let column_json = serde_json::Value::String(column.to_owned()).to_string();
-    format!(r#"{{"type":"post","column":{column_json},"post":{post_json},"cursor":"{cursor}"}}"#)
-}
-
 /// The `post` frame for one column, as the catch-up path sends it.
 pub fn post_frame(column: &str, post: &StoredPost) -> String {
-    let wire = api::Post::from(post);
-    let post_json = serde_json::to_string(&wire).unwrap_or_else(|_| "null".into());
-    frame_for(column, &post_json, &wire.cursor)
+    PostBody::new(post).map(|body| body.frame(column)).unwrap_or_default()
+}
+
+/// A batch matched against the percolator: each post to publish with the
+/// columns it goes to, and the connections to tell of deletes and counts.
+#[derive(Default)]
+struct Matched<'a> {
+    posts: Vec<(&'a StoredPost, Vec<Arc<Column>>)>,
+    deleted: Vec<(&'a StoredPost, Vec<Arc<Link>>)>,
+    updated: Vec<(&'a StoredPost, Vec<Arc<Link>>)>,
 }
 
 impl Hub {
@@ -189,12 +328,12 @@ impl Hub {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Number of active column subscriptions.
-    /// Bytes of live frames queued over all connections and not yet sent.
+    /// Bytes of frames waiting over all connections and not yet sent.
     pub fn queued_bytes(&self) -> usize {
         self.total_bytes.load(Ordering::Relaxed)
     }
 
+    /// Number of active column subscriptions.
     pub fn n_columns(&self) -> usize {
         self.read().columns.len()
     }
@@ -210,7 +349,8 @@ impl Hub {
             queued_bytes: AtomicUsize::new(0),
             total_bytes: self.total_bytes.clone(),
         });
-        self.write().connections.insert(id, Connection { outbound, columns: HashMap::new(), signals: signals.clone() });
+        let link = Arc::new(Link { id, outbound, signals: signals.clone() });
+        self.write().connections.insert(id, Connection { link, columns: HashMap::new() });
         (id, outbound_rx, signals)
     }
 
@@ -219,14 +359,16 @@ impl Hub {
         if let Some(entry) = state.connections.remove(&connection) {
             for subscription in entry.columns.into_values() {
                 state.percolator.remove(subscription);
-                state.columns.remove(&subscription);
+                if let Some(column) = state.columns.remove(&subscription) {
+                    column.retire();
+                }
             }
         }
     }
 
     /// The queue of a connection, for frames its own task sends (catch-up, errors).
-    pub fn sender(&self, connection: ConnectionId) -> Option<mpsc::Sender<Outbound>> {
-        self.read().connections.get(&connection).map(|entry| entry.outbound.clone())
+    pub fn sender(&self, connection: ConnectionId) -> Option<DirectSender> {
+        self.read().connections.get(&connection).map(|entry| DirectSender { link: entry.link.clone() })
     }
 
     /// Whether a connection has a column of this id.
@@ -254,10 +396,15 @@ impl Hub {
         let entry = connections.get_mut(&connection).ok_or(SubscribeError::UnknownConnection)?;
         if let Some(previous) = entry.columns.insert(column.to_owned(), subscription) {
             percolator.remove(previous);
-            columns.remove(&previous);
+            // Retired under its own lock: a fan-out that matched it before
+            // queues nothing for it after this returns.
+            if let Some(previous) = columns.remove(&previous) {
+                previous.retire();
+            }
         }
         let mode = if catching_up { ColumnMode::Buffering(Vec::new()) } else { ColumnMode::Live };
-        columns.insert(subscription, Arc::new(Column { connection, name: column.to_owned(), mode: Mutex::new(mode) }));
+        let handle = Column { subscription, link: entry.link.clone(), name: column.into(), mode: Mutex::new(mode) };
+        columns.insert(subscription, Arc::new(handle));
         percolator.insert(subscription, query);
         Ok(())
     }
@@ -267,172 +414,223 @@ impl Hub {
         let State { percolator, columns, connections } = &mut *state;
         if let Some(subscription) = connections.get_mut(&connection).and_then(|entry| entry.columns.remove(column)) {
             percolator.remove(subscription);
-            columns.remove(&subscription);
+            if let Some(column) = columns.remove(&subscription) {
+                column.retire();
+            }
         }
+    }
+
+    fn column(&self, connection: ConnectionId, column: &str) -> Option<Arc<Column>> {
+        let state = self.read();
+        let subscription = state.connections.get(&connection)?.columns.get(column)?;
+        state.columns.get(subscription).cloned()
     }
 
     /// Ends a column's catch-up: sends the live frames buffered meanwhile,
     /// except posts the catch-up already sent, and turns the column live.
     pub fn finish_catch_up(&self, connection: ConnectionId, column: &str, already_sent: &HashSet<String>) {
-        let mut overflowed = Vec::new();
-        {
-            let state = self.read();
-            let Some(entry) = state.connections.get(&connection) else {
+        let Some(handle) = self.column(connection, column) else {
+            return;
+        };
+        let overflowed = {
+            let mut mode = handle.mode();
+            let ColumnMode::Buffering(buffered) = &mut *mode else {
                 return;
             };
-            let Some(handle) = entry.columns.get(column).and_then(|id| state.columns.get(id)) else {
-                return;
-            };
-            let mut mode = handle.mode.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let ColumnMode::Buffering(buffered) = &mut *mode {
-                let buffered = std::mem::take(buffered);
-                *mode = ColumnMode::Live;
-                for (post_id, frame) in buffered {
-                    if already_sent.contains(&post_id) {
-                        continue;
-                    }
-                    if !entry.try_queue(frame, &self.config) {
-                        *mode = ColumnMode::Dropped;
-                        overflowed.push(entry.columns[column]);
-                        break;
-                    }
+            let buffered = std::mem::take(buffered);
+            *mode = ColumnMode::Live;
+            let mut overflowed = false;
+            // The buffered frames were counted when they were buffered.
+            for body in buffered {
+                let frame_len = body.frame_len(&handle.name);
+                if overflowed || already_sent.contains(&body.post_id) {
+                    handle.link.signals.sent(frame_len);
+                    continue;
+                }
+                let outbound = Outbound::Post { column: handle.name.clone(), body };
+                if !handle.link.queue_charged(outbound) {
+                    overflowed = true;
                 }
             }
+            if overflowed {
+                *mode = ColumnMode::Dropped;
+            }
+            overflowed
+        };
+        if overflowed {
+            self.drop_columns(&[handle.subscription]);
         }
-        self.drop_columns(&overflowed);
     }
 
     /// Drops a column whose backlog overflowed and tells its connection to resync it.
     pub fn resync(&self, connection: ConnectionId, column: &str) {
-        let subscription =
-            self.read().connections.get(&connection).and_then(|entry| entry.columns.get(column).copied());
-        if let Some(subscription) = subscription {
-            self.drop_columns(&[subscription]);
+        if let Some(handle) = self.column(connection, column) {
+            handle.retire();
+            self.drop_columns(&[handle.subscription]);
         }
     }
 
+    /// Removes dropped columns and queues a `resync` signal for each.
     fn drop_columns(&self, subscriptions: &[SubscriptionId]) {
         if subscriptions.is_empty() {
             return;
         }
         let mut state = self.write();
         for subscription in subscriptions {
-            state.percolator.remove(*subscription);
             let Some(column) = state.columns.remove(subscription) else {
+                // Already replaced or unsubscribed: nothing to resync.
                 continue;
             };
-            if let Some(entry) = state.connections.get_mut(&column.connection) {
-                entry.columns.remove(&column.name);
-                entry.signals.resyncs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(column.name.clone());
-                entry.signals.wake.notify_one();
+            state.percolator.remove(*subscription);
+            column.retire();
+            if let Some(entry) = state.connections.get_mut(&column.link.id) {
+                entry.columns.remove(&*column.name);
             }
+            let signals = &column.link.signals;
+            signals.resyncs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(column.name.to_string());
+            signals.wake.notify_one();
         }
     }
 
-    /// Fans out what a processor batch changed. Never waits on a reader.
-    /// Returns the number of frames queued.
-    pub fn publish(&self, applied: &Applied) -> usize {
-        let mut overflowed: Vec<SubscriptionId> = Vec::new();
-        let mut n_frames = 0;
-        {
-            let state = self.read();
-            if state.columns.is_empty() {
-                return 0;
+    /// Matches a batch under the read lock: only the percolator's work.
+    fn match_batch<'a>(&self, applied: &'a Applied) -> Matched<'a> {
+        let state = self.read();
+        let mut matched = Matched::default();
+        if state.columns.is_empty() {
+            return matched;
+        }
+        let mut subscriptions: Vec<SubscriptionId> = Vec::new();
+        for post in &applied.inserted {
+            subscriptions.clear();
+            state.percolator.for_each_match(&Doc::new(post), |found| subscriptions.extend_from_slice(found));
+            if subscriptions.is_empty() {
+                continue;
             }
-            let mut matched: Vec<SubscriptionId> = Vec::new();
-            for post in &applied.inserted {
-                let doc = Doc::new(post);
-                matched.clear();
-                state.percolator.for_each_match(&doc, |subscriptions| matched.extend_from_slice(subscriptions));
-                if matched.is_empty() {
-                    continue;
-                }
-                let wire = api::Post::from(post);
-                let Ok(post_json) = serde_json::to_string(&wire) else {
-                    continue;
-                };
-                for &subscription in &matched {
-                    let Some(column) = state.columns.get(&subscription) else {
-                        continue;
-                    };
-                    let Some(connection) = state.connections.get(&column.connection) else {
-                        continue;
-                    };
-                    let frame = frame_for(&column.name, &post_json, &wire.cursor);
-                    let mut mode = column.mode.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    match &mut *mode {
-                        ColumnMode::Buffering(buffered) if buffered.len() < self.config.catch_up_buffer => {
-                            buffered.push((post.post.id.clone(), frame));
-                        }
-                        ColumnMode::Buffering(_) => {
-                            *mode = ColumnMode::Dropped;
-                            overflowed.push(subscription);
-                        }
-                        ColumnMode::Live => {
-                            if connection.try_queue(frame, &self.config) {
-                                n_frames += 1;
-                            } else {
-                                *mode = ColumnMode::Dropped;
-                                overflowed.push(subscription);
-                            }
-                        }
-                        ColumnMode::Dropped => {}
+            let columns = subscriptions.iter().filter_map(|subscription| state.columns.get(subscription).cloned());
+            matched.posts.push((post, columns.collect()));
+        }
+        let links_of =
+            |posts: &'a [StoredPost], into: &mut Vec<(&'a StoredPost, Vec<Arc<Link>>)>| {
+                for post in posts {
+                    let mut links: Vec<Arc<Link>> = Vec::new();
+                    state.percolator.for_each_match(&Doc::new(post), |found| {
+                        links.extend(found.iter().filter_map(|subscription| {
+                            state.columns.get(subscription).map(|column| column.link.clone())
+                        }));
+                    });
+                    links.sort_unstable_by_key(|link| link.id);
+                    links.dedup_by_key(|link| link.id);
+                    if !links.is_empty() {
+                        into.push((post, links));
                     }
                 }
+            };
+        links_of(&applied.deleted, &mut matched.deleted);
+        links_of(&applied.updated, &mut matched.updated);
+        matched
+    }
+
+    /// Fans out what a processor batch changed. Never waits on a reader,
+    /// and holds the hub's lock only while matching. Returns the number of
+    /// frames queued.
+    pub fn publish(&self, applied: &Applied) -> usize {
+        let matched = self.match_batch(applied);
+        let mut overflowed: Vec<SubscriptionId> = Vec::new();
+        let mut n_frames = 0;
+        for (post, columns) in matched.posts {
+            let Some(body) = PostBody::new(post) else {
+                continue;
+            };
+            let body = Arc::new(body);
+            for column in columns {
+                let mut mode = column.mode();
+                match &mut *mode {
+                    ColumnMode::Buffering(buffered) => {
+                        if buffered.len() < self.config.catch_up_buffer
+                            && column.link.signals.charge(body.frame_len(&column.name), &self.config)
+                        {
+                            buffered.push(body.clone());
+                        } else {
+                            column.retire_locked(&mut mode);
+                            overflowed.push(column.subscription);
+                        }
+                    }
+                    ColumnMode::Live => {
+                        let outbound = Outbound::Post { column: column.name.clone(), body: body.clone() };
+                        if column.link.try_queue(outbound, &self.config) {
+                            n_frames += 1;
+                        } else {
+                            *mode = ColumnMode::Dropped;
+                            overflowed.push(column.subscription);
+                        }
+                    }
+                    ColumnMode::Dropped => {}
+                }
             }
-            n_frames += self.notify_connections(&state, &applied.deleted, |post| {
-                serde_json::to_string(&api::ServerMessage::Delete { id: post.post.id.clone() }).ok()
-            });
-            n_frames += self.notify_connections(&state, &applied.updated, |post| {
-                serde_json::to_string(&api::ServerMessage::Counts {
+        }
+        // Deletes and count changes are best effort on a full queue: a
+        // reader that far behind is resynced by the post path anyway.
+        let shared_frames = matched
+            .deleted
+            .into_iter()
+            .map(|(post, links)| (api::ServerMessage::Delete { id: post.post.id.clone() }, links))
+            .chain(matched.updated.into_iter().map(|(post, links)| {
+                let counts = api::ServerMessage::Counts {
                     id: post.post.id.clone(),
                     retweet_count: post.post.counts.retweets,
                     like_count: post.post.counts.likes,
-                })
-                .ok()
-            });
+                };
+                (counts, links)
+            }));
+        for (message, links) in shared_frames {
+            let Ok(frame) = serde_json::to_string(&message) else {
+                continue;
+            };
+            let frame = Bytes::from(frame);
+            for link in links {
+                if link.try_queue(Outbound::Shared(frame.clone()), &self.config) {
+                    n_frames += 1;
+                }
+            }
         }
         self.drop_columns(&overflowed);
         n_frames
     }
 
-    /// Sends one frame per connection that has a column matching each post
-    /// (deletes and count changes). These are best effort on a full queue:
-    /// a reader that far behind is resynced by the post path anyway.
-    fn notify_connections(
-        &self,
-        state: &State,
-        posts: &[StoredPost],
-        frame: impl Fn(&StoredPost) -> Option<String>,
-    ) -> usize {
-        let mut n_frames = 0;
-        for post in posts {
-            let doc = Doc::new(post);
-            let mut connections: Vec<ConnectionId> = Vec::new();
-            state.percolator.for_each_match(&doc, |subscriptions| {
-                connections.extend(
-                    subscriptions
-                        .iter()
-                        .filter_map(|subscription| state.columns.get(subscription).map(|column| column.connection)),
-                );
-            });
-            connections.sort_unstable();
-            connections.dedup();
-            if connections.is_empty() {
-                continue;
+    /// Starts the fan-out's dedicated thread.
+    pub fn start_fan_out(self: &Arc<Self>) -> std::io::Result<FanOut> {
+        let (batches_tx, mut batches_rx) = mpsc::channel::<(Arc<Applied>, oneshot::Sender<()>)>(FAN_OUT_BACKLOG);
+        let hub = self.clone();
+        std::thread::Builder::new().name("deck-fan-out".into()).spawn(move || {
+            while let Some((applied, done)) = batches_rx.blocking_recv() {
+                hub.publish(&applied);
+                let _ = done.send(());
             }
-            let Some(frame) = frame(post) else {
-                continue;
-            };
-            for connection in connections {
-                if let Some(entry) = state.connections.get(&connection)
-                    && entry.try_queue(frame.clone(), &self.config)
-                {
-                    n_frames += 1;
-                }
-            }
+        })?;
+        Ok(FanOut { batches_tx })
+    }
+}
+
+/// Batches that may wait for the fan-out thread at once (one per publisher).
+const FAN_OUT_BACKLOG: usize = 64;
+
+/// Hands batches to the hub's fan-out thread, in order. The thread ends when
+/// every `FanOut` is dropped.
+#[derive(Clone)]
+pub struct FanOut {
+    batches_tx: mpsc::Sender<(Arc<Applied>, oneshot::Sender<()>)>,
+}
+
+impl FanOut {
+    /// Fans a batch out on the fan-out thread and returns once its frames
+    /// are queued (never waiting on a reader): as before the fan-out had its
+    /// own thread, a processor moves on only once its batch is fanned out,
+    /// so live frames never lag further behind the store than one batch.
+    pub async fn publish(&self, applied: Arc<Applied>) {
+        let (done_tx, done_rx) = oneshot::channel();
+        if self.batches_tx.send((applied, done_tx)).await.is_ok() {
+            let _ = done_rx.await;
         }
-        n_frames
     }
 }
 
@@ -470,6 +668,166 @@ mod tests {
         StoredPost { post, retweeted: None, quoted: None }
     }
 
+    fn bts() -> Query {
+        Query::parse("#bts").unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn batch(ids: std::ops::Range<usize>) -> Applied {
+        Applied { inserted: ids.map(post).collect(), ..Applied::default() }
+    }
+
+    /// Drains a connection's queue as its writer would: (column, post id)
+    /// of each post frame, other frames as they are.
+    fn drain(receiver: &mut mpsc::Receiver<Outbound>, signals: &Signals) -> Vec<String> {
+        let mut frames = Vec::new();
+        while let Ok(outbound) = receiver.try_recv() {
+            signals.sent(outbound.budget_len());
+            let text = outbound.into_text();
+            let frame: serde_json::Value = serde_json::from_slice(&text).unwrap_or_else(|error| panic!("{error}"));
+            match frame["type"].as_str() {
+                Some("post") => frames.push(format!("{} {}", frame["column"], frame["post"]["id"])),
+                _ => frames.push(frame.to_string()),
+            }
+        }
+        frames
+    }
+
+    fn resyncs(signals: &Signals) -> Vec<String> {
+        signals.resyncs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    #[test]
+    fn one_post_is_serialized_once_and_shared_by_every_column() {
+        let hub = Hub::new(HubConfig::default());
+        let (id, mut receiver, signals) = hub.connect();
+        hub.subscribe(id, "a", bts(), false).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "b", Query::parse("post").unwrap_or_else(|error| panic!("{error}")), false)
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(hub.publish(&batch(1..2)), 2);
+        let mut bodies = Vec::new();
+        while let Ok(outbound) = receiver.try_recv() {
+            signals.sent(outbound.budget_len());
+            let Outbound::Post { column, body } = &outbound else { panic!("{outbound:?}") };
+            let column = column.to_string();
+            bodies.push(body.clone());
+            let frame = outbound.into_text();
+            // Byte for byte the whole message serialized at once.
+            let expected = serde_json::to_string(&api::ServerMessage::Post {
+                column,
+                post: api::Post::from(&post(1)),
+                cursor: api::Post::from(&post(1)).cursor,
+            })
+            .unwrap_or_default();
+            assert_eq!(String::from_utf8_lossy(&frame), expected);
+        }
+        assert_eq!(bodies.len(), 2);
+        assert!(Arc::ptr_eq(&bodies[0], &bodies[1]), "one body shared by both columns");
+        assert_eq!(hub.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn live_posts_during_a_catch_up_follow_it_without_gap_or_repeat() {
+        let hub = Hub::new(HubConfig::default());
+        let (id, mut receiver, signals) = hub.connect();
+        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        // Live posts while the column catches up wait in the column, and
+        // their bytes count against the budgets already.
+        assert_eq!(hub.publish(&batch(0..5)), 0);
+        assert!(drain(&mut receiver, &signals).is_empty());
+        assert!(signals.queued_bytes() > 0);
+        assert_eq!(signals.queued_bytes(), hub.queued_bytes());
+        // The catch-up carried posts 0 and 1; the buffer sends the rest, in order.
+        let already_sent: HashSet<String> = ["0".to_owned(), "1".to_owned()].into();
+        hub.finish_catch_up(id, "c", &already_sent);
+        assert_eq!(drain(&mut receiver, &signals), ["\"c\" \"2\"", "\"c\" \"3\"", "\"c\" \"4\""]);
+        // Then the column is live.
+        assert_eq!(hub.publish(&batch(5..6)), 1);
+        assert_eq!(drain(&mut receiver, &signals), ["\"c\" \"5\""]);
+        assert_eq!(hub.queued_bytes(), 0);
+        assert!(resyncs(&signals).is_empty());
+    }
+
+    #[test]
+    fn a_catch_up_that_buffers_too_much_is_resynced_and_frees_its_bytes() {
+        let hub = Hub::new(HubConfig { catch_up_buffer: 3, ..HubConfig::default() });
+        let (id, mut receiver, signals) = hub.connect();
+        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.publish(&batch(0..5));
+        assert_eq!(resyncs(&signals), ["c"]);
+        assert!(!hub.has_column(id, "c"));
+        assert_eq!(hub.n_columns(), 0);
+        assert_eq!(hub.queued_bytes(), 0, "the dropped buffer's bytes are given back");
+        hub.finish_catch_up(id, "c", &HashSet::new());
+        assert!(drain(&mut receiver, &signals).is_empty());
+    }
+
+    #[test]
+    fn catch_up_buffers_count_in_the_byte_budget() {
+        let frame_len = PostBody::new(&post(0)).map(|body| body.frame_len("c")).unwrap_or_default();
+        let hub = Hub::new(HubConfig { queue_bytes: frame_len * 2 + frame_len / 2, ..HubConfig::default() });
+        let (id, _receiver, signals) = hub.connect();
+        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.publish(&batch(0..2));
+        assert!(resyncs(&signals).is_empty(), "two frames fit");
+        hub.publish(&batch(2..3));
+        assert_eq!(resyncs(&signals), ["c"], "the third does not");
+        assert_eq!(hub.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn direct_frames_count_in_the_budget_so_live_frames_overflow_sooner() {
+        let frame_len = PostBody::new(&post(0)).map(|body| body.frame_len("c")).unwrap_or_default();
+        let hub = Hub::new(HubConfig { queue_bytes: frame_len * 3, ..HubConfig::default() });
+        let (id, mut receiver, signals) = hub.connect();
+        hub.subscribe(id, "c", bts(), false).unwrap_or_else(|error| panic!("{error:?}"));
+        let direct = hub.sender(id).unwrap_or_else(|| panic!("connected"));
+        assert!(direct.send("x".repeat(frame_len * 2)).await);
+        assert_eq!(signals.queued_bytes(), frame_len * 2);
+        assert_eq!(hub.queued_bytes(), frame_len * 2);
+        // One live frame fits beside it, the second does not: resync.
+        assert_eq!(hub.publish(&batch(0..2)), 1);
+        assert_eq!(resyncs(&signals), ["c"]);
+        let Some(Outbound::Direct(frame)) = receiver.recv().await else { panic!("the direct frame first") };
+        signals.sent(frame.len());
+        assert_eq!(drain(&mut receiver, &signals), ["\"c\" \"0\""]);
+        assert_eq!(hub.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn a_replaced_column_gets_nothing_of_its_old_query() {
+        let hub = Hub::new(HubConfig::default());
+        let (id, mut receiver, signals) = hub.connect();
+        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.publish(&batch(0..2));
+        let nothing = Query::parse("nothingmatchesthis").unwrap_or_else(|error| panic!("{error}"));
+        hub.subscribe(id, "c", nothing, false).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(hub.queued_bytes(), 0, "the old column's buffer is given back");
+        hub.publish(&batch(2..3));
+        hub.finish_catch_up(id, "c", &HashSet::new());
+        assert!(drain(&mut receiver, &signals).is_empty());
+        assert!(resyncs(&signals).is_empty());
+        assert!(hub.has_column(id, "c"));
+    }
+
+    #[tokio::test]
+    async fn the_fan_out_thread_publishes_batches_in_order() {
+        let hub = Arc::new(Hub::new(HubConfig::default()));
+        let (id, mut receiver, signals) = hub.connect();
+        hub.subscribe(id, "c", bts(), false).unwrap_or_else(|error| panic!("{error:?}"));
+        let fan_out = hub.start_fan_out().unwrap_or_else(|error| panic!("{error}"));
+        for start in [0, 3, 6] {
+            fan_out.publish(Arc::new(batch(start..start + 3))).await;
+        }
+        let mut ids = Vec::new();
+        while ids.len() < 9 {
+            let Some(outbound) = receiver.recv().await else { panic!("queue closed") };
+            signals.sent(outbound.budget_len());
+            let Outbound::Post { body, .. } = outbound else { panic!("a post frame") };
+            ids.push(body.post_id.clone());
+        }
+        assert_eq!(ids, (0..9).map(|id| id.to_string()).collect::<Vec<_>>());
+    }
+
     #[test]
     fn readers_that_do_not_read_cost_at_most_the_hub_budget_together() {
         let config = HubConfig { queue_bytes: 64 * 1024, total_queue_bytes: 100 * 1024, ..HubConfig::default() };
@@ -496,9 +854,7 @@ mod tests {
         // A reader that drains its queue frees its share of the total.
         let (_, receiver, signals) = &mut connections[0];
         while let Ok(outbound) = receiver.try_recv() {
-            if let Outbound::Frame(frame) = outbound {
-                signals.sent(frame.len());
-            }
+            signals.sent(outbound.budget_len());
         }
         assert_eq!(signals.queued_bytes(), 0);
         // A closed connection's unsent frames leave the total with it.
