@@ -138,7 +138,13 @@ fn check_bundle(bundle: &PostBundle) {
         assert!(post.created_at <= received(), "post {} sorts after it arrived", post.id);
         assert!(post.id.len() <= model::MAX_ID_BYTES);
         assert!(post.text.len() <= limits::X_TEXT_BYTES);
-        assert!(post.author.handle.len() <= limits::HANDLE_BYTES);
+        // A handle that cannot be kept falls back to the author id (bounded by its own limit).
+        assert!(
+            post.author.handle.len() <= limits::HANDLE_BYTES
+                || (post.author.handle == post.author.id && post.author.id.len() <= limits::AUTHOR_ID_BYTES),
+            "handle of {} bytes",
+            post.author.handle.len()
+        );
         assert!(post.author.name.len() <= limits::NAME_BYTES);
         assert!(post.lang.as_deref().is_none_or(|lang| lang.len() <= limits::LANG_BYTES));
         for (values, max) in [
