@@ -275,13 +275,20 @@ fn urls(values: &[String]) -> Vec<String> {
     kept
 }
 
-/// A web address from outside: `http(s)://`, no unsafe characters, at
-/// most [`limits::URL_BYTES`].
+/// A web address from outside: `http(s)://` (the scheme lower-cased) and
+/// something after it, no unsafe characters, at most [`limits::URL_BYTES`].
 fn web_address(value: Option<&str>) -> Option<String> {
     let value = value?.trim();
-    let scheme_ok = value.get(..8).is_some_and(|start| start.eq_ignore_ascii_case("https://"))
-        || value.get(..7).is_some_and(|start| start.eq_ignore_ascii_case("http://"));
-    (scheme_ok && value.len() <= limits::URL_BYTES && !value.chars().any(is_unsafe_in_id)).then(|| value.to_owned())
+    let rest = if value.get(..8).is_some_and(|start| start.eq_ignore_ascii_case("https://")) {
+        ("https://", &value[8..])
+    } else if value.get(..7).is_some_and(|start| start.eq_ignore_ascii_case("http://")) {
+        ("http://", &value[7..])
+    } else {
+        return None;
+    };
+    // The scheme in lower case (`hTtps://` is the same address).
+    (value.len() <= limits::URL_BYTES && !rest.1.is_empty() && !value.chars().any(is_unsafe_in_id))
+        .then(|| format!("{}{}", rest.0, rest.1))
 }
 
 /// Pictures, the link card, the avatar and the permalink: addresses must
