@@ -8,6 +8,11 @@ mod supervisor;
 mod web;
 mod without_engines;
 
+/// mimalloc instead of the system allocator: ingest allocates per post and
+/// per index term (measured in BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;

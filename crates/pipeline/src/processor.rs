@@ -115,30 +115,29 @@ impl Processor {
         };
         stage.running();
         let mut parser = ingest::Parser::new();
+        // The next batch, polled and parsed while the one before it was
+        // being stored (parsing runs here while the store works on its own
+        // thread), not yet processed or committed.
+        let mut next: Option<(Vec<crate::Delivery>, WriteBatch)> = None;
         while !shutdown.is_cancelled() {
-            let polled = tokio::select! {
-                polled = consumer.poll(self.config.max_batch, self.config.max_wait) => polled,
-                () = shutdown.cancelled() => break,
+            let (deliveries, batch) = match next.take() {
+                Some(polled) => polled,
+                None => match self.poll_and_parse(consumer.as_mut(), &mut parser, &stage, &shutdown).await? {
+                    Polled::Batch(deliveries, batch) => (deliveries, batch),
+                    Polled::Nothing => continue,
+                    Polled::Shutdown => break,
+                },
             };
-            let deliveries = match polled {
-                Ok(deliveries) => deliveries,
-                Err(error) if error.is_transient() => {
-                    stage.retrying(&format!("poll the log: {error}"));
-                    tokio::select! {
-                        () = tokio::time::sleep(self.config.max_wait.max(Duration::from_millis(200))) => continue,
-                        () = shutdown.cancelled() => break,
-                    }
-                }
-                Err(error) => return Err(error.into()),
-            };
-            if deliveries.is_empty() {
-                continue;
-            }
             stage.work_started();
             let started = Instant::now();
-            let records: Vec<&RawRecord> = deliveries.iter().map(|delivery| &delivery.record).collect();
-            let batch = self.parse(&mut parser, &records);
-            if !self.process(batch, &stage, &shutdown).await? {
+            let (processed, polled) = tokio::join!(
+                self.process(batch, &stage, &shutdown),
+                self.poll_and_parse(consumer.as_mut(), &mut parser, &stage, &shutdown),
+            );
+            if let Polled::Batch(next_deliveries, next_batch) = polled? {
+                next = Some((next_deliveries, next_batch));
+            }
+            if !processed? {
                 break;
             }
             if !commit(consumer.as_mut(), &deliveries, &stage, &shutdown).await? {
@@ -150,6 +149,38 @@ impl Processor {
             self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
         }
         Ok(())
+    }
+
+    /// Polls the next batch and parses it. A transient poll failure is
+    /// reported and answered with [`Polled::Nothing`] after a pause.
+    async fn poll_and_parse(
+        &self,
+        consumer: &mut dyn crate::LogConsumer,
+        parser: &mut ingest::Parser,
+        stage: &Stage,
+        shutdown: &CancellationToken,
+    ) -> Result<Polled, ProcessorError> {
+        let polled = tokio::select! {
+            polled = consumer.poll(self.config.max_batch, self.config.max_wait) => polled,
+            () = shutdown.cancelled() => return Ok(Polled::Shutdown),
+        };
+        let deliveries = match polled {
+            Ok(deliveries) => deliveries,
+            Err(error) if error.is_transient() => {
+                stage.retrying(&format!("poll the log: {error}"));
+                tokio::select! {
+                    () = tokio::time::sleep(self.config.max_wait.max(Duration::from_millis(200))) => return Ok(Polled::Nothing),
+                    () = shutdown.cancelled() => return Ok(Polled::Shutdown),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if deliveries.is_empty() {
+            return Ok(Polled::Nothing);
+        }
+        let records: Vec<&RawRecord> = deliveries.iter().map(|delivery| &delivery.record).collect();
+        let batch = self.parse(parser, &records);
+        Ok(Polled::Batch(deliveries, batch))
     }
 
     /// Parses records; a malformed one is counted and logged with where it
@@ -220,6 +251,13 @@ impl Processor {
         }
         Ok(true)
     }
+}
+
+/// What one poll of the log gave.
+enum Polled {
+    Batch(Vec<crate::Delivery>, WriteBatch),
+    Nothing,
+    Shutdown,
 }
 
 /// Commits `deliveries`, retrying transient failures like [`retry`] does
