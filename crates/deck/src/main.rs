@@ -157,6 +157,10 @@ pub struct FeedArgs {
     /// WebSockets one client address may hold open.
     #[arg(long, default_value_t = 256)]
     pub max_connections_per_ip: usize,
+    /// Let any query go live, also one with no positive search term (`-a
+    /// -b`), which runs the matcher on every post. Off by default.
+    #[arg(long, env = "DECK_LIVE_ANY_QUERY")]
+    pub live_any_query: bool,
     /// Store reads (each within `--read-budget`) a `since` catch-up may make
     /// before the column is told to resync instead.
     #[arg(long, env = "DECK_CATCH_UP_READS", default_value_t = 8)]

@@ -215,6 +215,7 @@ async fn start_gateway(
         static_dir,
         web_assets,
         max_connections_per_ip: args.max_connections_per_ip,
+        live_needs_positive_term: !args.live_any_query,
         max_catch_up_reads: args.catch_up_reads.max(1),
         ..gateway::GatewayConfig::default()
     };

@@ -167,7 +167,8 @@ async fn a_reader_that_stops_reading_does_not_hold_back_another() {
     let source = format!("replay:{}", stream.display());
     let deck = Deck::start(
         &dir.path().join("data"),
-        &["--source", &source, "--replay-rate", "4000", "--stream-queue-bytes", "1048576"],
+        // `--live-any-query`: the stalled reader's column takes every post.
+        &["--source", &source, "--replay-rate", "4000", "--stream-queue-bytes", "1048576", "--live-any-query"],
     )
     .await;
     let mut stalled = connect_with_small_buffer(&deck, &ticket(&deck).await).await;
@@ -248,10 +249,12 @@ async fn foreign_origins_and_reused_tickets_are_refused() {
     socket.send(tungstenite::Message::Text("{not json".into())).await.unwrap();
     send(&mut socket, json!({"type": "subscribe", "column": "x", "q": "\"unclosed"})).await;
     send(&mut socket, json!({"type": "launch_rockets"})).await;
+    // A live query that could match every post (no positive term) is refused.
+    send(&mut socket, json!({"type": "subscribe", "column": "all", "q": "-x1 -x2 OR -filter:retweets"})).await;
     send(&mut socket, json!({"type": "ping"})).await;
     let frames = read_until_quiet(&mut socket, Duration::from_millis(500)).await;
     let codes: Vec<&str> = frames.iter().filter_map(|frame| frame["code"].as_str()).collect();
-    assert_eq!(codes, ["bad_json", "bad_query", "bad_message"]);
+    assert_eq!(codes, ["bad_json", "bad_query", "bad_message", "needs_positive_term"]);
     assert_eq!(frames.iter().find(|frame| frame["code"] == "bad_query").unwrap()["position"], 0);
     assert_eq!(frames.last().unwrap(), &json!({"type": "pong"}));
 }

@@ -45,6 +45,11 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Columns one WebSocket may subscribe.
     pub max_columns_per_connection: usize,
+    /// A live column's query must require at least one indexed term (as X's
+    /// filtered-stream rules do): a query that could match every post
+    /// (`-a -b`) would run the matcher on every post. `false` lets any
+    /// query go live (`--live-any-query`).
+    pub live_needs_positive_term: bool,
     /// WebSockets one client address may hold open.
     pub max_connections_per_ip: usize,
     /// Largest WebSocket message accepted from a client.
@@ -114,6 +119,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             allowed_origins: vec!["http://127.0.0.1:8080".into(), "http://localhost:8080".into()],
             max_columns_per_connection: 50,
+            live_needs_positive_term: true,
             max_connections_per_ip: 256,
             // Room for a 100 KB query bomb to be answered with an error frame
             // (the query limit is 2,000 characters) instead of closing the socket.

@@ -243,6 +243,13 @@ async fn subscribe(
             return;
         }
     };
+    if state.config.live_needs_positive_term && matches!(query.plan(), search::Plan::All) {
+        let message = "a live column needs at least one search term that is not negated in every alternative \
+                       (a word, #tag, @user, from:, lang:, …)"
+            .to_owned();
+        send(error_frame("needs_positive_term", message, Some(column), Some(0))).await;
+        return;
+    }
     let since = match since.as_deref().filter(|since| !since.is_empty()).map(Cursor::decode) {
         None => None,
         Some(Ok(cursor)) => Some(cursor),

@@ -14,6 +14,7 @@ const CODES_KO: Record<string, string> = {
   bad_window: '알 수 없는 기간입니다',
   bad_cursor: '잘못된 위치 정보입니다',
   too_many_columns: '칼럼이 너무 많습니다',
+  needs_positive_term: '실시간 칼럼에는 제외(-)가 아닌 검색어가 하나 이상 필요합니다',
   bad_column: '잘못된 칼럼입니다',
   bad_message: '잘못된 요청입니다',
   bad_json: '잘못된 요청입니다',
