@@ -150,3 +150,150 @@ async fn a_processor_killed_mid_stream_leaves_every_post_stored_once() {
     let newer: Vec<String> = got[..posts.len() / 2].iter().rev().cloned().collect();
     assert_eq!(caught_up, newer, "resume through the gateway");
 }
+
+/// One client of `deck gateway`: reads `#feedkill` live, and when its
+/// socket ends (its feed node died), connects again through the gateway and
+/// subscribes with `since` = the cursor of the newest post it saw (from the
+/// start of time at first), as the web client does. Also returns how many
+/// times it connected. Returns the post ids
+/// in the order they arrived, once `expected` posts came or time is up.
+async fn gateway_client(
+    front_port: u16,
+    expected: usize,
+    connected: tokio::sync::mpsc::Sender<()>,
+) -> (Vec<String>, usize) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut seen = Vec::new();
+    // From the start of time (a cursor at 1970 with no id), so a client
+    // whose node dies before its first post still misses nothing.
+    let mut last_cursor = "gAAAAAAAAAAAAA".to_owned();
+    let mut newest: Option<(String, String)> = None;
+    let started = Instant::now();
+    let mut n_connections = 0;
+    while seen.len() < expected && started.elapsed() < Duration::from_secs(180) {
+        let client = reqwest::Client::new();
+        let Ok(response) = client.post(format!("http://127.0.0.1:{front_port}/api/stream/ticket")).send().await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let Ok(ticket) = response.json::<serde_json::Value>().await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let Some(ticket) = ticket["ticket"].as_str() else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let url = format!("ws://127.0.0.1:{front_port}/api/stream?ticket={ticket}");
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let subscribe = serde_json::json!({"type": "subscribe", "column": "c", "q": "#feedkill", "since": last_cursor});
+        if socket.send(Message::Text(subscribe.to_string().into())).await.is_err() {
+            continue;
+        }
+        n_connections += 1;
+        if n_connections == 1 {
+            let _ = connected.send(()).await;
+        }
+        while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+            let Ok(text) = message.to_text() else { continue };
+            let Ok(frame) = serde_json::from_str::<serde_json::Value>(text) else { continue };
+            match frame["type"].as_str() {
+                Some("post") => {
+                    let id = frame["post"]["id"].as_str().unwrap().to_owned();
+                    let key = (frame["post"]["created_at"].as_str().unwrap().to_owned(), id.clone());
+                    // Resume since the newest post seen, as the web client does.
+                    if newest.as_ref().is_none_or(|newest| key > *newest) {
+                        newest = Some(key);
+                        last_cursor = frame["cursor"].as_str().unwrap().to_owned();
+                    }
+                    seen.push(id);
+                }
+                Some("resync") => panic!("resync instead of a resume: {frame}"),
+                _ => {}
+            }
+            if seen.len() >= expected {
+                break;
+            }
+        }
+    }
+    (seen, n_connections)
+}
+
+#[tokio::test]
+async fn clients_of_a_feed_node_killed_behind_the_gateway_resume_through_it_with_nothing_lost_or_repeated() {
+    let namespace = namespace("feedkill");
+    let Some(envs) = engines(&namespace) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A live stream: fresh posts, each newer than the one before.
+    let replay = dir.path().join("live.jsonl");
+    let now_ms = chrono::Utc::now().timestamp_millis() - 60_000;
+    let lines: Vec<String> = (0..240)
+        .map(|post_idx| {
+            let created = chrono::DateTime::from_timestamp_millis(now_ms + post_idx * 100).unwrap();
+            serde_json::json!({
+                "data": {"id": format!("{}", 1_950_000_000_000_000_000u64 + post_idx as u64), "author_id": "7",
+                    "text": format!("live {post_idx} #feedkill"), "lang": "en",
+                    "created_at": created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "entities": {"hashtags": [{"start": 8, "end": 17, "tag": "feedkill"}]}},
+                "includes": {"users": [{"id": "7", "username": "live", "name": "Live"}]}
+            })
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&replay, lines.join("\n") + "\n").unwrap();
+    let data_dir = dir.path().join("data");
+    let expected = x_posts_with_hashtag(&replay, "feedkill");
+    assert_eq!(expected.len(), 240);
+
+    // Two feed nodes behind one gateway, a processor, and clients connected
+    // before the stream starts.
+    let feeds =
+        [Deck::start_role("feed", &data_dir, &[], &envs).await, Deck::start_role("feed", &data_dir, &[], &envs).await];
+    let upstreams = [feeds[0].url(""), feeds[1].url("")];
+    let front =
+        Deck::start_role("gateway", &data_dir, &["--upstream", &upstreams[0], "--upstream", &upstreams[1]], &[]).await;
+    let _processor = Role::start("process", &data_dir, &[], &envs);
+    let (connected_tx, mut connected_rx) = tokio::sync::mpsc::channel(4);
+    let clients: Vec<_> =
+        (0..4).map(|_| tokio::spawn(gateway_client(front.port, expected.len(), connected_tx.clone()))).collect();
+    for _ in 0..4 {
+        connected_rx.recv().await.expect("a client connected");
+    }
+
+    // The stream flows; the feed node holding the sockets dies with
+    // `kill -9` mid-stream.
+    let source = format!("replay:{}", replay.display());
+    let _ingest = Role::start("ingest", &data_dir, &["--source", &source, "--replay-rate", "40"], &envs);
+    let [first, second] = feeds;
+    let mut sockets = [0.0; 2];
+    for (n_open, feed) in sockets.iter_mut().zip([&first, &second]) {
+        *n_open = common::metric_in(&feed.admin_url("/metrics"), "deck_sockets_open").await;
+    }
+    assert_eq!(sockets.iter().sum::<f64>(), 4.0, "{sockets:?}");
+    let (mut doomed, survivor) = if sockets[0] > 0.0 { (first, second) } else { (second, first) };
+    wait_for_posts(&survivor, "#feedkill", expected.len() / 3).await;
+    doomed.kill_hard();
+
+    let mut n_resumed = 0;
+    for client in clients {
+        let (got, n_connections) = client.await.unwrap();
+        let unique: BTreeSet<String> = got.iter().cloned().collect();
+        let mut counted = std::collections::BTreeMap::<&str, usize>::new();
+        for id in &got {
+            *counted.entry(id).or_default() += 1;
+        }
+        let repeated: Vec<_> = counted.iter().filter(|(_, n)| **n > 1).collect();
+        let missing: Vec<_> = expected.difference(&unique).collect();
+        assert!(
+            repeated.is_empty() && missing.is_empty(),
+            "connections {n_connections}: repeated {repeated:?}, missing {missing:?}"
+        );
+        assert_eq!(unique, expected, "a client missed posts");
+        n_resumed += usize::from(n_connections > 1);
+    }
+    assert!(n_resumed >= 1, "no client was on the killed node");
+}

@@ -71,13 +71,15 @@ pub struct PostBody {
     pub post_id: String,
     pub cursor: String,
     pub json: String,
+    /// The post's place in every timeline (what `cursor` encodes).
+    pub sort: model::Cursor,
 }
 
 impl PostBody {
     pub fn new(post: &StoredPost) -> Option<PostBody> {
         let wire = api::Post::from(post);
         let json = api::PostFrame::post_json(&wire).ok()?;
-        Some(PostBody { post_id: wire.id, cursor: wire.cursor, json })
+        Some(PostBody { post_id: wire.id, cursor: wire.cursor, json, sort: post.post.cursor() })
     }
 
     /// The `post` frame for one column.
@@ -150,9 +152,27 @@ struct Column {
     link: Arc<Link>,
     name: Arc<str>,
     mode: Mutex<ColumnMode>,
+    /// For a column resumed `since` a cursor: that cursor (the client has
+    /// the posts up to it), and the ids its catch-up sent. A feed node that
+    /// lags behind the one the client came from delivers those posts live
+    /// later; they are not sent again.
+    resumed: Option<Resumed>,
+}
+
+struct Resumed {
+    since: model::Cursor,
+    caught_up: Mutex<HashSet<String>>,
 }
 
 impl Column {
+    /// Whether the client of this column already has this post.
+    fn already_has(&self, body: &PostBody) -> bool {
+        self.resumed.as_ref().is_some_and(|resumed| {
+            body.sort <= resumed.since
+                || resumed.caught_up.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&body.post_id)
+        })
+    }
+
     fn mode(&self) -> std::sync::MutexGuard<'_, ColumnMode> {
         self.mode.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -381,15 +401,18 @@ impl Hub {
         self.read().connections.get(&connection).map_or(0, |entry| entry.columns.len())
     }
 
-    /// Starts (or replaces) a column. With `catching_up`, live matches are
-    /// buffered until [`Hub::finish_catch_up`].
+    /// Starts (or replaces) a column. With `since` (a resume), live matches
+    /// are buffered until [`Hub::finish_catch_up`], and posts the client
+    /// already has (at or before `since`, or sent by the catch-up) are never
+    /// sent live.
     pub fn subscribe(
         &self,
         connection: ConnectionId,
         column: &str,
         query: Query,
-        catching_up: bool,
+        since: Option<model::Cursor>,
     ) -> Result<(), SubscribeError> {
+        let catching_up = since.is_some();
         let subscription = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut state = self.write();
         let State { percolator, columns, connections } = &mut *state;
@@ -403,7 +426,9 @@ impl Hub {
             }
         }
         let mode = if catching_up { ColumnMode::Buffering(Vec::new()) } else { ColumnMode::Live };
-        let handle = Column { subscription, link: entry.link.clone(), name: column.into(), mode: Mutex::new(mode) };
+        let resumed = since.map(|since| Resumed { since, caught_up: Mutex::default() });
+        let handle =
+            Column { subscription, link: entry.link.clone(), name: column.into(), mode: Mutex::new(mode), resumed };
         columns.insert(subscription, Arc::new(handle));
         percolator.insert(subscription, query);
         Ok(())
@@ -439,11 +464,18 @@ impl Hub {
             };
             let buffered = std::mem::take(buffered);
             *mode = ColumnMode::Live;
+            if let Some(resumed) = &handle.resumed {
+                resumed
+                    .caught_up
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .extend(already_sent.iter().cloned());
+            }
             let mut overflowed = false;
             // The buffered frames were counted when they were buffered.
             for body in buffered {
                 let frame_len = body.frame_len(&handle.name);
-                if overflowed || already_sent.contains(&body.post_id) {
+                if overflowed || already_sent.contains(&body.post_id) || handle.already_has(&body) {
                     handle.link.signals.sent(frame_len);
                     continue;
                 }
@@ -555,6 +587,7 @@ impl Hub {
                             overflowed.push(column.subscription);
                         }
                     }
+                    ColumnMode::Live if column.already_has(&body) => {}
                     ColumnMode::Live => {
                         let outbound = Outbound::Post { column: column.name.clone(), body: body.clone() };
                         if column.link.try_queue(outbound, &self.config) {
@@ -700,8 +733,8 @@ mod tests {
     fn one_post_is_serialized_once_and_shared_by_every_column() {
         let hub = Hub::new(HubConfig::default());
         let (id, mut receiver, signals) = hub.connect();
-        hub.subscribe(id, "a", bts(), false).unwrap_or_else(|error| panic!("{error:?}"));
-        hub.subscribe(id, "b", Query::parse("post").unwrap_or_else(|error| panic!("{error}")), false)
+        hub.subscribe(id, "a", bts(), None).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "b", Query::parse("post").unwrap_or_else(|error| panic!("{error}")), None)
             .unwrap_or_else(|error| panic!("{error:?}"));
         assert_eq!(hub.publish(&batch(1..2)), 2);
         let mut bodies = Vec::new();
@@ -729,7 +762,7 @@ mod tests {
     fn live_posts_during_a_catch_up_follow_it_without_gap_or_repeat() {
         let hub = Hub::new(HubConfig::default());
         let (id, mut receiver, signals) = hub.connect();
-        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "c", bts(), Some(model::Cursor::new(0, ""))).unwrap_or_else(|error| panic!("{error:?}"));
         // Live posts while the column catches up wait in the column, and
         // their bytes count against the budgets already.
         assert_eq!(hub.publish(&batch(0..5)), 0);
@@ -748,10 +781,26 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_column_never_gets_again_what_its_client_has() {
+        // The client resumes since post 3 (it came from another feed node,
+        // which was ahead of this one); the catch-up sent 4 and 5.
+        let hub = Hub::new(HubConfig::default());
+        let (id, mut receiver, signals) = hub.connect();
+        let since = post(3).post.cursor();
+        hub.subscribe(id, "c", bts(), Some(since)).unwrap_or_else(|error| panic!("{error:?}"));
+        let already_sent: HashSet<String> = ["4".to_owned(), "5".to_owned()].into();
+        hub.finish_catch_up(id, "c", &already_sent);
+        // This node now delivers what the other one had already sent, then new posts.
+        assert_eq!(hub.publish(&batch(1..8)), 2);
+        assert_eq!(drain(&mut receiver, &signals), ["\"c\" \"6\"", "\"c\" \"7\""]);
+        assert_eq!(hub.queued_bytes(), 0);
+    }
+
+    #[test]
     fn a_catch_up_that_buffers_too_much_is_resynced_and_frees_its_bytes() {
         let hub = Hub::new(HubConfig { catch_up_buffer: 3, ..HubConfig::default() });
         let (id, mut receiver, signals) = hub.connect();
-        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "c", bts(), Some(model::Cursor::new(0, ""))).unwrap_or_else(|error| panic!("{error:?}"));
         hub.publish(&batch(0..5));
         assert_eq!(resyncs(&signals), ["c"]);
         assert!(!hub.has_column(id, "c"));
@@ -766,7 +815,7 @@ mod tests {
         let frame_len = PostBody::new(&post(0)).map(|body| body.frame_len("c")).unwrap_or_default();
         let hub = Hub::new(HubConfig { queue_bytes: frame_len * 2 + frame_len / 2, ..HubConfig::default() });
         let (id, _receiver, signals) = hub.connect();
-        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "c", bts(), Some(model::Cursor::new(0, ""))).unwrap_or_else(|error| panic!("{error:?}"));
         hub.publish(&batch(0..2));
         assert!(resyncs(&signals).is_empty(), "two frames fit");
         hub.publish(&batch(2..3));
@@ -779,7 +828,7 @@ mod tests {
         let frame_len = PostBody::new(&post(0)).map(|body| body.frame_len("c")).unwrap_or_default();
         let hub = Hub::new(HubConfig { queue_bytes: frame_len * 3, ..HubConfig::default() });
         let (id, mut receiver, signals) = hub.connect();
-        hub.subscribe(id, "c", bts(), false).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "c", bts(), None).unwrap_or_else(|error| panic!("{error:?}"));
         let direct = hub.sender(id).unwrap_or_else(|| panic!("connected"));
         assert!(direct.send("x".repeat(frame_len * 2)).await);
         assert_eq!(signals.queued_bytes(), frame_len * 2);
@@ -797,10 +846,10 @@ mod tests {
     fn a_replaced_column_gets_nothing_of_its_old_query() {
         let hub = Hub::new(HubConfig::default());
         let (id, mut receiver, signals) = hub.connect();
-        hub.subscribe(id, "c", bts(), true).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "c", bts(), Some(model::Cursor::new(0, ""))).unwrap_or_else(|error| panic!("{error:?}"));
         hub.publish(&batch(0..2));
         let nothing = Query::parse("nothingmatchesthis").unwrap_or_else(|error| panic!("{error}"));
-        hub.subscribe(id, "c", nothing, false).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "c", nothing, None).unwrap_or_else(|error| panic!("{error:?}"));
         assert_eq!(hub.queued_bytes(), 0, "the old column's buffer is given back");
         hub.publish(&batch(2..3));
         hub.finish_catch_up(id, "c", &HashSet::new());
@@ -813,7 +862,7 @@ mod tests {
     async fn the_fan_out_thread_publishes_batches_in_order() {
         let hub = Arc::new(Hub::new(HubConfig::default()));
         let (id, mut receiver, signals) = hub.connect();
-        hub.subscribe(id, "c", bts(), false).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(id, "c", bts(), None).unwrap_or_else(|error| panic!("{error:?}"));
         let fan_out = hub.start_fan_out().unwrap_or_else(|error| panic!("{error}"));
         for start in [0, 3, 6] {
             fan_out.publish(Arc::new(batch(start..start + 3))).await;
@@ -835,7 +884,7 @@ mod tests {
         let mut connections = Vec::new();
         for _ in 0..10 {
             let (id, receiver, signals) = hub.connect();
-            hub.subscribe(id, "bts", Query::parse("#bts").unwrap_or_else(|error| panic!("{error}")), false)
+            hub.subscribe(id, "bts", Query::parse("#bts").unwrap_or_else(|error| panic!("{error}")), None)
                 .unwrap_or_else(|error| panic!("{error:?}"));
             connections.push((id, receiver, signals));
         }

@@ -265,7 +265,7 @@ async fn subscribe(
         send(error_frame("too_many_columns", message, Some(column), None)).await;
         return;
     }
-    if state.hub.subscribe(connection, &column, query.clone(), since.is_some()).is_err() {
+    if state.hub.subscribe(connection, &column, query.clone(), since.clone()).is_err() {
         return;
     }
     send(serde_json::to_string(&api::ServerMessage::Subscribed { column: column.clone() }).unwrap_or_default()).await;
