@@ -292,10 +292,17 @@ pub async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span
     let Some(newest) = store.newest().await? else {
         return Ok(0);
     };
-    let since_ms = newest.created_ms() - span_ms;
+    // Never past the wall clock: a store written before the normalization
+    // boundary may hold a post dated in the future (2099), which must not
+    // move every window's end (issue 12).
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let since_ms = newest.created_ms().min(now_ms) - span_ms;
     let posts = store.scan_since(since_ms).await?;
-    let events: Vec<TrendEvent> =
-        posts.iter().map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref())).collect();
+    let events: Vec<TrendEvent> = posts
+        .iter()
+        .filter(|stored| stored.post.created_at.timestamp_millis() <= now_ms)
+        .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
+        .collect();
     for chunk in events.chunks(10_000) {
         trends.record(chunk).await?;
     }

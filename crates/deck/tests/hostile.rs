@@ -138,3 +138,57 @@ async fn hostile_records_among_ordinary_posts_break_nothing() {
     let health = reqwest::get(deck.url("/healthz")).await.unwrap();
     assert!(health.status().is_success());
 }
+
+/// One demo post of `tag` at `created` (written straight into a store, as a
+/// Deck from before the normalization boundary could have).
+fn stored_post(id: &str, created: DateTime<Utc>, tag: &str) -> model::PostEvent {
+    let post = model::Post {
+        id: id.to_owned(),
+        source: model::Source::Demo,
+        kind: model::Kind::Post,
+        author: model::Author { id: format!("a{id}"), handle: format!("h{id}"), name: String::new(), avatar_url: None },
+        text: format!("#{tag}"),
+        lang: Some("en".into()),
+        created_at: created,
+        claimed_at: None,
+        retweeted_id: None,
+        quoted_id: None,
+        reply_to: None,
+        hashtags: vec![tag.to_owned()],
+        mentions: Vec::new(),
+        urls: Vec::new(),
+        cashtags: Vec::new(),
+        has_media: false,
+        counts: model::Counts::default(),
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
+    };
+    model::PostEvent::Upsert(model::PostBundle::single(post))
+}
+
+#[tokio::test]
+async fn a_future_post_from_an_older_store_does_not_freeze_the_restored_trends() {
+    use store::PostStore as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    {
+        let store = store::EmbeddedStore::open(&data_dir.join("posts")).unwrap();
+        let now = Utc::now();
+        let future = DateTime::parse_from_rfc3339("2099-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let mut events = vec![stored_post("future-1", future, "fromthefuture")];
+        for post_idx in 0..3 {
+            events.push(stored_post(&format!("now-{post_idx}"), now - chrono::Duration::seconds(30), "happeningnow"));
+        }
+        store.apply(store::WriteBatch { events, checkpoints: Vec::new() }).await.unwrap();
+    }
+    let deck = Deck::start(&data_dir, &["--source", "none"]).await;
+    let (status, trends) = deck.get_json("/api/trends?window=5m").await;
+    assert_eq!(status, 200, "{trends}");
+    let ends_at = DateTime::parse_from_rfc3339(trends["ends_at"].as_str().unwrap()).unwrap();
+    assert!(ends_at <= Utc::now(), "the window ends in the future: {trends}");
+    let tags: Vec<&str> = trends["hashtags"].as_array().unwrap().iter().filter_map(|row| row["tag"].as_str()).collect();
+    assert!(tags.contains(&"happeningnow"), "{trends}");
+    assert!(!tags.contains(&"fromthefuture"), "{trends}");
+}
