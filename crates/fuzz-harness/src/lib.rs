@@ -207,8 +207,8 @@ pub fn cursor(data: &[u8]) {
     }
 }
 
-/// Entity extraction (twitter-text rules): indices are in order, inside
-/// the text, and each names the entity it returns.
+/// Entity extraction (twitter-text rules): the combined extraction keeps a
+/// subset of each kind's own, in order, and indices are inside the text.
 pub fn extract(data: &[u8]) {
     let text = text_of(data);
     let n_chars = text.chars().count();
@@ -219,7 +219,11 @@ pub fn extract(data: &[u8]) {
         (&entities.urls, extract::extract_urls_with_indices(&text)),
         (&entities.cashtags, extract::extract_cashtags_with_indices(&text)),
     ] {
-        assert_eq!(list.len(), found.len(), "{text:?}");
+        // The combined extraction drops entities that overlap another kind
+        // (twitter-text's rule: `＠m` inside a link is no mention), so it
+        // keeps a subset of what each kind's own extractor finds, in order.
+        let mut own = found.iter().map(|(value, _, _)| value);
+        assert!(list.iter().all(|value| own.any(|found| found == value)), "{text:?}: {list:?} vs {found:?}");
         for (_, start, end) in &found {
             assert!(start < end && *end <= n_chars + text.encode_utf16().count(), "{text:?}: {start}..{end}");
         }

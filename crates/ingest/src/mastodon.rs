@@ -387,7 +387,11 @@ pub(crate) fn html_to_text(html: &str) -> (String, Vec<String>) {
                         .unwrap_or_default();
                     let is_entity = class.split_whitespace().any(|name| name == "mention" || name == "hashtag");
                     if !is_entity && let Some(href) = tag.attributes.get(b"href".as_slice()) {
-                        links.push(String::from_utf8_lossy(href).into_owned());
+                        let href = String::from_utf8_lossy(href);
+                        // An empty link (`<a href="">`) is no link.
+                        if !href.trim().is_empty() {
+                            links.push(href.trim().to_owned());
+                        }
                     }
                 }
                 _ => {}
