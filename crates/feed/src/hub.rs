@@ -71,15 +71,13 @@ pub struct PostBody {
     pub post_id: String,
     pub cursor: String,
     pub json: String,
-    /// The post's place in every timeline (what `cursor` encodes).
-    pub sort: model::Cursor,
 }
 
 impl PostBody {
     pub fn new(post: &StoredPost) -> Option<PostBody> {
         let wire = api::Post::from(post);
         let json = api::PostFrame::post_json(&wire).ok()?;
-        Some(PostBody { post_id: wire.id, cursor: wire.cursor, json, sort: post.post.cursor() })
+        Some(PostBody { post_id: wire.id, cursor: wire.cursor, json })
     }
 
     /// The `post` frame for one column.
@@ -152,25 +150,19 @@ struct Column {
     link: Arc<Link>,
     name: Arc<str>,
     mode: Mutex<ColumnMode>,
-    /// For a column resumed `since` a cursor: that cursor (the client has
-    /// the posts up to it), and the ids its catch-up sent. A feed node that
-    /// lags behind the one the client came from delivers those posts live
-    /// later; they are not sent again.
-    resumed: Option<Resumed>,
-}
-
-struct Resumed {
-    since: model::Cursor,
-    caught_up: Mutex<HashSet<String>>,
+    /// For a resumed column: the ids of the posts its client already has
+    /// (the catch-up's, and those stored up to `since` when it resumed). A
+    /// feed node that lags behind the one the client came from delivers
+    /// them live later; they are not sent again.
+    resumed: Option<Mutex<HashSet<String>>>,
 }
 
 impl Column {
     /// Whether the client of this column already has this post.
     fn already_has(&self, body: &PostBody) -> bool {
-        self.resumed.as_ref().is_some_and(|resumed| {
-            body.sort <= resumed.since
-                || resumed.caught_up.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&body.post_id)
-        })
+        self.resumed
+            .as_ref()
+            .is_some_and(|known| known.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&body.post_id))
     }
 
     fn mode(&self) -> std::sync::MutexGuard<'_, ColumnMode> {
@@ -402,9 +394,8 @@ impl Hub {
     }
 
     /// Starts (or replaces) a column. With `since` (a resume), live matches
-    /// are buffered until [`Hub::finish_catch_up`], and posts the client
-    /// already has (at or before `since`, or sent by the catch-up) are never
-    /// sent live.
+    /// are buffered until [`Hub::finish_catch_up`], and the posts it names
+    /// as the client's are never sent live.
     pub fn subscribe(
         &self,
         connection: ConnectionId,
@@ -426,7 +417,7 @@ impl Hub {
             }
         }
         let mode = if catching_up { ColumnMode::Buffering(Vec::new()) } else { ColumnMode::Live };
-        let resumed = since.map(|since| Resumed { since, caught_up: Mutex::default() });
+        let resumed = since.map(|_| Mutex::default());
         let handle =
             Column { subscription, link: entry.link.clone(), name: column.into(), mode: Mutex::new(mode), resumed };
         columns.insert(subscription, Arc::new(handle));
@@ -452,7 +443,9 @@ impl Hub {
     }
 
     /// Ends a column's catch-up: sends the live frames buffered meanwhile,
-    /// except posts the catch-up already sent, and turns the column live.
+    /// except posts the client already has (`already_sent`: what the
+    /// catch-up sent, and what was stored up to `since`), turns the column
+    /// live, and keeps never sending those.
     pub fn finish_catch_up(&self, connection: ConnectionId, column: &str, already_sent: &HashSet<String>) {
         let Some(handle) = self.column(connection, column) else {
             return;
@@ -464,12 +457,8 @@ impl Hub {
             };
             let buffered = std::mem::take(buffered);
             *mode = ColumnMode::Live;
-            if let Some(resumed) = &handle.resumed {
-                resumed
-                    .caught_up
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .extend(already_sent.iter().cloned());
+            if let Some(known) = &handle.resumed {
+                known.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(already_sent.iter().cloned());
             }
             let mut overflowed = false;
             // The buffered frames were counted when they were buffered.
@@ -783,16 +772,20 @@ mod tests {
     #[test]
     fn a_resumed_column_never_gets_again_what_its_client_has() {
         // The client resumes since post 3 (it came from another feed node,
-        // which was ahead of this one); the catch-up sent 4 and 5.
+        // which was ahead of this one): posts 2 and 3 were stored up to
+        // `since`, and the catch-up sent 4 and 5.
         let hub = Hub::new(HubConfig::default());
         let (id, mut receiver, signals) = hub.connect();
         let since = post(3).post.cursor();
         hub.subscribe(id, "c", bts(), Some(since)).unwrap_or_else(|error| panic!("{error:?}"));
-        let already_sent: HashSet<String> = ["4".to_owned(), "5".to_owned()].into();
-        hub.finish_catch_up(id, "c", &already_sent);
+        let known: HashSet<String> = ["2", "3", "4", "5"].map(str::to_owned).into();
+        hub.finish_catch_up(id, "c", &known);
         // This node now delivers what the other one had already sent, then new posts.
-        assert_eq!(hub.publish(&batch(1..8)), 2);
+        assert_eq!(hub.publish(&batch(2..8)), 2);
         assert_eq!(drain(&mut receiver, &signals), ["\"c\" \"6\"", "\"c\" \"7\""]);
+        // A post stored after the resume with an older time (backdated) still goes live.
+        assert_eq!(hub.publish(&batch(1..2)), 1);
+        assert_eq!(drain(&mut receiver, &signals), ["\"c\" \"1\""]);
         assert_eq!(hub.queued_bytes(), 0);
     }
 

@@ -284,7 +284,7 @@ async fn subscribe(
     // posts and in store reads (each read within the store's work budget):
     // past either, the column resyncs.
     let mut caught_up = Vec::new();
-    let mut range = Range { before: None, after: Some(since) };
+    let mut range = Range { before: None, after: Some(since.clone()) };
     let mut n_reads = 0usize;
     loop {
         n_reads += 1;
@@ -310,14 +310,28 @@ async fn subscribe(
             None => break,
         }
     }
-    let mut already_sent = HashSet::with_capacity(caught_up.len());
+    let mut already_sent = HashSet::with_capacity(caught_up.len() + RESUME_KNOWN_POSTS + 1);
     for post in caught_up.iter().rev() {
         already_sent.insert(post.post.id.clone());
         send(feed::hub::post_frame(&column, post)).await;
     }
+    // The posts up to `since` that were stored before this resume: the
+    // client has them (it came from a node that sent them). A feed node
+    // lagging behind that one would deliver them live again. A post stored
+    // later with an earlier time (a backdated one) is not among them, and
+    // still goes live.
+    already_sent.insert(since.id().to_owned());
+    let before_since = Range { before: Some(since), after: None };
+    if let Ok(page) = state.store.timeline(&query, before_since, RESUME_KNOWN_POSTS).await {
+        already_sent.extend(page.posts.into_iter().map(|post| post.post.id));
+    }
     state.hub.finish_catch_up(connection, &column, &already_sent);
     send(serde_json::to_string(&api::ServerMessage::CaughtUp { column }).unwrap_or_default()).await;
 }
+
+/// Posts at or before a resume's `since` that a column will not send live
+/// again (the newest of them).
+const RESUME_KNOWN_POSTS: usize = 200;
 
 /// Bytes of frames gathered before a write goes out (also the most a busy
 /// socket's write buffer keeps allocated).
