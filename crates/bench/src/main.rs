@@ -61,6 +61,21 @@ enum Command {
         #[arg(long, default_value_t = 200_000)]
         posts: usize,
     },
+    /// Memory of the embedded trends: `--posts` synthetic posts spread over
+    /// `--minutes` of event time (each with 2 of `--tags` tags and one of
+    /// `--accounts` authors), with a bound on remembered post ids.
+    Trends {
+        #[arg(long, default_value_t = 4_000_000)]
+        posts: u64,
+        #[arg(long, default_value_t = 2_880)]
+        minutes: u64,
+        #[arg(long, default_value_t = 300_000)]
+        accounts: u64,
+        #[arg(long, default_value_t = 50_000)]
+        tags: u64,
+        #[arg(long, default_value_t = trends::DEFAULT_MAX_TRACKED_IDS)]
+        max_tracked_ids: usize,
+    },
     /// WebSocket fan-out against a running `deck serve`.
     Ws(ws::WsArgs),
     /// Kafka → processors → Cassandra, and Deck's producer vs Kafka's tool.
@@ -111,6 +126,58 @@ fn rss_kib() -> u64 {
                 .and_then(|kib| kib.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Records synthetic posts into the embedded trends, oldest first, and
+/// prints the resident memory it took, every tenth of the way.
+fn trends_memory(posts: u64, minutes: u64, accounts: u64, tags: u64, max_tracked_ids: usize) {
+    let start_kib = rss_kib();
+    let store = trends::EmbeddedTrends::with_max_tracked_ids(max_tracked_ids);
+    let start_ms: i64 = 1_700_000_000_000;
+    let span_ms = (minutes.max(1) * 60_000) as i64;
+    let mut random: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    let mut batch = Vec::with_capacity(1_000);
+    println!("posts\tminutes\trss_mib\tbytes_per_post\ttracked_ids\tinterned\tevicted_minutes");
+    for index in 0..posts {
+        let created_ms = start_ms + (index as i64 * span_ms) / posts.max(1) as i64;
+        // Zipf-ish: most posts use a few tags and come from a few accounts.
+        let tag_a = (next() % tags.max(1)).min(next() % tags.max(1));
+        let tag_b = next() % tags.max(1);
+        let author = (next() % accounts.max(1)).min(next() % accounts.max(1));
+        batch.push(trends::TrendEvent {
+            post_id: format!("{}", 1_600_000_000_000_000_000u64 + index),
+            author_id: format!("{}", 100_000_000 + author),
+            created_ms,
+            hashtags: vec![format!("tag{tag_a}"), format!("Tag{tag_b}")],
+            retweeted_id: None,
+        });
+        if batch.len() == 1_000 {
+            store.record_events(&batch);
+            batch.clear();
+        }
+        if (index + 1) % (posts / 10).max(1) == 0 {
+            store.record_events(&batch);
+            batch.clear();
+            let stats = store.stats();
+            let used_kib = rss_kib().saturating_sub(start_kib);
+            println!(
+                "{}\t{}\t{:.0}\t{:.0}\t{}\t{}\t{}",
+                index + 1,
+                (created_ms - start_ms) / 60_000,
+                used_kib as f64 / 1024.0,
+                used_kib as f64 * 1024.0 / (index + 1) as f64,
+                stats.tracked_ids,
+                stats.interned,
+                stats.evicted_id_sets
+            );
+        }
+    }
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -403,6 +470,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Kafka(args) => runtime.block_on(engines::run(args)),
         Command::Percolate { queries, posts } => percolate(queries, posts),
+        Command::Trends { posts, minutes, accounts, tags, max_tracked_ids } => {
+            trends_memory(posts, minutes, accounts, tags, max_tracked_ids);
+            Ok(())
+        }
         Command::Ws(args) => runtime.block_on(ws::run(args)),
         Command::Http { url, path, token, requests, concurrency, login_storm } => {
             runtime.block_on(http(url, path, token, requests, concurrency, login_storm))

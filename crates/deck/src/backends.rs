@@ -287,7 +287,8 @@ impl Probe for MysqlProbe {
 
 /// Feeds the trend store with the stored posts of the last `span_ms` before
 /// the newest post (the batch job's role; also how embedded trends survive a
-/// restart). Returns the number of posts read.
+/// restart), [`RESTORE_CHUNK`] posts at a time, so that memory holds one chunk
+/// and never the whole horizon. Returns the number of posts recorded.
 pub async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span_ms: i64) -> anyhow::Result<usize> {
     let Some(newest) = store.newest().await? else {
         return Ok(0);
@@ -297,14 +298,90 @@ pub async fn restore_trends(store: &dyn PostStore, trends: &dyn TrendStore, span
     // move every window's end (issue 12).
     let now_ms = chrono::Utc::now().timestamp_millis();
     let since_ms = newest.created_ms().min(now_ms) - span_ms;
-    let posts = store.scan_since(since_ms).await?;
-    let events: Vec<TrendEvent> = posts
-        .iter()
-        .filter(|stored| stored.post.created_at.timestamp_millis() <= now_ms)
-        .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
-        .collect();
-    for chunk in events.chunks(10_000) {
-        trends.record(chunk).await?;
+    let mut after: Option<model::Cursor> = None;
+    let mut recorded = 0;
+    loop {
+        let page = store.scan_since(since_ms, after.as_ref(), RESTORE_CHUNK).await?;
+        let Some(last) = page.last() else {
+            return Ok(recorded);
+        };
+        after = Some(last.post.cursor());
+        let events: Vec<TrendEvent> = page
+            .iter()
+            .filter(|stored| stored.post.created_at.timestamp_millis() <= now_ms)
+            .map(|stored| TrendEvent::from_post(&stored.post, stored.retweeted.as_deref()))
+            .collect();
+        trends.record(&events).await?;
+        recorded += events.len();
     }
-    Ok(events.len())
+}
+
+/// Posts read and recorded at a time by [`restore_trends`].
+pub const RESTORE_CHUNK: usize = 10_000;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source};
+    use store::WriteBatch;
+    use trends::Window;
+
+    fn post(index: usize, created_at: chrono::DateTime<chrono::Utc>) -> Post {
+        Post {
+            id: format!("{}", 1_000_000 + index),
+            source: Source::Demo,
+            kind: Kind::Post,
+            author: Author {
+                id: format!("{}", index % 700),
+                handle: format!("user{}", index % 700),
+                name: "U".into(),
+                avatar_url: None,
+            },
+            text: String::new(),
+            lang: None,
+            created_at,
+            claimed_at: None,
+            retweeted_id: None,
+            quoted_id: None,
+            reply_to: None,
+            hashtags: vec![format!("tag{}", index % 37), "all".into()],
+            mentions: Vec::new(),
+            urls: Vec::new(),
+            cashtags: Vec::new(),
+            has_media: false,
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
+            counts: Counts::default(),
+        }
+    }
+
+    /// The restore reads the store in chunks, and the chunks together give
+    /// exactly what recording every post live gives.
+    #[tokio::test]
+    async fn the_trends_restore_reads_in_chunks_and_gives_the_live_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let n_posts = 2 * RESTORE_CHUNK + 1;
+        let now = chrono::Utc::now();
+        let posts: Vec<Post> =
+            (0..n_posts).map(|index| post(index, now - chrono::Duration::milliseconds(index as i64 * 100))).collect();
+        let events = posts.iter().cloned().map(|post| PostEvent::Upsert(PostBundle::single(post))).collect();
+        store.apply(WriteBatch { events, checkpoints: Vec::new() }).await.unwrap();
+
+        let live = EmbeddedTrends::new();
+        let mut oldest_first: Vec<TrendEvent> = posts.iter().map(|post| TrendEvent::from_post(post, None)).collect();
+        oldest_first.reverse();
+        live.record_events(&oldest_first);
+
+        let restored = EmbeddedTrends::new();
+        assert_eq!(restore_trends(&store, &restored, trends::RETENTION_MS).await.unwrap(), n_posts);
+        assert_eq!(restored.stats().tracked_ids, n_posts);
+        for window in Window::ALL {
+            assert_eq!(restored.current_ranking(window, 50), live.current_ranking(window, 50), "window {window}");
+        }
+        assert_eq!(restored.current_ranking(Window::OneHour, 1).hashtags[0].count, n_posts as u64);
+    }
 }

@@ -345,7 +345,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let admin_shutdown = CancellationToken::new();
     let source_health = ingest::SourceHealth::new();
     let ended = start_sources(&mut supervisor, &args.sources, &backends, &metrics, &source_health, &shutdown)?;
-    let admin = gateway::AdminState { metrics: metrics.clone(), health, source_health, hub: None };
+    let admin = gateway::AdminState { metrics: metrics.clone(), health, source_health, hub: None, trends: None };
     start_admin(&mut supervisor, &args.admin, admin, &admin_shutdown).await?;
     let all_done = async {
         for ended in ended {
@@ -372,7 +372,8 @@ pub async fn process(engines: EngineArgs, data_dir: &Path, admin_args: AdminArgs
     let shutdown = CancellationToken::new();
     let admin_shutdown = CancellationToken::new();
     let processor_ended = start_processor(&mut supervisor, &backends, publisher, &metrics, &shutdown);
-    let admin = gateway::AdminState { metrics, health, source_health: ingest::SourceHealth::new(), hub: None };
+    let admin =
+        gateway::AdminState { metrics, health, source_health: ingest::SourceHealth::new(), hub: None, trends: None };
     start_admin(&mut supervisor, &admin_args, admin, &admin_shutdown).await?;
     wait_for_stop(&supervisor).await;
     shutdown.cancel();
@@ -452,8 +453,13 @@ pub async fn gateway(
     let mut supervisor = Supervisor::new(health.clone());
     let shutdown = CancellationToken::new();
     upstreams.spawn_health_checks(std::time::Duration::from_secs(2), shutdown.clone());
-    let admin =
-        gateway::AdminState { metrics, health: health.clone(), source_health: ingest::SourceHealth::new(), hub: None };
+    let admin = gateway::AdminState {
+        metrics,
+        health: health.clone(),
+        source_health: ingest::SourceHealth::new(),
+        hub: None,
+        trends: None,
+    };
     start_admin(&mut supervisor, &admin_args, admin, &shutdown).await?;
     let address = format!("{host}:{port}");
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("bind {address}"))?;

@@ -258,6 +258,8 @@ pub struct AdminState {
     pub source_health: telemetry::SourceHealth,
     /// The live feed of this process, if it has one (its queues are in `/metrics`).
     pub hub: Option<Arc<Hub>>,
+    /// The trend store of this process, if it has one (its memory is in `/metrics`).
+    pub trends: Option<Arc<dyn TrendStore>>,
 }
 
 impl AdminState {
@@ -268,6 +270,7 @@ impl AdminState {
             health: state.health.clone(),
             source_health: state.source_health.clone(),
             hub: Some(state.hub.clone()),
+            trends: Some(state.trends.clone()),
         }
     }
 }
@@ -295,6 +298,33 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AdminState>) 
     {
         queued.set(i64::try_from(hub.queued_bytes()).unwrap_or(i64::MAX));
         families.extend(queued.collect());
+    }
+    // What the in-process trends hold (bounded by the horizon and
+    // DEFAULT_MAX_TRACKED_IDS; see docs/deploy.md).
+    if let Some(stats) = state.trends.as_ref().and_then(|trends| trends.memory_stats()) {
+        for (name, help, value) in [
+            (
+                "deck_trends_tracked_ids",
+                "Post ids the embedded trends remember for duplicate detection",
+                stats.tracked_ids as u64,
+            ),
+            (
+                "deck_trends_interned_names",
+                "Tags, forms, accounts and originals the embedded trends hold",
+                stats.interned as u64,
+            ),
+            ("deck_trends_buckets", "Minutes of event time the embedded trends hold", stats.buckets as u64),
+            (
+                "deck_trends_evicted_id_sets",
+                "Minutes whose post ids were forgotten early to bound memory",
+                stats.evicted_id_sets,
+            ),
+        ] {
+            if let Ok(gauge) = prometheus::IntGauge::new(name, help) {
+                gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+                families.extend(gauge.collect());
+            }
+        }
     }
     // Resident memory, read at scrape time (Linux).
     if let Some(rss_bytes) = resident_bytes()

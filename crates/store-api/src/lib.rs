@@ -67,9 +67,16 @@ pub trait PostStore: Send + Sync {
     /// The last checkpoint saved for a source.
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError>;
 
-    /// Every stored post created at or after `since_ms`, oldest first, for
-    /// rebuilding derived state (trends) in batch.
-    async fn scan_since(&self, since_ms: i64) -> Result<Vec<StoredPost>, StoreError>;
+    /// Up to `limit` stored posts created at or after `since_ms`, oldest
+    /// first, for rebuilding derived state (trends) in chunks: pass the
+    /// cursor of the last post returned as `after` to read on; an empty page
+    /// is the last (a page may be short when a posting's post is unreadable).
+    async fn scan_since(
+        &self,
+        since_ms: i64,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredPost>, StoreError>;
 
     /// The cursor of the newest stored post (event time), if any.
     async fn newest(&self) -> Result<Option<Cursor>, StoreError>;

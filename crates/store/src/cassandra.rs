@@ -1228,13 +1228,20 @@ impl PostStore for CassandraStore {
         Ok(row.and_then(|(checkpoint,)| checkpoint))
     }
 
-    async fn scan_since(&self, since_ms: i64) -> Result<Vec<StoredPost>, StoreError> {
+    async fn scan_since(
+        &self,
+        since_ms: i64,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredPost>, StoreError> {
         let inner = &self.inner;
         let term = Term::all();
-        let start = Cursor::at_time(since_ms).as_bytes().to_vec();
+        let from_ms = after.map_or(since_ms, Cursor::created_ms);
+        let start =
+            after.map_or_else(|| Cursor::at_time(since_ms).as_bytes().to_vec(), |after| after.as_bytes().to_vec());
         let buckets: Vec<i64> = inner
             .session
-            .execute_iter(inner.statements.select_buckets_asc.clone(), (term.as_str(), inner.bucket_of(since_ms)))
+            .execute_iter(inner.statements.select_buckets_asc.clone(), (term.as_str(), inner.bucket_of(from_ms)))
             .await
             .map_err(engine)?
             .rows_stream::<(i64,)>()
@@ -1244,28 +1251,37 @@ impl PostStore for CassandraStore {
             .await
             .map_err(engine)?;
         let mut posts = Vec::new();
+        let mut cursors: Vec<Vec<u8>> = Vec::new();
         for bucket in buckets {
-            let cursors: Vec<Vec<u8>> = inner
+            // `>= start`; `after` itself was returned by the previous page.
+            let mut rows = inner
                 .session
                 .execute_iter(inner.statements.select_postings_asc.clone(), (term.as_str(), bucket, start.as_slice()))
                 .await
                 .map_err(engine)?
                 .rows_stream::<(Vec<u8>,)>()
-                .map_err(engine)?
-                .map_ok(|(cursor,)| cursor)
-                .try_collect()
-                .await
                 .map_err(engine)?;
-            for chunk in cursors.chunks(1024) {
-                let mut ids: Vec<String> = Vec::with_capacity(chunk.len());
-                for bytes in chunk {
-                    match Cursor::from_bytes(bytes) {
-                        Ok(cursor) => ids.push(cursor.id().to_owned()),
-                        Err(_) => crate::skip_unreadable("posting", bytes, &"not a cursor"),
-                    }
+            while cursors.len() < limit {
+                let Some((cursor,)) = rows.try_next().await.map_err(engine)? else {
+                    break;
+                };
+                if after.is_none_or(|after| after.as_bytes() != cursor.as_slice()) {
+                    cursors.push(cursor);
                 }
-                posts.extend(inner.load_resolved(&ids).await?.into_iter().flatten());
             }
+            if cursors.len() >= limit {
+                break;
+            }
+        }
+        for chunk in cursors.chunks(1024) {
+            let mut ids: Vec<String> = Vec::with_capacity(chunk.len());
+            for bytes in chunk {
+                match Cursor::from_bytes(bytes) {
+                    Ok(cursor) => ids.push(cursor.id().to_owned()),
+                    Err(_) => crate::skip_unreadable("posting", bytes, &"not a cursor"),
+                }
+            }
+            posts.extend(inner.load_resolved(&ids).await?.into_iter().flatten());
         }
         Ok(posts)
     }

@@ -227,13 +227,25 @@ impl PostStore for EmbeddedStore {
         .await
     }
 
-    async fn scan_since(&self, since_ms: i64) -> Result<Vec<StoredPost>, StoreError> {
+    async fn scan_since(
+        &self,
+        since_ms: i64,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredPost>, StoreError> {
+        let after = after.cloned();
         self.blocking(move |inner| {
             let prefix = posting_prefix(&Term::all());
-            let start = [prefix.as_slice(), Cursor::at_time(since_ms).as_bytes()].concat();
+            let start = match &after {
+                Some(after) => Bound::Excluded([prefix.as_slice(), after.as_bytes()].concat()),
+                None => Bound::Included([prefix.as_slice(), Cursor::at_time(since_ms).as_bytes()].concat()),
+            };
             let end = posting_end(&prefix);
             let mut posts = Vec::new();
-            for item in inner.postings.range((Bound::Included(start), Bound::Excluded(end))) {
+            for item in inner.postings.range((start, Bound::Excluded(end))) {
+                if posts.len() >= limit {
+                    break;
+                }
                 let (key, _) = item.map_err(engine)?;
                 let Ok(cursor) = Cursor::from_bytes(&key[prefix.len()..]) else {
                     crate::skip_unreadable("posting", &key, &"not a cursor");

@@ -3,8 +3,8 @@
 //! as buckets slide in and out, with the top lists computed lazily on read.
 
 use std::collections::BTreeMap;
-
 use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
@@ -19,8 +19,14 @@ type FormId = u32;
 type AccountId = u32;
 type OriginalId = u32;
 
-/// How often (in buckets of event time) forgotten post ids are swept.
+/// How often (in buckets of event time) unused interned names are released.
 const SWEEP_EVERY_BUCKETS: i64 = 60;
+
+/// Default for [`EmbeddedTrends::with_max_tracked_ids`]: post ids remembered
+/// for duplicate detection, about 16 bytes each (≈ 0.55 GiB at this bound).
+/// Enough for the whole 48 h horizon up to ~190 posts/s; above that rate the
+/// oldest minutes forget their ids first (see [`State::evict_id_sets`]).
+pub const DEFAULT_MAX_TRACKED_IDS: usize = 32 * 1024 * 1024;
 
 /// The in-process [`TrendStore`]. Cheap to share behind an `Arc`; all methods
 /// take `&self`.
@@ -37,10 +43,42 @@ impl Default for EmbeddedTrends {
     }
 }
 
+/// What the store holds, for `/metrics` and the sizing table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrendStats {
+    /// Minutes of event time with counts.
+    pub buckets: usize,
+    /// Post ids remembered for duplicate detection.
+    pub tracked_ids: usize,
+    /// Minutes whose post ids were forgotten early to stay within the bound.
+    pub evicted_id_sets: u64,
+    /// Tags, display forms, accounts and retweeted originals interned now.
+    pub interned: usize,
+}
+
 impl EmbeddedTrends {
-    /// An empty store.
+    /// An empty store remembering at most [`DEFAULT_MAX_TRACKED_IDS`] post ids.
     pub fn new() -> EmbeddedTrends {
-        EmbeddedTrends { state: Mutex::new(State::new()) }
+        EmbeddedTrends::with_max_tracked_ids(DEFAULT_MAX_TRACKED_IDS)
+    }
+
+    /// An empty store remembering at most `max` post ids for duplicate
+    /// detection. Over the bound, the oldest minutes forget their ids, and a
+    /// post (or a delete) dated in a forgotten minute is no longer counted:
+    /// never counting a post twice matters more than counting a very late one.
+    pub fn with_max_tracked_ids(max: usize) -> EmbeddedTrends {
+        EmbeddedTrends { state: Mutex::new(State::new(max.max(1))) }
+    }
+
+    /// What the store holds now.
+    pub fn stats(&self) -> TrendStats {
+        let state = self.state.lock();
+        TrendStats {
+            buckets: state.buckets.len(),
+            tracked_ids: state.tracked_ids,
+            evicted_id_sets: state.evicted_id_sets,
+            interned: state.tags.len() + state.forms.len() + state.accounts.len() + state.originals.len(),
+        }
     }
 
     /// A store that has recorded `events` in order (the restart path: feed it
@@ -94,13 +132,22 @@ impl TrendStore for EmbeddedTrends {
     async fn ranking(&self, window: Window, limit: usize) -> Result<Ranking, TrendsError> {
         Ok(self.current_ranking(window, limit))
     }
+
+    fn memory_stats(&self) -> Option<TrendStats> {
+        Some(self.stats())
+    }
 }
 
 /// Strings to dense ids, so that the counting maps hash small integers.
+/// Each id remembers the newest bucket that used it; once every bucket that
+/// could hold it has left the horizon, [`Interner::release_before`] frees
+/// the name and the id is reused.
 #[derive(Default)]
 struct Interner {
     ids: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    last_used: Vec<i64>,
+    free: Vec<u32>,
 }
 
 impl Interner {
@@ -108,18 +155,54 @@ impl Interner {
         self.ids.get(name).copied()
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
+    /// The id of `name`, marked as used by `bucket`.
+    fn intern(&mut self, name: &str, bucket: i64) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            self.touch(id, bucket);
+            return id;
         }
-        let id = self.names.len() as u32;
-        self.names.push(name.into());
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.names[id as usize] = name.into();
+                self.last_used[id as usize] = bucket;
+                id
+            }
+            None => {
+                let id = self.names.len() as u32;
+                self.names.push(name.into());
+                self.last_used.push(bucket);
+                id
+            }
+        };
         self.ids.insert(name.into(), id);
         id
     }
 
+    fn touch(&mut self, id: u32, bucket: i64) {
+        let last_used = &mut self.last_used[id as usize];
+        *last_used = (*last_used).max(bucket);
+    }
+
     fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
+    }
+
+    /// Names interned now.
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Frees every name whose newest use is older than `bucket`: no bucket
+    /// from `bucket` on, and so no window, can refer to it.
+    fn release_before(&mut self, bucket: i64) {
+        for (id, last_used) in self.last_used.iter().enumerate() {
+            if *last_used < bucket && !self.names[id].is_empty() {
+                let name = std::mem::take(&mut self.names[id]);
+                self.ids.remove(&name);
+                self.free.push(id as u32);
+            }
+        }
+        self.ids.shrink_to(self.ids.len() * 2);
     }
 }
 
@@ -157,6 +240,12 @@ struct Bucket {
     pairs: FxHashMap<(TagId, AccountId), u64>,
     /// Retweets per original.
     retweets: FxHashMap<OriginalId, u64>,
+    /// The ids (keyed hashes) of the posts dated in this minute, each with
+    /// whether it is counted (`false`: deleted), so that a post delivered
+    /// again is not counted twice. They leave with the bucket.
+    ids: FxHashMap<u64, bool>,
+    /// Whether `ids` was dropped early to bound memory.
+    ids_evicted: bool,
 }
 
 /// Running totals over a range of buckets relative to the newest one: the
@@ -245,13 +334,6 @@ struct Contribution {
     original: Option<OriginalId>,
 }
 
-/// Whether a post id is counted now or was deleted.
-#[derive(Clone, Copy)]
-struct Seen {
-    bucket: i64,
-    live: bool,
-}
-
 /// A computed ranking, kept until the counts change.
 struct Cached {
     /// How long the lists were allowed to be.
@@ -271,9 +353,16 @@ struct State {
     form_tag: Vec<TagId>,
     accounts: Interner,
     originals: Interner,
-    seen: FxHashMap<Box<str>, Seen>,
-    /// Deleted originals, with the newest bucket at the time of deletion.
-    deleted: FxHashMap<Box<str>, i64>,
+    /// Keys the hashes of post ids (randomly, so that nobody can pick an id
+    /// that collides with another's).
+    id_hasher: std::hash::RandomState,
+    /// Ids in every bucket's `ids`, and the bound on them.
+    tracked_ids: usize,
+    max_tracked_ids: usize,
+    evicted_id_sets: u64,
+    /// Deleted originals (hashed ids), with the newest bucket at the time of
+    /// deletion.
+    deleted: FxHashMap<u64, i64>,
     cache: [Option<Cached>; 3],
     last_sweep_bucket: i64,
     /// Reused for each post so that recording does not allocate.
@@ -281,7 +370,7 @@ struct State {
 }
 
 impl State {
-    fn new() -> State {
+    fn new(max_tracked_ids: usize) -> State {
         let mut spans = Vec::new();
         for window in Window::ALL {
             let length = window.buckets();
@@ -299,7 +388,10 @@ impl State {
             form_tag: Vec::new(),
             accounts: Interner::default(),
             originals: Interner::default(),
-            seen: FxHashMap::default(),
+            id_hasher: std::hash::RandomState::new(),
+            tracked_ids: 0,
+            max_tracked_ids,
+            evicted_id_sets: 0,
             deleted: FxHashMap::default(),
             cache: [None, None, None],
             last_sweep_bucket: i64::MIN,
@@ -356,13 +448,51 @@ impl State {
             }
         }
         let keep_from = new_bucket - RETENTION_BUCKETS + 1;
-        self.buckets = self.buckets.split_off(&keep_from);
+        let kept = self.buckets.split_off(&keep_from);
+        // Ids of posts older than the horizon go with their bucket: a post
+        // that old is ignored whether it was seen before or not.
+        for bucket in std::mem::replace(&mut self.buckets, kept).values() {
+            self.tracked_ids -= bucket.ids.len();
+        }
         if new_bucket.saturating_sub(self.last_sweep_bucket) >= SWEEP_EVERY_BUCKETS {
-            // Ids of posts older than the horizon can go: a post that old is
-            // ignored whether it was seen before or not.
-            self.seen.retain(|_, seen| seen.bucket >= keep_from);
             self.deleted.retain(|_, deleted_at| *deleted_at >= keep_from);
+            self.deleted.shrink_to(self.deleted.len() * 2);
+            for interner in [&mut self.tags, &mut self.forms, &mut self.accounts, &mut self.originals] {
+                interner.release_before(keep_from);
+            }
             self.last_sweep_bucket = new_bucket;
+        }
+    }
+
+    fn hash_id(&self, id: &str) -> u64 {
+        self.id_hasher.hash_one(id)
+    }
+
+    /// Forgets the ids of the oldest minutes until the bound holds again,
+    /// never those of `current`, the minute being written.
+    fn evict_id_sets(&mut self, current: i64) {
+        if self.tracked_ids <= self.max_tracked_ids {
+            return;
+        }
+        // Evict down to 7/8 of the bound, so that this runs once per many posts.
+        let target = self.max_tracked_ids - self.max_tracked_ids / 8;
+        for (&minute, bucket) in &mut self.buckets {
+            if self.tracked_ids <= target || minute == current {
+                break;
+            }
+            if bucket.ids_evicted {
+                continue;
+            }
+            self.tracked_ids -= bucket.ids.len();
+            bucket.ids = FxHashMap::default();
+            bucket.ids_evicted = true;
+            self.evicted_id_sets += 1;
+            tracing::warn!(
+                minute_ms = minute * crate::BUCKET_MS,
+                max_tracked_ids = self.max_tracked_ids,
+                "trends: the post ids of an old minute were forgotten to bound memory; \
+                 posts dated in it are no longer counted"
+            );
         }
     }
 
@@ -379,22 +509,28 @@ impl State {
         if self.beyond_horizon(bucket) {
             return;
         }
-        match self.seen.entry(event.post_id.as_str().into()) {
+        let id = self.hash_id(&event.post_id);
+        let counts = self.buckets.entry(bucket).or_default();
+        if counts.ids_evicted {
+            return;
+        }
+        match counts.ids.entry(id) {
             Entry::Occupied(_) => return,
             Entry::Vacant(vacant) => {
-                vacant.insert(Seen { bucket, live: true });
+                vacant.insert(true);
             }
         }
+        self.tracked_ids += 1;
         let mut post = std::mem::take(&mut self.scratch);
         post.tags.clear();
-        post.author = self.accounts.intern(&event.author_id);
-        post.original = event.retweeted_id.as_deref().map(|original| self.originals.intern(original));
+        post.author = self.accounts.intern(&event.author_id, bucket);
+        post.original = event.retweeted_id.as_deref().map(|original| self.originals.intern(original, bucket));
         for display in &event.hashtags {
             let display = display.strip_prefix('#').unwrap_or(display);
             if display.is_empty() {
                 continue;
             }
-            let (tag, form) = self.intern_form(display);
+            let (tag, form) = self.intern_form(display, bucket);
             // A tag repeated in one post counts once, in its first form.
             if !post.tags.iter().any(|&(seen_tag, _)| seen_tag == tag) {
                 post.tags.push((tag, form));
@@ -412,28 +548,36 @@ impl State {
         self.apply_to_spans(bucket, &post, 1);
         self.scratch = post;
         self.invalidate();
+        self.evict_id_sets(bucket);
     }
 
     fn remove(&mut self, event: &TrendEvent) {
         let bucket = bucket_of(event.created_ms);
+        let id = self.hash_id(&event.post_id);
         if event.retweeted_id.is_none() {
             let at = self.newest_bucket().unwrap_or(bucket).max(bucket);
-            self.deleted.insert(event.post_id.as_str().into(), at);
+            self.deleted.insert(id, at);
             self.invalidate();
         }
         if self.beyond_horizon(bucket) {
             return;
         }
-        let was_live = match self.seen.entry(event.post_id.as_str().into()) {
-            Entry::Occupied(mut occupied) => std::mem::replace(&mut occupied.get_mut().live, false),
+        let counts = self.buckets.entry(bucket).or_default();
+        if counts.ids_evicted {
+            return;
+        }
+        let was_live = match counts.ids.entry(id) {
+            Entry::Occupied(mut occupied) => std::mem::replace(occupied.get_mut(), false),
             Entry::Vacant(vacant) => {
                 // A tombstone, so that a late duplicate of the post cannot
                 // bring it back.
-                vacant.insert(Seen { bucket, live: false });
+                vacant.insert(false);
+                self.tracked_ids += 1;
                 false
             }
         };
         if !was_live {
+            self.evict_id_sets(bucket);
             return;
         }
         // Subtract only what the bucket holds, so that an event that differs
@@ -484,13 +628,19 @@ impl State {
         }
     }
 
-    fn intern_form(&mut self, display: &str) -> (TagId, FormId) {
+    fn intern_form(&mut self, display: &str, bucket: i64) -> (TagId, FormId) {
         if let Some(form) = self.forms.get(display) {
-            return (self.form_tag[form as usize], form);
+            let tag = self.form_tag[form as usize];
+            self.forms.touch(form, bucket);
+            self.tags.touch(tag, bucket);
+            return (tag, form);
         }
-        let tag = self.tags.intern(&fold_tag(display));
-        let form = self.forms.intern(display);
-        self.form_tag.push(tag);
+        let tag = self.tags.intern(&fold_tag(display), bucket);
+        let form = self.forms.intern(display, bucket);
+        match self.form_tag.get_mut(form as usize) {
+            Some(reused) => *reused = tag,
+            None => self.form_tag.push(tag),
+        }
         (tag, form)
     }
 
@@ -560,7 +710,7 @@ impl State {
         let mut retweeted: Vec<(u64, OriginalId)> = recent
             .retweets
             .iter()
-            .filter(|&(&original, _)| !self.deleted.contains_key(originals.name(original)))
+            .filter(|&(&original, _)| !self.deleted.contains_key(&self.hash_id(originals.name(original))))
             .map(|(&original, &count)| (count, original))
             .collect();
         top_k(&mut retweeted, limit, |a, b| b.0.cmp(&a.0).then_with(|| originals.name(a.1).cmp(originals.name(b.1))));
@@ -632,5 +782,58 @@ mod tests {
         ]);
         let ranking = trends.current_ranking(Window::FiveMinutes, 10);
         assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "BTS".into(), count: 3 }]);
+    }
+
+    #[test]
+    fn names_and_ids_leave_with_their_buckets() {
+        let trends = EmbeddedTrends::new();
+        let early: Vec<TrendEvent> =
+            (0..500).map(|i| event(&format!("p{i}"), &format!("early{i}"), 10, &[&format!("gone{i}")])).collect();
+        trends.record_events(&early);
+        let full = trends.stats();
+        assert_eq!(full.tracked_ids, 500);
+        assert_eq!(full.interned, 500 + 500 + 500, "tags, forms and accounts");
+
+        // Two days and more later, one post: everything of minute 10 is beyond the horizon.
+        let later = 10 + RETENTION_BUCKETS + SWEEP_EVERY_BUCKETS;
+        trends.record_events(&[event("q", "late", later, &["Now"])]);
+        let stats = trends.stats();
+        assert_eq!(stats.tracked_ids, 1);
+        assert_eq!(stats.buckets, 1);
+        assert_eq!(stats.interned, 3, "only the new post's tag, form and account are left");
+        let ranking = trends.current_ranking(Window::OneDay, 10);
+        assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "Now".into(), count: 1 }]);
+
+        // Freed ids are reused without mixing names up.
+        trends.record_events(&[event("r", "other", later, &["Again", "now"])]);
+        let ranking = trends.current_ranking(Window::FiveMinutes, 10);
+        assert_eq!(
+            ranking.hashtags,
+            vec![HashtagCount { tag: "Now".into(), count: 2 }, HashtagCount { tag: "Again".into(), count: 1 }]
+        );
+    }
+
+    #[test]
+    fn duplicate_detection_stays_within_its_bound_and_never_counts_twice() {
+        let trends = EmbeddedTrends::with_max_tracked_ids(1_000);
+        let posts: Vec<TrendEvent> =
+            (0..5_000).map(|i| event(&format!("p{i}"), &format!("a{i}"), i / 100, &["Tag"])).collect();
+        trends.record_events(&posts);
+        let stats = trends.stats();
+        assert!(stats.tracked_ids <= 1_000, "{stats:?}");
+        assert!(stats.evicted_id_sets >= 40, "{stats:?}");
+        let before = trends.current_ranking(Window::OneHour, 10);
+        assert_eq!(before.hashtags, vec![HashtagCount { tag: "Tag".into(), count: 5_000 }]);
+
+        // Every post delivered again: the recent ones are recognised, the
+        // forgotten minutes count nothing new.
+        trends.record_events(&posts);
+        assert_eq!(trends.current_ranking(Window::OneHour, 10).hashtags, before.hashtags);
+        // A new post in a forgotten minute is not counted; one in a kept minute is.
+        trends.record_events(&[event("new-old", "x", 0, &["Tag"]), event("new", "y", 49, &["Tag"])]);
+        assert_eq!(
+            trends.current_ranking(Window::OneHour, 10).hashtags,
+            vec![HashtagCount { tag: "Tag".into(), count: 5_001 }]
+        );
     }
 }

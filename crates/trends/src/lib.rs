@@ -10,7 +10,7 @@
 mod embedded;
 mod redis_store;
 
-pub use embedded::EmbeddedTrends;
+pub use embedded::{DEFAULT_MAX_TRACKED_IDS, EmbeddedTrends, TrendStats};
 pub use redis_store::RedisTrends;
 
 /// Length of one time bucket. Windows are whole numbers of buckets.
@@ -284,6 +284,12 @@ pub trait TrendStore: Send + Sync {
 
     /// A cheap check that the engine answers (for `/readyz`); the embedded
     /// trends always do.
+    /// What an in-process store holds in memory (`None` for Redis, whose
+    /// keys expire on their own).
+    fn memory_stats(&self) -> Option<TrendStats> {
+        None
+    }
+
     async fn ping(&self) -> Result<(), TrendsError> {
         Ok(())
     }
