@@ -413,6 +413,26 @@ describe('the deck', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Log in' }).click();
     await waitFor(async () => (await page.locator('#app').getAttribute('data-signed-in')) === 'true', 10_000, 'sign-in');
 
+    // The refresh token is an HttpOnly, Secure, SameSite=Strict cookie on /api/auth that
+    // no script sees; only the short-lived access token is in localStorage.
+    const cookies = (await context.cookies()).filter((cookie) => cookie.name === 'deck_refresh');
+    assert.equal(cookies.length, 1, 'the browser kept the refresh cookie');
+    assert.deepEqual(
+      [cookies[0].httpOnly, cookies[0].secure, cookies[0].sameSite, cookies[0].path],
+      [true, true, 'Strict', '/api/auth'],
+    );
+    assert.ok(!(await page.evaluate(() => document.cookie)).includes('deck_refresh'));
+    const stored = await page.evaluate(() => localStorage.getItem('deck.session') ?? '');
+    assert.ok(stored.includes('access') && !stored.includes('refresh'), stored);
+    // Two tabs refreshing at the same moment both stay signed in.
+    const second = await context.newPage();
+    await second.goto(server.baseUrl);
+    const refresh = (tab) =>
+      tab.evaluate(async () => (await fetch('/api/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status);
+    assert.deepEqual(await Promise.all([refresh(page), refresh(second)]), [200, 200]);
+    assert.equal(await refresh(second), 200, 'the session survived');
+    await second.close();
+
     const box = page.getByRole('searchbox');
     await box.fill('#ARMY');
     await box.press('Enter');

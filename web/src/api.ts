@@ -75,11 +75,12 @@ export function fetchTicket(): Promise<TicketResponse> {
   return request<TicketResponse>('POST', '/api/stream/ticket', undefined, true);
 }
 
-/** Tokens from login and refresh. */
+/** Tokens from login and refresh; the web client's refresh token travels in an HttpOnly cookie instead. */
 export interface Tokens {
   access_token: string;
-  refresh_token: string;
+  refresh_token?: string;
   expires_in: number;
+  refresh_expires_in: number;
 }
 
 /** The account endpoints. */
@@ -91,9 +92,10 @@ export const auth = {
   changePassword: (currentPassword: string, newPassword: string) =>
     request<unknown>('POST', '/api/auth/password', { current_password: currentPassword, new_password: newPassword }, true),
   logoutEverywhere: () => request<unknown>('POST', '/api/auth/logout-all', undefined, true),
-  login: (email: string, password: string) => request<Tokens>('POST', '/api/auth/login', { email, password }),
-  refresh: (refreshToken: string) => request<Tokens>('POST', '/api/auth/refresh', { refresh_token: refreshToken }),
-  logout: (refreshToken: string) => request<unknown>('POST', '/api/auth/logout', { refresh_token: refreshToken }, true),
+  login: (email: string, password: string) => request<Tokens>('POST', '/api/auth/login', { email, password, refresh_cookie: true }),
+  /** With the refresh cookie (sent by the browser, never read by a script). */
+  refresh: () => request<Tokens>('POST', '/api/auth/refresh', {}),
+  logout: () => request<unknown>('POST', '/api/auth/logout', {}, true),
   resetRequest: (email: string) => request<unknown>('POST', '/api/auth/reset/request', { email }),
   resetConfirm: (token: string, password: string) => request<unknown>('POST', '/api/auth/reset/confirm', { token, password }),
 };

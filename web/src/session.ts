@@ -1,12 +1,14 @@
-// The signed-in session: tokens kept in localStorage, the access token
-// refreshed with the refresh token a minute before it expires.
+// The signed-in session. The refresh token lives in an HttpOnly cookie that
+// no script can read (scoped to /api/auth); this module keeps only the
+// short-lived access token, shared by the tabs through localStorage, and
+// refreshes it a minute before it expires. Tabs take turns refreshing (a Web
+// Lock), and the server also forgives two refreshes at the same moment.
 
 import { ApiError, auth, setTokenProvider, type Tokens } from './api';
 
 interface Stored {
   email: string;
   access: string;
-  refresh: string;
   expiresAt: number;
 }
 
@@ -19,10 +21,23 @@ const listeners: (() => void)[] = [];
 function load(): Stored | null {
   try {
     const raw = localStorage.getItem(KEY);
-    return raw ? (JSON.parse(raw) as Stored) : null;
+    if (!raw) return null;
+    const parsed = JSON.parse(raw) as Partial<Stored> & { refresh?: unknown };
+    // A session saved by an older client kept its refresh token here; it is dropped.
+    if ('refresh' in parsed) {
+      localStorage.removeItem(KEY);
+      return null;
+    }
+    return typeof parsed.email === 'string' && typeof parsed.access === 'string' && typeof parsed.expiresAt === 'number'
+      ? { email: parsed.email, access: parsed.access, expiresAt: parsed.expiresAt }
+      : null;
   } catch {
     return null;
   }
+}
+
+function notify(wasSignedIn: boolean): void {
+  if (wasSignedIn !== (session !== null)) for (const listener of listeners) listener();
 }
 
 function store(next: Stored | null): void {
@@ -31,11 +46,11 @@ function store(next: Stored | null): void {
   if (next) localStorage.setItem(KEY, JSON.stringify(next));
   else localStorage.removeItem(KEY);
   schedule();
-  if (wasSignedIn !== (next !== null)) for (const listener of listeners) listener();
+  notify(wasSignedIn);
 }
 
 function fromTokens(email: string, tokens: Tokens): Stored {
-  return { email, access: tokens.access_token, refresh: tokens.refresh_token, expiresAt: Date.now() + tokens.expires_in * 1000 };
+  return { email, access: tokens.access_token, expiresAt: Date.now() + tokens.expires_in * 1000 };
 }
 
 function schedule(): void {
@@ -45,21 +60,33 @@ function schedule(): void {
   refreshTimer = setTimeout(() => void refreshNow(), Math.min(delay, 2 ** 31 - 1));
 }
 
-/** Rotates the tokens; a refused refresh token signs the user out. */
+/** Runs `work` while no other tab of this origin refreshes (where Web Locks exist). */
+function oneTabAtATime(work: () => Promise<void>): Promise<void> {
+  return navigator.locks ? navigator.locks.request('deck.session.refresh', () => work()).then(() => undefined) : work();
+}
+
+/** Rotates the tokens; a refused refresh cookie signs the user out. */
 async function refreshNow(): Promise<void> {
   if (!session) return;
   if (refreshing) return refreshing;
   const current = session;
-  refreshing = (async () => {
+  refreshing = oneTabAtATime(async () => {
+    // Another tab may have refreshed while this one waited for the lock.
+    const latest = load();
+    if (latest && latest.email === current.email && latest.access !== current.access && latest.expiresAt - Date.now() > 60_000) {
+      session = latest;
+      schedule();
+      return;
+    }
     try {
-      store(fromTokens(current.email, await auth.refresh(current.refresh)));
+      store(fromTokens(current.email, await auth.refresh()));
     } catch (error) {
       if (error instanceof ApiError && (error.status === 401 || error.status === 403 || error.status === 400)) store(null);
       else schedule();
-    } finally {
-      refreshing = null;
     }
-  })();
+  }).finally(() => {
+    refreshing = null;
+  });
   return refreshing;
 }
 
@@ -74,17 +101,16 @@ export function signedInEmail(): string | null {
   return session?.email ?? null;
 }
 
-/** Logs in and keeps the tokens. */
+/** Logs in; the refresh token comes back as an HttpOnly cookie. */
 export async function login(email: string, password: string): Promise<void> {
   store(fromTokens(email, await auth.login(email, password)));
 }
 
-/** Logs out here and on the server. */
+/** Logs out here and on the server (which also clears the cookie). */
 export async function logout(): Promise<void> {
-  const current = session;
-  if (current) {
+  if (session) {
     try {
-      await auth.logout(current.refresh);
+      await auth.logout();
     } catch {
       // Signing out locally matters more than telling the server.
     }
@@ -98,10 +124,19 @@ export async function logoutEverywhere(): Promise<void> {
   store(null);
 }
 
-/** Calls `listener` whenever the user signs in or out. */
+/** Calls `listener` whenever the user signs in or out (in this tab or another). */
 export function onSessionChange(listener: () => void): void {
   listeners.push(listener);
 }
+
+// Another tab signed in, out or refreshed: follow it.
+window.addEventListener('storage', (event) => {
+  if (event.key !== KEY && event.key !== null) return;
+  const wasSignedIn = session !== null;
+  session = load();
+  schedule();
+  notify(wasSignedIn);
+});
 
 setTokenProvider(accessToken);
 schedule();

@@ -33,8 +33,16 @@ pub struct AuthConfig {
     pub audience: String,
     /// Lifetime of access tokens, seconds (15 minutes).
     pub access_ttl_secs: u64,
-    /// Lifetime of a refresh token, seconds; each rotation starts a new one.
+    /// Idle lifetime of a refresh token, seconds (30 days); each rotation starts a new
+    /// one, never past the session's absolute lifetime.
     pub refresh_ttl_secs: u64,
+    /// Absolute lifetime of a session (a refresh-token family), seconds (30 days): however
+    /// often it is refreshed, the member logs in again after this (ASVS 7.3.2).
+    pub session_lifetime_secs: u64,
+    /// How long after a refresh token was rotated away presenting it again is taken for a
+    /// second tab refreshing at the same moment (a sibling token is issued in the same
+    /// session), rather than for a stolen token (which revokes the session), seconds (30).
+    pub refresh_reuse_grace_secs: u64,
     /// Lifetime of verification and reset tokens, seconds (24 hours).
     pub email_token_ttl_secs: u64,
     /// Lifetime of a stream ticket, seconds.
@@ -60,6 +68,8 @@ impl Default for AuthConfig {
             audience: "deck".to_owned(),
             access_ttl_secs: 15 * 60,
             refresh_ttl_secs: 30 * 24 * 3600,
+            session_lifetime_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 30,
             email_token_ttl_secs: 24 * 3600,
             ticket_ttl_secs: 30,
             public_url: "http://127.0.0.1:8080".to_owned(),

@@ -142,6 +142,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "password",
     "token",
     "refresh_token",
+    "refresh_cookie",
     "current_password",
     "new_password",
     "columns",
@@ -161,6 +162,17 @@ struct Credentials {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+    /// Send the refresh token as an `HttpOnly` cookie rather than in the body (the web
+    /// client, so that no script can read it).
+    #[serde(default)]
+    refresh_cookie: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EmailOnly {
     email: String,
 }
@@ -174,10 +186,60 @@ struct VerifyBody {
     password: Option<String>,
 }
 
+/// Without `refresh_token`, the token is the refresh cookie's, and the rotated one goes
+/// back in the cookie only.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
-    refresh_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// The refresh cookie: `HttpOnly` (no script reads it), `Secure` (browsers also accept it
+/// from `http://localhost` and `http://127.0.0.1`), `SameSite=Strict` (never sent from
+/// another site) and scoped to `/api/auth`, where refresh and logout live. Every route
+/// that reads it also requires a JSON body, which no cross-site form can send.
+pub const REFRESH_COOKIE: &str = "deck_refresh";
+
+fn refresh_cookie(token: &str, max_age_secs: u64) -> http::HeaderValue {
+    let cookie =
+        format!("{REFRESH_COOKIE}={token}; Path=/api/auth; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict");
+    http::HeaderValue::from_str(&cookie).unwrap_or_else(|_| http::HeaderValue::from_static("deck_refresh=; Max-Age=0"))
+}
+
+fn cleared_refresh_cookie() -> http::HeaderValue {
+    http::HeaderValue::from_static("deck_refresh=; Path=/api/auth; Max-Age=0; HttpOnly; Secure; SameSite=Strict")
+}
+
+/// The refresh cookie's value, if the request carries one. Tokens are URL-safe base64,
+/// so the value needs no decoding; anything else simply fails the lookup.
+fn refresh_cookie_value(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == REFRESH_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The tokens as JSON; with `cookie`, the refresh token moves out of the body into the
+/// `HttpOnly` cookie.
+fn session_response(mut tokens: crate::service::SessionTokens, cookie: bool) -> Response {
+    let set_cookie = match (cookie, tokens.refresh_token.take()) {
+        (true, Some(token)) => Some(refresh_cookie(&token, tokens.refresh_expires_in)),
+        (false, token) => {
+            tokens.refresh_token = token;
+            None
+        }
+        (true, None) => None,
+    };
+    let mut response = no_store(Json(tokens).into_response());
+    if let Some(set_cookie) = set_cookie {
+        response.headers_mut().insert(http::header::SET_COOKIE, set_cookie);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -245,19 +307,32 @@ async fn resend(
 async fn login(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<Credentials>,
+    JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, AuthError> {
     let tokens = service.login(&body.email, &body.password, ip).await?;
-    Ok(no_store(Json(tokens).into_response()))
+    Ok(session_response(tokens, body.refresh_cookie))
 }
 
 async fn refresh(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
+    headers: http::HeaderMap,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Response, AuthError> {
-    let tokens = service.refresh(&body.refresh_token, ip).await?;
-    Ok(no_store(Json(tokens).into_response()))
+    let (token, cookie) = match body.refresh_token {
+        Some(token) => (token, false),
+        None => (refresh_cookie_value(&headers).ok_or(AuthError::InvalidRefreshToken)?, true),
+    };
+    match service.refresh(&token, ip).await {
+        Ok(tokens) => Ok(session_response(tokens, cookie)),
+        // A dead cookie is cleared, so that the browser stops sending it.
+        Err(error) if cookie => {
+            let mut response = error.into_response();
+            response.headers_mut().insert(http::header::SET_COOKIE, cleared_refresh_cookie());
+            Ok(response)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 async fn logout(
@@ -272,13 +347,19 @@ async fn logout(
     } else {
         parse_json::<LogoutBody>(&body)?.refresh_token
     };
+    // The cookie names the session only with a JSON body or a bearer token, neither of
+    // which a cross-site form can send.
+    let from_cookie = !body.iter().all(u8::is_ascii_whitespace) || headers.contains_key(http::header::AUTHORIZATION);
+    let refresh_token = refresh_token.or_else(|| refresh_cookie_value(&headers).filter(|_| from_cookie));
     // A bad access token is ignored when a refresh token names the session anyway.
     let claims = headers
         .get(http::header::AUTHORIZATION)
         .and_then(bearer_token)
         .and_then(|token| service.authenticate_sync(token).ok());
     service.logout(refresh_token.as_deref(), claims.as_ref()).await?;
-    Ok(ok("logged_out"))
+    let mut response = ok("logged_out");
+    response.headers_mut().insert(http::header::SET_COOKIE, cleared_refresh_cookie());
+    Ok(response)
 }
 
 async fn logout_all(

@@ -27,10 +27,14 @@ use api::client::rate_key_for_ip;
 pub struct SessionTokens {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
-    /// Opaque token for `/api/auth/refresh`; single use.
-    pub refresh_token: String,
+    /// Opaque token for `/api/auth/refresh`; single use. Left out of the body when it
+    /// travels in the `HttpOnly` cookie instead (the web client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds the access token lives.
     pub expires_in: u64,
+    /// Seconds the refresh token lives (at most until the session's absolute end).
+    pub refresh_expires_in: u64,
 }
 
 /// What ticket issuing answers.
@@ -411,19 +415,22 @@ impl AuthService {
         let family_id = new_id();
         let refresh_token = new_secret_token();
         let now = now_secs();
+        let expires_at =
+            now.saturating_add(secs_i64(self.config.refresh_ttl_secs.min(self.config.session_lifetime_secs)));
         self.members
             .create_family(&RefreshTokenRecord {
                 token_hash: hash_token(&refresh_token),
                 family_id: family_id.clone(),
                 user_id: user_id.to_owned(),
                 created_at: now,
-                expires_at: now.saturating_add(secs_i64(self.config.refresh_ttl_secs)),
+                expires_at,
             })
             .await?;
         Ok(SessionTokens {
             access_token: self.access_token(user_id, &family_id, now)?,
-            refresh_token,
+            refresh_token: Some(refresh_token),
             expires_in: self.config.access_ttl_secs,
+            refresh_expires_in: u64::try_from(expires_at - now).unwrap_or(0),
         })
     }
 
@@ -440,7 +447,10 @@ impl AuthService {
     }
 
     /// Rotates a refresh token. A token presented a second time (theft, or a replay)
-    /// revokes its whole family, so both the thief and the victim must log in again.
+    /// revokes its whole family, so both the thief and the victim must log in again;
+    /// except within `refresh_reuse_grace_secs` of its rotation, when it is taken for a
+    /// second tab that refreshed at the same moment and gets a sibling token in the same
+    /// session. No token outlives the session's absolute lifetime.
     pub async fn refresh(&self, refresh_token: &str, ip: IpAddr) -> Result<SessionTokens, AuthError> {
         self.check_ip("token-ip", ip, self.config.limits.token_ip).await?;
         let old_hash = hash_token(refresh_token.trim());
@@ -450,12 +460,8 @@ impl AuthService {
         if state.family_revoked_at.is_some() {
             return Err(AuthError::InvalidRefreshToken);
         }
-        if state.used_at.is_some() {
-            self.members.revoke_family(&family_id, now).await?;
-            tracing::warn!(family = %family_id, "refresh token reused: session revoked");
-            return Err(AuthError::RefreshReused);
-        }
-        if state.record.expires_at <= now {
+        let session_ends_at = state.family_created_at.saturating_add(secs_i64(self.config.session_lifetime_secs));
+        if state.record.expires_at <= now || session_ends_at <= now {
             return Err(AuthError::InvalidRefreshToken);
         }
         let next_token = new_secret_token();
@@ -464,21 +470,32 @@ impl AuthService {
             family_id: family_id.clone(),
             user_id: state.record.user_id.clone(),
             created_at: now,
-            expires_at: now.saturating_add(secs_i64(self.config.refresh_ttl_secs)),
+            expires_at: now.saturating_add(secs_i64(self.config.refresh_ttl_secs)).min(session_ends_at),
         };
-        match self.members.rotate_refresh_token(&old_hash, &next, now).await? {
-            RotateOutcome::Rotated => Ok(SessionTokens {
+        let tokens = |refresh_token: String| -> Result<SessionTokens, AuthError> {
+            Ok(SessionTokens {
                 access_token: self.access_token(&state.record.user_id, &family_id, now)?,
-                refresh_token: next_token,
+                refresh_token: Some(refresh_token),
                 expires_in: self.config.access_ttl_secs,
-            }),
-            RotateOutcome::AlreadyUsed => {
-                // Someone rotated it between our read and our write: also a reuse.
-                self.members.revoke_family(&family_id, now).await?;
-                tracing::warn!(family = %family_id, "refresh token raced: session revoked");
-                Err(AuthError::RefreshReused)
-            }
+                refresh_expires_in: u64::try_from(next.expires_at - now).unwrap_or(0),
+            })
+        };
+        let used_at = match state.used_at {
+            None => match self.members.rotate_refresh_token(&old_hash, &next, now).await? {
+                RotateOutcome::Rotated => return tokens(next_token),
+                // Someone rotated it between our read and our write.
+                RotateOutcome::AlreadyUsed => now,
+            },
+            Some(used_at) => used_at,
+        };
+        if now.saturating_sub(used_at) < secs_i64(self.config.refresh_reuse_grace_secs) {
+            self.members.add_refresh_token(&next).await?;
+            tracing::info!(family = %family_id, "concurrent refresh within the grace period: sibling token issued");
+            return tokens(next_token);
         }
+        self.members.revoke_family(&family_id, now).await?;
+        tracing::warn!(family = %family_id, "refresh token reused: session revoked");
+        Err(AuthError::RefreshReused)
     }
 
     /// Logout: revokes the session named by a refresh token and/or an access token's `sid`.

@@ -22,7 +22,7 @@ async fn mariadb_and_redis_end_to_end() {
     let run = new_id();
     let members = Arc::new(SqlMemberStore::connect(&mysql).await.unwrap());
     let harness = harness_with(
-        config(),
+        auth::AuthConfig { refresh_reuse_grace_secs: 0, ..config() },
         tempfile::tempdir().unwrap(),
         members.clone(),
         Arc::new(RedisTicketStore::connect(&redis, &format!("deck:test:{run}:ticket:")).await.unwrap()),

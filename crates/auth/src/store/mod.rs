@@ -94,6 +94,9 @@ pub struct RefreshTokenState {
     pub used_at: Option<i64>,
     /// When its family was revoked, if it was.
     pub family_revoked_at: Option<i64>,
+    /// When its family (the session) started: the session's absolute lifetime counts
+    /// from here.
+    pub family_created_at: i64,
 }
 
 /// What a rotation did.
@@ -153,6 +156,9 @@ pub trait MemberStore: Send + Sync {
         next: &RefreshTokenRecord,
         now: i64,
     ) -> Result<RotateOutcome, StoreError>;
+    /// Adds a token to a live family without using any (a second tab's concurrent
+    /// refresh, within the grace period).
+    async fn add_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
     /// Revokes one family.
     async fn revoke_family(&self, family_id: &str, now: i64) -> Result<(), StoreError>;
     /// Revokes every family of a member except `keep`; returns how many were revoked.

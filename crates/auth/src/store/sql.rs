@@ -299,7 +299,8 @@ impl MemberStore for SqlMemberStore {
 
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenState>, StoreError> {
         let row = sqlx::query(
-            "SELECT r.token_hash, r.family_id, r.user_id, r.created_at, r.expires_at, r.used_at, f.revoked_at \
+            "SELECT r.token_hash, r.family_id, r.user_id, r.created_at, r.expires_at, r.used_at, f.revoked_at, \
+             f.created_at AS family_created_at \
              FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id \
              WHERE r.token_hash = ?",
         )
@@ -317,9 +318,17 @@ impl MemberStore for SqlMemberStore {
                 },
                 used_at: row.try_get("used_at")?,
                 family_revoked_at: row.try_get("revoked_at")?,
+                family_created_at: row.try_get("family_created_at")?,
             })
         })
         .transpose()
+    }
+
+    async fn add_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        insert_refresh(&mut transaction, token).await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     async fn rotate_refresh_token(
