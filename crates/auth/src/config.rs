@@ -121,6 +121,11 @@ pub struct RateLimits {
     /// Login attempts per account from one client address (IPv6 by /64). Keyed by both, so
     /// that one attacker guessing from their address cannot lock the owner out.
     pub login_account: RateLimit,
+    /// The backoff behind `login_account`, same key: longer windows with more attempts, so
+    /// that a guesser who waits out each minute is slowed to a few tries an hour, then a day.
+    pub login_account_slow: RateLimit,
+    /// The last step of that backoff.
+    pub login_account_daily: RateLimit,
     /// Login attempts per account from all addresses together: bounds guessing spread over
     /// many addresses. Set high, since reaching it locks the account for its window.
     pub login_account_total: RateLimit,
@@ -144,6 +149,8 @@ impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
             login_account: RateLimit::per_minute(5),
+            login_account_slow: RateLimit { max: 15, window_secs: 15 * 60 },
+            login_account_daily: RateLimit { max: 40, window_secs: 24 * 3600 },
             login_account_total: RateLimit { max: 100, window_secs: 3600 },
             login_ip: RateLimit::per_minute(20),
             signup_ip: RateLimit { max: 20, window_secs: 3600 },

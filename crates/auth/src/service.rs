@@ -389,7 +389,11 @@ impl AuthService {
         let email = normalize_email(email).map_err(|_| AuthError::InvalidCredentials)?;
         // Per account and address, so that one attacker cannot lock the owner out; plus a
         // high per-account ceiling against guessing spread over many addresses.
-        self.check_rate("login-account", &format!("{email}\n{}", rate_key_for_ip(ip)), limits.login_account).await?;
+        // With a backoff: 5 a minute, 15 in 15 minutes, 40 a day.
+        let account_and_address = format!("{email}\n{}", rate_key_for_ip(ip));
+        self.check_rate("login-account", &account_and_address, limits.login_account).await?;
+        self.check_rate("login-account-slow", &account_and_address, limits.login_account_slow).await?;
+        self.check_rate("login-account-daily", &account_and_address, limits.login_account_daily).await?;
         self.check_rate("login-account-total", &email, limits.login_account_total).await?;
         if password.chars().count() > crate::password::MAX_PASSWORD_CHARS {
             // Same answer, but no hashing of megabytes on request.

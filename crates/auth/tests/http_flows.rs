@@ -774,3 +774,44 @@ async fn embedded_backends_file_mail_in_the_data_dir_outbox() {
     assert!(mails[0].contains("To: embedded@example.org"));
     assert!(data_dir.path().join("auth.sqlite").exists());
 }
+
+/// Behind the per-minute window (tested above) the per-account-and-address limit backs
+/// off over longer windows: here the quarter-hour step alone (the minute step opened
+/// wide), which holds a guesser for most of the quarter-hour, while the owner's own
+/// address is free. (Real waits are not used: the defaults are 5 / min, 15 / 15 min and
+/// 40 / day, in `docs/security.md`.)
+#[tokio::test]
+async fn a_patient_guesser_is_slowed_by_a_growing_backoff() {
+    let defaults = RateLimits::default();
+    assert!(defaults.login_account_slow.window_secs > defaults.login_account.window_secs);
+    assert!(defaults.login_account_daily.window_secs > defaults.login_account_slow.window_secs);
+    let limits = RateLimits {
+        login_account: RateLimit { max: 1_000, window_secs: 60 },
+        login_account_slow: RateLimit { max: 15, window_secs: 15 * 60 },
+        ..defaults
+    };
+    let harness = sqlite_harness(AuthConfig { limits, ..config() }).await;
+    let email = "patient@example.org";
+    let attacker = "192.0.2.67";
+    for _ in 0..15 {
+        let answer = post(
+            &harness.router,
+            "/api/auth/login",
+            json!({"email": email, "password": "guess guess guess"}),
+            attacker,
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let answer =
+        post(&harness.router, "/api/auth/login", json!({"email": email, "password": "guess guess guess"}), attacker)
+            .await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = answer.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after > 60 && retry_after <= 15 * 60, "{retry_after}");
+    // The owner, from their own address, is not locked out.
+    let answer =
+        post(&harness.router, "/api/auth/login", json!({"email": email, "password": "guess guess guess"}), "192.0.2.8")
+            .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
