@@ -251,10 +251,37 @@ async fn foreign_origins_and_reused_tickets_are_refused() {
     send(&mut socket, json!({"type": "launch_rockets"})).await;
     // A live query that could match every post (no positive term) is refused.
     send(&mut socket, json!({"type": "subscribe", "column": "all", "q": "-x1 -x2 OR -filter:retweets"})).await;
+    // Query bombs: 100 KB, deep nesting, thousands of ORs.
+    send(&mut socket, json!({"type": "subscribe", "column": "big", "q": "bts ".repeat(25_000)})).await;
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "column": "deep", "q": format!("{}bts{}", "(".repeat(500), ")".repeat(500))}),
+    )
+    .await;
+    send(&mut socket, json!({"type": "subscribe", "column": "ors", "q": vec!["a"; 900].join(" OR ")})).await;
     send(&mut socket, json!({"type": "ping"})).await;
     let frames = read_until_quiet(&mut socket, Duration::from_millis(500)).await;
     let codes: Vec<&str> = frames.iter().filter_map(|frame| frame["code"].as_str()).collect();
-    assert_eq!(codes, ["bad_json", "bad_query", "bad_message", "needs_positive_term"]);
+    assert_eq!(
+        codes,
+        ["bad_json", "bad_query", "bad_message", "needs_positive_term", "bad_query", "bad_query", "bad_query"]
+    );
     assert_eq!(frames.iter().find(|frame| frame["code"] == "bad_query").unwrap()["position"], 0);
     assert_eq!(frames.last().unwrap(), &json!({"type": "pong"}));
+}
+
+/// Query bombs over HTTP: 400 with the position (a URL over 64 KiB cannot
+/// even be built by the `http` crate, and hyper answers it 414: docs/limits.md).
+#[tokio::test]
+async fn query_bombs_over_http_get_400_with_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let deck = Deck::start(&dir.path().join("data"), &["--source", "none"]).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/api/timeline", deck.port);
+    for q in ["bts ".repeat(10_000), format!("{}bts{}", "(".repeat(500), ")".repeat(500)), vec!["-a"; 900].join(" ")] {
+        let answer = client.get(&url).query(&[("q", q.as_str())]).send().await.unwrap();
+        assert_eq!(answer.status(), 400, "{}", &q[..20]);
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["position"].is_u64(), "{body}");
+    }
 }
