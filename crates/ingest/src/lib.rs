@@ -19,6 +19,7 @@ mod net;
 pub mod normalize;
 mod replay;
 mod x;
+mod x_rules;
 mod x_source;
 
 /// Entry points for the fuzz targets (`fuzz/`) and the corpus replay in
@@ -52,10 +53,8 @@ pub use health::{HealthHandle, SourceHealth, SourceStatus};
 pub use jetstream_source::{DEFAULT_JETSTREAM_URL, JETSTREAM_COLLECTIONS, JetstreamConfig, JetstreamSource};
 pub use mastodon_source::{MastodonConfig, MastodonSource, MastodonTransport, compare_status_ids};
 pub use replay::{MAX_LINE_BYTES, ReplaySource};
-pub use x_source::{
-    DEFAULT_X_BASE_URL, X_RULE_TAG, X_STREAM_QUERY, XConfig, XRule, XRules, XRulesError, XRulesLimits, XRulesSync,
-    XSource,
-};
+pub use x_rules::{X_RULE_TAG, XRule, XRules, XRulesError, XRulesLimits, XRulesSync};
+pub use x_source::{DEFAULT_X_BASE_URL, X_STREAM_QUERY, XConfig, XSource};
 
 /// A record that cannot be turned into posts. The message says what is
 /// wrong; the caller logs it together with the record's origin.
