@@ -18,6 +18,7 @@ mod mastodon_source;
 mod net;
 pub mod normalize;
 mod replay;
+mod sse;
 mod x;
 mod x_rules;
 mod x_source;
@@ -27,7 +28,7 @@ mod x_source;
 /// apart from the network.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::mastodon_source::sse_decode;
+    pub use crate::sse::sse_decode;
 
     /// Sanitized status HTML → plain text and links (Mastodon).
     pub fn html_to_text(html: &str) -> (String, Vec<String>) {

@@ -36,11 +36,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
+use crate::SourceError;
 use crate::backoff::{Backoff, Sleep, TokioSleep, websocket_backoff};
 use crate::health::{HealthHandle, SourceHealth};
 use crate::net::{Disconnect, install_tls_provider, next_or_stall, pause, send, unreadable};
-use crate::x_source::{Line, LineSplitter};
-use crate::{MAX_LINE_BYTES, SourceError};
+use crate::sse::sse_frames;
 
 /// How the source reaches the streaming API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,7 +135,7 @@ pub(crate) enum Incoming {
     ServerError(String),
 }
 
-type Frames = Pin<Box<dyn Stream<Item = Result<Incoming, String>> + Send>>;
+pub(crate) type Frames = Pin<Box<dyn Stream<Item = Result<Incoming, String>> + Send>>;
 
 /// Why opening the stream failed.
 enum OpenError {
@@ -585,116 +585,25 @@ fn prev_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     })
 }
 
-/// Percent-encodes a query or path component (hashtags may be non-ASCII).
+/// What stays as it is in a query or path component: RFC 3986's unreserved
+/// characters; everything else (hashtags may be non-ASCII) is percent-encoded.
+const COMPONENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Percent-encodes a query or path component.
 fn encode_component(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
-
-/// Server-sent events as frames: `event:`/`data:` lines up to a blank
-/// line make one frame; comment lines (`:thump`) are heartbeats.
-fn sse_frames(response: reqwest::Response) -> Frames {
-    let mut decoder = SseDecoder::default();
-    let frames = response
-        .bytes_stream()
-        .map(move |chunk| match chunk {
-            Ok(chunk) => decoder.push(&chunk).into_iter().map(Ok).collect(),
-            Err(error) => vec![Err(error.to_string())],
-        })
-        .flat_map(futures::stream::iter)
-        .chain(futures::stream::once(async { Err("the server ended the event stream".to_owned()) }));
-    Box::pin(frames)
-}
-
-/// The SSE framing, apart from the network: bytes in, frames out. Each line
-/// is bounded by the line splitter, and one event's `data` by
-/// [`MAX_LINE_BYTES`] in all (an event that grows past it is dropped and
-/// reported), so a server that never sends a blank line cannot make it grow.
-#[derive(Default)]
-pub(crate) struct SseDecoder {
-    splitter: LineSplitter,
-    lines: Vec<Line>,
-    event: Option<String>,
-    data: Vec<String>,
-    data_bytes: usize,
-    oversized: bool,
-}
-
-impl SseDecoder {
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<Incoming> {
-        self.splitter.push(chunk, &mut self.lines);
-        let mut items = Vec::new();
-        for line in std::mem::take(&mut self.lines) {
-            match line {
-                Line::KeepAlive => {
-                    if self.oversized {
-                        items.push(Incoming::Unreadable(format!(
-                            "an event of more than {MAX_LINE_BYTES} bytes of data"
-                        )));
-                    } else if !self.data.is_empty() || self.event.is_some() {
-                        let frame = serde_json::json!({
-                            "event": self.event.take().unwrap_or_else(|| "message".to_owned()),
-                            "payload": self.data.join("\n"),
-                        });
-                        items.push(Incoming::Frame(frame.to_string()));
-                    }
-                    self.event = None;
-                    self.data.clear();
-                    self.data_bytes = 0;
-                    self.oversized = false;
-                }
-                Line::Unreadable(reason) => items.push(Incoming::Unreadable(reason)),
-                Line::Message(line) => {
-                    if line.starts_with(':') {
-                        items.push(Incoming::Alive);
-                    } else if let Some(name) = line.strip_prefix("event:") {
-                        self.event = Some(model::truncate_at_char_boundary(name.trim(), 64).to_owned());
-                    } else if let Some(value) = line.strip_prefix("data:") {
-                        let value = value.strip_prefix(' ').unwrap_or(value);
-                        self.data_bytes += value.len() + 1;
-                        if self.data_bytes > MAX_LINE_BYTES {
-                            self.oversized = true;
-                            self.data.clear();
-                        } else {
-                            self.data.push(value.to_owned());
-                        }
-                    }
-                    // `id:` and `retry:` lines are not used by Mastodon.
-                }
-            }
-        }
-        items
-    }
-}
-
-/// For the fuzz targets: what the SSE framing makes of `chunks`, as
-/// `(frames, heartbeats, unreadable)` with the frames' JSON text.
-#[doc(hidden)]
-pub fn sse_decode(chunks: &[&[u8]]) -> (Vec<String>, usize, usize) {
-    let mut decoder = SseDecoder::default();
-    let (mut frames, mut alive, mut unreadable) = (Vec::new(), 0, 0);
-    for chunk in chunks {
-        for item in decoder.push(chunk) {
-            match item {
-                Incoming::Frame(frame) => frames.push(frame),
-                Incoming::Alive => alive += 1,
-                Incoming::Unreadable(_) | Incoming::ServerError(_) => unreadable += 1,
-            }
-        }
-    }
-    (frames, alive, unreadable)
+    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn components_keep_unreserved_characters_and_encode_the_rest_as_utf8() {
+        assert_eq!(encode_component("a-b_c.d~E9"), "a-b_c.d~E9");
+        assert_eq!(encode_component("방탄 #&/?"), "%EB%B0%A9%ED%83%84%20%23%26%2F%3F");
+    }
 
     #[test]
     fn status_ids_order_numerically() {
