@@ -8,9 +8,7 @@
 //! resume from the checkpoints saved with the stored posts, so a record that
 //! was only in the log when the process died is read again from its source.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -67,9 +65,9 @@ pub trait LogConsumer: Send {
 
 /// The partition for a key: stable across runs and processes.
 pub fn partition_for(key: &str, partitions: u32) -> u32 {
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    (hasher.finish() % u64::from(partitions.max(1))) as u32
+    // XXH3 (64-bit, seed 0): specified, so a key's partition is the same for
+    // every build and release (std's `DefaultHasher` promises neither).
+    (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % u64::from(partitions.max(1))) as u32
 }
 
 /// In-memory partitions with Kafka's offsets and group positions.
@@ -231,6 +229,17 @@ impl LogConsumer for EmbeddedConsumer {
 mod tests {
     use super::*;
     use model::Origin;
+
+    /// The partition of a key never changes between builds: XXH3's own test
+    /// vector for the empty input, and the partitions of a few keys, pinned.
+    #[test]
+    fn partitions_are_pinned() {
+        assert_eq!(xxhash_rust::xxh3::xxh3_64(b""), 0x2D06_8005_38D3_94C2);
+        let pinned: Vec<u32> =
+            ["1", "1588523548181921792", "did:plc:abc", "방탄"].iter().map(|key| partition_for(key, 12)).collect();
+        assert_eq!(pinned, [0, 6, 0, 0]);
+        assert_eq!(partition_for("anything", 0), 0, "no partitions counts as one");
+    }
 
     fn record(key: &str, position: u64) -> RawRecord {
         RawRecord {
