@@ -113,3 +113,23 @@ impl From<trends::TrendsError> for ApiError {
         ApiError::Internal(error.to_string())
     }
 }
+
+/// `axum::extract::Query` whose rejection (a query string that does not
+/// deserialize, such as `limit=abc`) answers like every other error: 400
+/// `{error, code: "bad_params"}`, not axum's plain text.
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => Err(ApiError::BadRequest { code: "bad_params", message: rejection.body_text() }),
+        }
+    }
+}

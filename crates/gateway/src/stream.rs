@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query as QueryParams, State};
+use axum::extract::{ConnectInfo, State};
+
+use crate::errors::QueryParams;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use feed::{ConnectionId, DirectSender, Outbound};

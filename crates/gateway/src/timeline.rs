@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Query as QueryParams, State};
+use axum::extract::State;
+
+use crate::errors::QueryParams;
 use model::Cursor;
 use serde::Deserialize;
 use store_api::Range;

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query as QueryParams, State};
+use axum::extract::State;
+
+use crate::errors::QueryParams;
 use serde::Deserialize;
 use tokio::sync::watch;
 use trends::Window;
