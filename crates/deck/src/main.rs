@@ -8,6 +8,9 @@ mod supervisor;
 mod web;
 mod without_engines;
 
+#[cfg(test)]
+mod route_tests;
+
 /// mimalloc instead of the system allocator: ingest allocates per post and
 /// per index term (measured in BENCHMARKS.md, "Allocator").
 #[global_allocator]
