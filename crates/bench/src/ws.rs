@@ -56,6 +56,61 @@ pub struct WsArgs {
     /// How long frames of the measured period may still arrive after it.
     #[arg(long, default_value_t = 5)]
     grace_seconds: u64,
+    /// Every this many seconds, print a `sample` line (TSV): seconds since the
+    /// start, the server's RSS (MiB), its open files, the size of
+    /// `--data-dir` (MiB), and the p99 latency (ms) and messages of the
+    /// frames that arrived in the interval. 0: no samples (the soak uses 10).
+    #[arg(long, default_value_t = 0)]
+    sample_seconds: u64,
+    /// The server's data dir, for the disk column of the samples.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+/// Bytes of the files under `dir`, recursively.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_bytes(&entry.path()),
+            Ok(_) => entry.metadata().map_or(0, |metadata| metadata.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Prints a `sample` line every `every` until the task is aborted (see
+/// `WsArgs::sample_seconds`).
+async fn sample_forever(tally: Arc<Tally>, every: Duration, pid: Option<u32>, data_dir: Option<std::path::PathBuf>) {
+    let started = Instant::now();
+    let mut seen = 0;
+    let mut seen_messages = 0;
+    println!("sample\tseconds\trss_mib\topen_files\tdisk_mib\tp99_ms\tmessages");
+    loop {
+        tokio::time::sleep(every).await;
+        let mut interval: Vec<i64> = {
+            let latencies = tally.latencies.lock().await;
+            let new = latencies.get(seen..).map(<[i64]>::to_vec).unwrap_or_default();
+            seen = latencies.len();
+            new
+        };
+        interval.sort_unstable();
+        let messages = tally.n_messages.load(Ordering::Relaxed);
+        let rss_mib = pid.and_then(|pid| proc_field(pid, "VmRSS:")).map_or(0, |kib| kib / 1024);
+        let open_files =
+            pid.and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok()).map_or(0, |fds| fds.count());
+        let disk_mib = data_dir.as_deref().map_or(0, dir_bytes) / (1024 * 1024);
+        println!(
+            "sample\t{}\t{rss_mib}\t{open_files}\t{disk_mib}\t{}\t{}",
+            started.elapsed().as_secs(),
+            percentile_ms(&interval, 0.99),
+            messages - seen_messages
+        );
+        seen_messages = messages;
+    }
 }
 
 fn column_query(handles: &[String], connection_idx: usize, column_idx: usize) -> String {
@@ -374,6 +429,14 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
     let cpu_before = args.server_pid.and_then(cpu_seconds);
     let start_ms = now_ms();
     tally.start_ms.store(start_ms, Ordering::Relaxed);
+    let sampler = (args.sample_seconds > 0).then(|| {
+        tokio::spawn(sample_forever(
+            tally.clone(),
+            Duration::from_secs(args.sample_seconds),
+            args.server_pid,
+            args.data_dir.clone(),
+        ))
+    });
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let end_ms = now_ms();
@@ -392,6 +455,9 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
     };
     for task in &tasks {
         task.abort();
+    }
+    if let Some(sampler) = sampler {
+        sampler.abort();
     }
     let n_messages = tally.n_messages.load(Ordering::Relaxed);
     if let Some(cpu) = cpu {
