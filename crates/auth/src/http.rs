@@ -340,7 +340,8 @@ async fn logout(
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AuthError> {
-    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
+    let empty_body = body.iter().all(u8::is_ascii_whitespace);
+    let refresh_token = if empty_body {
         None
     } else if !is_json_content_type(&headers) {
         return Err(AuthError::UnsupportedMediaType);
@@ -349,7 +350,7 @@ async fn logout(
     };
     // The cookie names the session only with a JSON body or a bearer token, neither of
     // which a cross-site form can send.
-    let from_cookie = !body.iter().all(u8::is_ascii_whitespace) || headers.contains_key(http::header::AUTHORIZATION);
+    let from_cookie = !empty_body || headers.contains_key(http::header::AUTHORIZATION);
     let refresh_token = refresh_token.or_else(|| refresh_cookie_value(&headers).filter(|_| from_cookie));
     // A bad access token is ignored when a refresh token names the session anyway.
     let claims = headers

@@ -7,15 +7,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use auth::AuthConfig;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use common::*;
 use http::{Request, StatusCode};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
+use serde_json::json;
 
 const IP: &str = "192.0.2.40";
 
@@ -31,15 +27,7 @@ async fn post_with_cookie(
     if let Some(cookie) = cookie {
         builder = builder.header("cookie", cookie);
     }
-    let mut request = builder.body(Body::from(body.to_owned())).unwrap();
-    let peer: SocketAddr = format!("{IP}:40000").parse().unwrap();
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = harness.router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let raw = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec();
-    let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    Answer { status, headers, body, raw }
+    send(&harness.router, builder.body(Body::from(body.to_owned())).unwrap(), IP).await
 }
 
 /// The `deck_refresh=…` pair of a response's `Set-Cookie`, and the whole header.

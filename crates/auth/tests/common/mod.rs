@@ -137,7 +137,12 @@ pub async fn call(
     if let Some(token) = bearer {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
-    let mut request = builder.body(body.map_or_else(Body::empty, |value| Body::from(value.to_string()))).unwrap();
+    let request = builder.body(body.map_or_else(Body::empty, |value| Body::from(value.to_string()))).unwrap();
+    send(router, request, ip).await
+}
+
+/// Sends a request built by the caller through the router, from `ip`.
+pub async fn send(router: &Router, mut request: Request<Body>, ip: &str) -> Answer {
     let peer: SocketAddr = format!("{ip}:40000").parse().unwrap();
     request.extensions_mut().insert(ConnectInfo(peer));
     let response = router.clone().oneshot(request).await.unwrap();
