@@ -72,6 +72,16 @@ pub fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
 }
 
 impl EngineArgs {
+    /// The in-process trends, keeping no more event time than `--retention`
+    /// (at most their own 48 h).
+    pub fn embedded_trends(&self) -> EmbeddedTrends {
+        match self.retention {
+            Some(retention) => EmbeddedTrends::new()
+                .with_horizon_ms(i64::try_from(retention.as_millis()).unwrap_or(trends::RETENTION_MS)),
+            None => EmbeddedTrends::new(),
+        }
+    }
+
     /// The store's read limits: the flags, else the defaults.
     pub fn read_limits(&self) -> ReadLimits {
         let defaults = ReadLimits::default();
@@ -192,13 +202,11 @@ impl Backends {
                 // outbox with its verification links.
                 auth::create_private_dir(data_dir)
                     .with_context(|| format!("create the data dir {}", data_dir.display()))?;
-                let store = EmbeddedStore::open(&data_dir.join("posts"))
-                    .context("open the post store")?
-                    .with_read_limits(engines.read_limits());
-                Arc::new(match engines.retention {
-                    Some(retention) => store.with_retention(retention),
-                    None => store,
-                })
+                Arc::new(
+                    EmbeddedStore::open_with_retention(&data_dir.join("posts"), engines.retention)
+                        .context("open the post store")?
+                        .with_read_limits(engines.read_limits()),
+                )
             }
         };
         let (trends, trends_embedded): (Arc<dyn TrendStore>, bool) = match &engines.redis {
@@ -206,7 +214,7 @@ impl Backends {
                 tracing::info!("trends: Redis");
                 (Arc::new(RedisTrends::connect(url, &engines.namespace).await.context("connect to Redis")?), false)
             }
-            _ => (Arc::new(EmbeddedTrends::new()), true),
+            _ => (Arc::new(engines.embedded_trends()), true),
         };
         Ok(Backends { log, store, trends, kafka, trends_embedded, group: format!("{}-processors", engines.namespace) })
     }

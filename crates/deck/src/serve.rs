@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use feed::{FanOut, Hub, HubConfig};
 use pipeline::{Health, LogError, Metrics, Processor, ProcessorConfig, Published, Publisher};
 use tokio_util::sync::CancellationToken;
-use trends::{EmbeddedTrends, TrendStore, Window};
+use trends::{TrendStore, Window};
 
 use crate::accounts::{self, AccountArgs, AuthTickets, AuthTokens};
 use crate::backends::{Backends, EngineArgs, KafkaConfig, KafkaPublisher, ProcessedConsumer, restore_trends};
@@ -37,7 +37,7 @@ impl Publisher for HubPublisher {
 pub async fn rebuild_trends(engines: &EngineArgs, data_dir: &Path, span_ms: i64) -> anyhow::Result<()> {
     let backends = Backends::open(engines, data_dir).await?;
     let trends: Arc<dyn TrendStore> =
-        if backends.trends_embedded { Arc::new(EmbeddedTrends::new()) } else { backends.trends.clone() };
+        if backends.trends_embedded { Arc::new(engines.embedded_trends()) } else { backends.trends.clone() };
     // The trending baselines reach back further than the longest window.
     let n_posts = restore_trends(backends.store.as_ref(), trends.as_ref(), span_ms.max(trends::RETENTION_MS)).await?;
     tracing::info!(n_posts, "trends rebuilt from stored posts");

@@ -70,6 +70,17 @@ impl EmbeddedTrends {
         EmbeddedTrends { state: Mutex::new(State::new(max.max(1))) }
     }
 
+    /// The same store keeping at most `horizon_ms` of event time (rounded up
+    /// to whole minutes, plus the minute being written), never more than
+    /// [`crate::RETENTION_MS`]: `deck` passes `--retention`, so that the
+    /// trends keep no post ids or accounts longer than the posts are kept.
+    /// A window longer than the horizon counts what the horizon holds.
+    pub fn with_horizon_ms(self, horizon_ms: i64) -> EmbeddedTrends {
+        let buckets = (horizon_ms.max(0).saturating_add(crate::BUCKET_MS - 1) / crate::BUCKET_MS).saturating_add(1);
+        self.state.lock().horizon_buckets = buckets.clamp(1, RETENTION_BUCKETS);
+        self
+    }
+
     /// What the store holds now.
     pub fn stats(&self) -> TrendStats {
         let state = self.state.lock();
@@ -365,6 +376,9 @@ struct State {
     deleted: FxHashMap<u64, i64>,
     cache: [Option<Cached>; 3],
     last_sweep_bucket: i64,
+    /// Buckets kept back from the newest: [`RETENTION_BUCKETS`], or fewer
+    /// with a shorter `--retention` ([`EmbeddedTrends::with_horizon_ms`]).
+    horizon_buckets: i64,
     /// Reused for each post so that recording does not allocate.
     scratch: Contribution,
 }
@@ -395,6 +409,7 @@ impl State {
             deleted: FxHashMap::default(),
             cache: [None, None, None],
             last_sweep_bucket: i64::MIN,
+            horizon_buckets: RETENTION_BUCKETS,
             scratch: Contribution::default(),
         }
     }
@@ -447,12 +462,19 @@ impl State {
                 }
             }
         }
-        let keep_from = new_bucket - RETENTION_BUCKETS + 1;
+        let keep_from = new_bucket - self.horizon_buckets + 1;
         let kept = self.buckets.split_off(&keep_from);
         // Ids of posts older than the horizon go with their bucket: a post
-        // that old is ignored whether it was seen before or not.
-        for bucket in std::mem::replace(&mut self.buckets, kept).values() {
+        // that old is ignored whether it was seen before or not. With a
+        // horizon shorter than a span, the bucket leaves the span's totals
+        // here rather than when the span slides past it.
+        for (&minute, bucket) in &std::mem::replace(&mut self.buckets, kept) {
             self.tracked_ids -= bucket.ids.len();
+            for span in &mut self.spans {
+                if minute > new_bucket - span.far && minute <= new_bucket - span.near {
+                    span.apply_bucket(bucket, -1);
+                }
+            }
         }
         if new_bucket.saturating_sub(self.last_sweep_bucket) >= SWEEP_EVERY_BUCKETS {
             self.deleted.retain(|_, deleted_at| *deleted_at >= keep_from);
@@ -498,7 +520,7 @@ impl State {
 
     /// Whether an event in `bucket` is too old to count.
     fn beyond_horizon(&self, bucket: i64) -> bool {
-        self.newest_bucket().is_some_and(|newest| bucket <= newest - RETENTION_BUCKETS)
+        self.newest_bucket().is_some_and(|newest| bucket <= newest - self.horizon_buckets)
     }
 
     fn record(&mut self, event: &TrendEvent) {
@@ -811,6 +833,32 @@ mod tests {
             ranking.hashtags,
             vec![HashtagCount { tag: "Now".into(), count: 2 }, HashtagCount { tag: "Again".into(), count: 1 }]
         );
+    }
+
+    #[test]
+    fn a_short_horizon_keeps_only_its_minutes_in_every_window() {
+        // `--retention 10m`: 10 minutes and the one being written.
+        let trends = EmbeddedTrends::new().with_horizon_ms(10 * crate::BUCKET_MS);
+        for minute in 0..30 {
+            trends.record_events(&[event(&format!("p{minute}"), &format!("a{minute}"), minute, &["Tag"])]);
+        }
+        let stats = trends.stats();
+        assert_eq!(stats.buckets, 11, "{stats:?}");
+        assert_eq!(stats.tracked_ids, 11);
+        // Minutes 19..=29 are left, in the hour and the day alike; the five
+        // minutes see their own.
+        for (window, count) in [(Window::FiveMinutes, 5), (Window::OneHour, 11), (Window::OneDay, 11)] {
+            let ranking = trends.current_ranking(window, 10);
+            assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "Tag".into(), count }], "{window:?}");
+        }
+        // A post dated before the horizon is not counted.
+        trends.record_events(&[event("old", "z", 5, &["Tag"])]);
+        let ranking = trends.current_ranking(Window::OneDay, 10);
+        assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "Tag".into(), count: 11 }]);
+        // An hour later, one post: the others have left every window.
+        trends.record_events(&[event("q", "late", 90, &["Now"])]);
+        let ranking = trends.current_ranking(Window::OneDay, 10);
+        assert_eq!(ranking.hashtags, vec![HashtagCount { tag: "Now".into(), count: 1 }]);
     }
 
     #[test]

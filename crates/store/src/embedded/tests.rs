@@ -1,0 +1,106 @@
+//! The format-2 → 3 migration, on a data dir laid out by hand as format 2
+//! wrote it (one `posts`, `postings` and `retweets` partition, retweet
+//! counters in `meta`, tombstones without a time).
+
+use chrono::{TimeZone, Utc};
+use fjall::PartitionCreateOptions;
+use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source, StoredPost};
+use search::{Doc, Query};
+
+use super::*;
+
+fn post(id: &str, second: i64, tags: &[&str]) -> Post {
+    Post {
+        id: id.to_owned(),
+        source: Source::Demo,
+        kind: Kind::Post,
+        author: Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None },
+        text: tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" "),
+        lang: Some("en".into()),
+        created_at: Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap(),
+        claimed_at: None,
+        retweeted_id: None,
+        quoted_id: None,
+        reply_to: None,
+        hashtags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+        mentions: Vec::new(),
+        urls: Vec::new(),
+        cashtags: Vec::new(),
+        has_media: false,
+        counts: Counts::default(),
+        media: Vec::new(),
+        card: None,
+        sensitive: false,
+        permalink: None,
+    }
+}
+
+/// Writes `posts` as format 2 did, with one retweet pair and its counter.
+fn write_format_2(dir: &Path, posts: &[Post], tombstoned: &str) {
+    let keyspace = Config::new(dir).open().unwrap();
+    let open = |name: &str| keyspace.open_partition(name, PartitionCreateOptions::default()).unwrap();
+    let (meta, old_posts, old_postings, old_retweets, tombstones) =
+        (open("meta"), open("posts"), open("postings"), open("retweets"), open("tombstones"));
+    meta.insert(FORMAT_KEY, 2u32.to_be_bytes()).unwrap();
+    for post in posts {
+        old_posts.insert(post.id.as_bytes(), crate::codec::encode(post).unwrap()).unwrap();
+        let original = post.retweeted_id.as_ref().map(|id| posts.iter().find(|post| post.id == *id).unwrap().clone());
+        let stored = StoredPost { post: post.clone(), retweeted: original.map(Box::new), quoted: None };
+        for term in Doc::new(&stored).terms() {
+            old_postings.insert([posting_prefix(&term).as_slice(), post.cursor().as_bytes()].concat(), []).unwrap();
+        }
+        if let Some(original_id) = &post.retweeted_id {
+            old_retweets.insert(retweet_key(original_id, &post.id), []).unwrap();
+            meta.insert([LEGACY_RETWEET_COUNT_PREFIX, original_id.as_bytes()].concat(), 1u64.to_be_bytes()).unwrap();
+        }
+    }
+    tombstones.insert(tombstoned, []).unwrap();
+    keyspace.persist(PersistMode::SyncAll).unwrap();
+}
+
+#[tokio::test]
+async fn a_format_2_data_dir_is_migrated_into_time_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut original = post("o", 0, &["bts"]);
+    original.counts.retweets = 1;
+    let mut retweet = post("rt", 10, &[]);
+    retweet.kind = Kind::Retweet;
+    retweet.retweeted_id = Some("o".into());
+    let posts = [original, post("a", 20, &["bts", "kpop"]), retweet, post("b", 30, &["kpop"])];
+    write_format_2(dir.path(), &posts, "gone");
+
+    for _ in 0..2 {
+        // Migrated at the first open; the second finds format 3.
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let page = store.timeline(&Query::parse("#bts").unwrap(), Range::default(), 10).await.unwrap();
+        let ids: Vec<&str> = page.posts.iter().map(|post| post.post.id.as_str()).collect();
+        assert_eq!(ids, ["a", "rt", "o"], "a retweet matches its original's tags");
+        let found = store.get(&["rt".into()]).await.unwrap();
+        assert_eq!(found[0].retweeted.as_ref().map(|original| original.counts.retweets), Some(1));
+        // The retweet was counted once: a re-delivery does not count it again.
+        let mut again = posts[2].clone();
+        again.counts.likes = 1;
+        store
+            .apply(WriteBatch { events: vec![PostEvent::Upsert(PostBundle::single(again))], checkpoints: Vec::new() })
+            .await
+            .unwrap();
+        assert_eq!(store.get(&["o".into()]).await.unwrap()[0].post.counts.retweets, 1);
+        // The tombstone is kept: the deleted post stays deleted.
+        let gone = post("gone", 40, &["bts"]);
+        store
+            .apply(WriteBatch { events: vec![PostEvent::Upsert(PostBundle::single(gone))], checkpoints: Vec::new() })
+            .await
+            .unwrap();
+        assert!(store.get(&["gone".into()]).await.unwrap().is_empty());
+        assert_eq!(store.newest().await.unwrap().map(|cursor| cursor.id().to_owned()), Some("b".into()));
+        assert_eq!(store.segment_count(), 1);
+    }
+    let keyspace = Config::new(dir.path()).open().unwrap();
+    let names = keyspace.list_partitions();
+    for legacy in ["posts", "postings", "retweets"] {
+        assert!(!names.iter().any(|name| &**name == legacy), "{legacy} is left: {names:?}");
+    }
+    let meta = keyspace.open_partition("meta", PartitionCreateOptions::default()).unwrap();
+    assert_eq!(meta.get(FORMAT_KEY).unwrap().as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+    assert_eq!(meta.prefix(LEGACY_RETWEET_COUNT_PREFIX).count(), 0);
+}
