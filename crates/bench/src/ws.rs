@@ -65,6 +65,18 @@ pub struct WsArgs {
     /// The server's data dir, for the disk column of the samples.
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// The columns' queries when `--query` is not given: `mixed` (hashtag,
+    /// word and user columns in turn, each matching ~5 % of the demo) or
+    /// `users` (one author's posts per column, as a reader who follows
+    /// people; the soak uses it).
+    #[arg(long, value_enum, default_value_t = ColumnMix::Mixed)]
+    column_mix: ColumnMix,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ColumnMix {
+    Mixed,
+    Users,
 }
 
 /// Bytes of the files under `dir`, recursively.
@@ -113,12 +125,16 @@ async fn sample_forever(tally: Arc<Tally>, every: Duration, pid: Option<u32>, da
     }
 }
 
-fn column_query(handles: &[String], connection_idx: usize, column_idx: usize) -> String {
-    // A mix of hashtag, keyword and user columns, as on the first screen.
-    match (connection_idx + column_idx) % 3 {
+fn column_query(handles: &[String], mix: ColumnMix, connection_idx: usize, column_idx: usize) -> String {
+    let kind = match mix {
+        // A mix of hashtag, keyword and user columns, as on the first screen.
+        ColumnMix::Mixed => (connection_idx + column_idx) % 3,
+        ColumnMix::Users => 2,
+    };
+    match kind {
         0 => ["#BTS", "#ARMY", "#방탄소년단", "#JIMIN"][connection_idx % 4].to_owned(),
         1 => ["BTS", "concert", "콘서트", "love"][connection_idx % 4].to_owned(),
-        _ => match handles.get(connection_idx % handles.len().max(1)) {
+        _ => match handles.get((connection_idx + column_idx) % handles.len().max(1)) {
             Some(handle) => format!("from:{handle}"),
             None => format!("from:user{}", connection_idx % 500),
         },
@@ -254,8 +270,10 @@ async fn deck_connection(
 
 /// Reads one connection's frames until the run ends. Frames are not parsed
 /// as a whole: the driver only needs each post's stamp, and parsing every
-/// frame would make the clients, not the server, the bottleneck.
-async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool) {
+/// frame would make the clients, not the server, the bottleneck. A column
+/// the server drops (`resync`) is subscribed again, as the web client does,
+/// so an overload shows as resyncs and latency, not as silence.
+async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool, queries: Vec<String>) {
     let mut local = Vec::new();
     let count = |text: &str, stamp: Option<i64>, local: &mut Vec<i64>| {
         if let Some(stamp) = stamp
@@ -284,6 +302,16 @@ async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool) 
             }
         } else if text.starts_with(r#"{"type":"resync""#) {
             tally.n_resyncs.fetch_add(1, Ordering::Relaxed);
+            let column =
+                serde_json::from_str::<Value>(text).ok().and_then(|frame| frame["column"].as_str().map(str::to_owned));
+            let query =
+                column.as_deref().and_then(|column| column.parse::<usize>().ok()).and_then(|idx| queries.get(idx));
+            if let (Some(column), Some(query)) = (column.as_deref(), query) {
+                let subscribe = json!({"type": "subscribe", "column": column, "q": query});
+                if socket.send(Message::Text(subscribe.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
         } else {
             count(text, frame_created_ms(text), &mut local);
         }
@@ -380,20 +408,24 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
         let (client, url, ws_base, tally, opened) =
             (client.clone(), args.url.clone(), ws_base.clone(), tally.clone(), opened.clone());
         let queries: Vec<String> = (0..args.columns)
-            .map(|column_idx| args.query.clone().unwrap_or_else(|| column_query(&handles, connection_idx, column_idx)))
+            .map(|column_idx| {
+                args.query
+                    .clone()
+                    .unwrap_or_else(|| column_query(&handles, args.column_mix, connection_idx, column_idx))
+            })
             .collect();
         let centrifugo = args.centrifugo;
         async move {
             let socket = if centrifugo {
                 centrifugo_connection(&ws_base).await?
             } else {
-                deck_connection(&client, &url, &ws_base, queries).await?
+                deck_connection(&client, &url, &ws_base, queries.clone()).await?
             };
             let n_open = opened.fetch_add(1, Ordering::Relaxed) + 1;
             if n_open % 1000 == 0 {
                 eprintln!("  {n_open} connections open");
             }
-            Ok::<_, anyhow::Error>(tokio::spawn(read_frames(socket, tally, centrifugo)))
+            Ok::<_, anyhow::Error>(tokio::spawn(read_frames(socket, tally, centrifugo, queries)))
         }
     };
     let tasks: Vec<tokio::task::JoinHandle<()>> = futures::stream::iter(0..args.connections)
@@ -495,7 +527,7 @@ async fn requery(args: WsArgs) -> anyhow::Result<()> {
     let mut queries: Vec<String> = (0..args.connections)
         .flat_map(|connection_idx| {
             let handles = &handles;
-            (0..args.columns).map(move |column_idx| column_query(handles, connection_idx, column_idx))
+            (0..args.columns).map(move |column_idx| column_query(handles, args.column_mix, connection_idx, column_idx))
         })
         .collect();
     queries.sort();
