@@ -230,7 +230,10 @@ pub struct RedisTrends {
 }
 
 /// How long one Redis command (or connect) may take, a reconnect included.
-const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// A stopped Redis refuses connections at once, so this bounds only a Redis
+/// that is up but slow: one call of [`EVENTS_PER_CALL`] events on a loaded
+/// 2-core machine took over 2 s once (CI, 2026-12-01).
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs one Redis call with [`COMMAND_TIMEOUT`] over all of it: the
 /// connection manager's own timeouts do not cover a command that waits for
