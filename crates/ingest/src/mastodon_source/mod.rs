@@ -27,20 +27,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, Stream, StreamExt};
+use futures::Stream;
 use model::{Origin, RawRecord};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
+
+mod backfill;
+mod connect;
 
 use crate::SourceError;
 use crate::backoff::{Backoff, Sleep, TokioSleep, websocket_backoff};
 use crate::health::{HealthHandle, SourceHealth};
 use crate::net::{Disconnect, install_tls_provider, next_or_stall, pause, send, unreadable};
-use crate::sse::sse_frames;
 
 /// How the source reaches the streaming API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,16 +170,6 @@ struct StatusPeek<'a> {
     created_at: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-struct InstancePeek {
-    urls: Option<InstanceUrls>,
-}
-
-#[derive(Deserialize)]
-struct InstanceUrls {
-    streaming_api: Option<String>,
-}
-
 /// Orders Mastodon ids: numeric ids (every current server) by value, as
 /// strings of digits compare by length then text; others by text.
 pub fn compare_status_ids(left: &str, right: &str) -> Ordering {
@@ -303,112 +293,6 @@ impl MastodonSource {
         health.disconnected(Some(reason));
     }
 
-    /// Where the streaming API lives: `urls.streaming_api` of
-    /// `/api/v1/instance`, else the server itself.
-    async fn streaming_base(&self, client: &reqwest::Client) -> String {
-        if self.config.discover_streaming_url {
-            let url = format!("{}/api/v1/instance", self.config.base_url);
-            let instance = async {
-                let response = client.get(&url).send().await.ok()?.error_for_status().ok()?;
-                let instance: InstancePeek = response.json().await.ok()?;
-                instance.urls?.streaming_api
-            };
-            if let Ok(Some(streaming)) = tokio::time::timeout(self.config.connect_timeout, instance).await {
-                return streaming.trim_end_matches('/').to_owned();
-            }
-        }
-        self.config.base_url.clone()
-    }
-
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.config.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        }
-    }
-
-    /// Opens the stream(s) over WebSocket or SSE.
-    async fn open(&self, client: &reqwest::Client, base: &str, sse: bool) -> Result<Frames, OpenError> {
-        let opening = async { if sse { self.open_sse(client, base).await } else { self.open_websocket(base).await } };
-        tokio::time::timeout(self.config.connect_timeout, opening)
-            .await
-            .unwrap_or_else(|_| Err(OpenError::Other("connecting timed out".to_owned())))
-    }
-
-    async fn open_websocket(&self, base: &str) -> Result<Frames, OpenError> {
-        let base = if let Some(rest) = base.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            base.to_owned()
-        };
-        let url = format!("{base}/api/v1/streaming");
-        let mut request = url.as_str().into_client_request().map_err(|error| OpenError::Other(error.to_string()))?;
-        if let Some(token) = &self.config.token {
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| OpenError::Other("the token is not a valid header value".to_owned()))?;
-            request.headers_mut().insert("authorization", value);
-        }
-        let (mut socket, _response) = match tokio_tungstenite::connect_async(request).await {
-            Ok(connected) => connected,
-            Err(tungstenite::Error::Http(response)) => {
-                return Err(OpenError::Refused(response.status().as_u16()));
-            }
-            Err(error) => return Err(OpenError::Other(error.to_string())),
-        };
-        let mut subscriptions = Vec::new();
-        if self.config.public {
-            subscriptions.push(serde_json::json!({ "type": "subscribe", "stream": "public" }));
-        }
-        for tag in &self.config.hashtags {
-            subscriptions.push(serde_json::json!({ "type": "subscribe", "stream": "hashtag", "tag": tag }));
-        }
-        for subscription in subscriptions {
-            socket
-                .send(Message::text(subscription.to_string()))
-                .await
-                .map_err(|error| OpenError::Other(error.to_string()))?;
-        }
-        let frames = socket.map(|message| match message {
-            Ok(Message::Text(text)) => Ok(websocket_text(text.as_str())),
-            Ok(Message::Binary(bytes)) => Ok(Incoming::Unreadable(format!("binary frame of {} bytes", bytes.len()))),
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Ok(Incoming::Alive),
-            Ok(Message::Close(frame)) => Err(format!("closed by the server: {frame:?}")),
-            Err(error) => Err(error.to_string()),
-        });
-        Ok(Box::pin(frames))
-    }
-
-    async fn open_sse(&self, client: &reqwest::Client, base: &str) -> Result<Frames, OpenError> {
-        // The instance names its streaming server with a WebSocket scheme.
-        let base = if let Some(rest) = base.strip_prefix("wss://") {
-            format!("https://{rest}")
-        } else if let Some(rest) = base.strip_prefix("ws://") {
-            format!("http://{rest}")
-        } else {
-            base.to_owned()
-        };
-        let mut paths = Vec::new();
-        if self.config.public {
-            paths.push(format!("{base}/api/v1/streaming/public"));
-        }
-        for tag in &self.config.hashtags {
-            paths.push(format!("{base}/api/v1/streaming/hashtag?tag={}", encode_component(tag)));
-        }
-        let mut streams = Vec::with_capacity(paths.len());
-        for url in paths {
-            let request = self.authorize(client.get(&url)).header("accept", "text/event-stream");
-            let response = request.send().await.map_err(|error| OpenError::Other(error.to_string()))?;
-            if !response.status().is_success() {
-                return Err(OpenError::Other(format!("HTTP {} from {url}", response.status())));
-            }
-            streams.push(sse_frames(response));
-        }
-        Ok(Box::pin(futures::stream::select_all(streams)))
-    }
-
     /// The record for the status just counted in `progress`, carrying the
     /// checkpoint to resume after it.
     fn record(&self, progress: &Progress, payload: String) -> RawRecord {
@@ -477,76 +361,6 @@ impl MastodonSource {
             }
         }
     }
-
-    /// Hands on the statuses after `since` from the REST timelines, oldest first.
-    async fn backfill(
-        &self,
-        client: &reqwest::Client,
-        since: &str,
-        progress: &mut Progress,
-        health: &HealthHandle,
-        out: &mpsc::Sender<RawRecord>,
-        shutdown: &CancellationToken,
-    ) -> Result<(), Disconnect> {
-        let limit = self.config.backfill_page_size.clamp(1, 40);
-        let mut timelines = Vec::new();
-        if self.config.public {
-            timelines.push(format!("{}/api/v1/timelines/public", self.config.base_url));
-        }
-        for tag in &self.config.hashtags {
-            timelines.push(format!("{}/api/v1/timelines/tag/{}", self.config.base_url, encode_component(tag)));
-        }
-        for timeline in timelines {
-            let mut url = format!("{timeline}?min_id={}&limit={limit}", encode_component(since));
-            for page_idx in 0..self.config.backfill_max_pages {
-                let request = self.authorize(client.get(&url)).send();
-                let response = tokio::select! {
-                    response = tokio::time::timeout(self.config.connect_timeout, request) => response,
-                    () = shutdown.cancelled() => return Err(Disconnect::Stop),
-                };
-                let response = match response {
-                    Ok(Ok(response)) if response.status().is_success() => response,
-                    Ok(Ok(response)) => {
-                        return Err(Disconnect::Network(format!("HTTP {} from {url}", response.status())));
-                    }
-                    Ok(Err(error)) => return Err(Disconnect::Network(error.to_string())),
-                    Err(_elapsed) => return Err(Disconnect::Network(format!("{url} timed out"))),
-                };
-                let newer = prev_link(response.headers());
-                let body = response.text().await.map_err(|error| Disconnect::Network(error.to_string()))?;
-                let statuses: Vec<&RawValue> = serde_json::from_str(&body)
-                    .map_err(|error| Disconnect::Network(format!("backfill page: {error}")))?;
-                let mut page: Vec<(String, Option<i64>, &RawValue)> = statuses
-                    .iter()
-                    .filter_map(|status| {
-                        let peek = serde_json::from_str::<StatusPeek>(status.get()).ok()?;
-                        Some((peek.id.into_owned(), event_time_us(peek.created_at.as_deref()), *status))
-                    })
-                    .collect();
-                // Servers answer newest first; hand on oldest first so the
-                // checkpoint only moves forward.
-                page.sort_by(|left, right| compare_status_ids(&left.0, &right.0));
-                let newest = page.last().map(|(id, _, _)| id.clone());
-                for (id, event_us, status) in page {
-                    advance(&mut progress.last_id, &id);
-                    progress.position += 1;
-                    health.record(event_us);
-                    if !send(out, self.record(progress, status.get().to_owned()), shutdown).await {
-                        return Err(Disconnect::Stop);
-                    }
-                }
-                let Some(newest) = newest else { break };
-                if statuses.len() < limit {
-                    break;
-                }
-                if page_idx + 1 == self.config.backfill_max_pages {
-                    tracing::warn!(source = %self.name, %timeline, "backfill stopped at its page limit; older gap statuses were skipped");
-                }
-                url = newer.unwrap_or_else(|| format!("{timeline}?min_id={}&limit={limit}", encode_component(&newest)));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The id and event time of an `update` frame's status.
@@ -562,48 +376,9 @@ fn update_status(frame: &str) -> Option<(String, Option<i64>)> {
     Some((status.id.into_owned(), event_time_us(status.created_at.as_deref())))
 }
 
-/// A WebSocket text message: a frame, or an in-band error.
-fn websocket_text(text: &str) -> Incoming {
-    match serde_json::from_str::<FramePeek>(text) {
-        Ok(FramePeek { event: None, error: Some(error), .. }) => Incoming::ServerError(error.get().to_owned()),
-        _ => Incoming::Frame(text.to_owned()),
-    }
-}
-
-/// The `rel="prev"` target of a `Link` header: Mastodon's page of newer statuses.
-fn prev_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|param| {
-                let param = param.trim();
-                param == "rel=\"prev\"" || param == "rel=prev"
-            })
-            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
-    })
-}
-
-/// What stays as it is in a query or path component: RFC 3986's unreserved
-/// characters; everything else (hashtags may be non-ASCII) is percent-encoded.
-const COMPONENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-/// Percent-encodes a query or path component.
-fn encode_component(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn components_keep_unreserved_characters_and_encode_the_rest_as_utf8() {
-        assert_eq!(encode_component("a-b_c.d~E9"), "a-b_c.d~E9");
-        assert_eq!(encode_component("방탄 #&/?"), "%EB%B0%A9%ED%83%84%20%23%26%2F%3F");
-    }
 
     #[test]
     fn status_ids_order_numerically() {
