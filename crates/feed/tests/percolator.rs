@@ -50,33 +50,16 @@ fn post(
         .map(|word_idx| WORDS[*word_idx].to_owned())
         .chain(tags.iter().map(|tag_idx| format!("#{}", TAGS[*tag_idx])))
         .collect();
+    let author =
+        Author { id: HANDLES[author].into(), handle: HANDLES[author].into(), name: String::new(), avatar_url: None };
     let mut content = Post {
-        id: "1".into(),
-        source: Source::Demo,
         kind: if reply.is_some() { Kind::Reply } else { Kind::Post },
-        author: Author {
-            id: HANDLES[author].into(),
-            handle: HANDLES[author].into(),
-            name: String::new(),
-            avatar_url: None,
-        },
-        text: text.join(" "),
         lang: Some(if words.contains(&3) { "ko" } else { "en" }.into()),
-        created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
         reply_to: reply.map(|handle| ReplyTo { post_id: None, author_id: None, handle: Some(HANDLES[handle].into()) }),
         hashtags: tags.iter().map(|tag_idx| TAGS[*tag_idx].to_owned()).collect(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
         has_media: media,
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
         counts: Counts { retweets: words.len() as u64, ..Counts::default() },
+        ..Post::new("1", Source::Demo, author, &text.join(" "), Utc.timestamp_opt(1_700_000_000, 0).unwrap())
     };
     if !retweet {
         return StoredPost { post: content, retweeted: None, quoted: None };

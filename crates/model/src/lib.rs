@@ -203,6 +203,35 @@ pub struct Post {
 }
 
 impl Post {
+    /// A plain post (kind [`Kind::Post`]) with nothing but these fields:
+    /// no language, entities, references, counts or media. Build the rest
+    /// with struct update syntax: `Post { hashtags, ..Post::new(…) }`.
+    pub fn new(id: &str, source: Source, author: Author, text: &str, created_at: DateTime<Utc>) -> Post {
+        Post {
+            id: id.to_owned(),
+            source,
+            kind: Kind::Post,
+            author,
+            text: text.to_owned(),
+            lang: None,
+            created_at,
+            claimed_at: None,
+            retweeted_id: None,
+            quoted_id: None,
+            reply_to: None,
+            hashtags: Vec::new(),
+            mentions: Vec::new(),
+            urls: Vec::new(),
+            cashtags: Vec::new(),
+            has_media: false,
+            counts: Counts::default(),
+            media: Vec::new(),
+            card: None,
+            sensitive: false,
+            permalink: None,
+        }
+    }
+
     /// The key that orders this post in every timeline.
     pub fn cursor(&self) -> Cursor {
         Cursor::new(self.created_at.timestamp_millis(), &self.id)

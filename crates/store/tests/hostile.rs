@@ -17,35 +17,19 @@ use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{TimeZone, Utc};
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source};
+use model::{Author, Kind, Post, PostBundle, PostEvent, Source};
 use search::Query;
 #[cfg(feature = "cassandra")]
 use store::{CassandraConfig, CassandraStore};
 use store::{EmbeddedStore, PostStore, Range, StoreError, WriteBatch};
 
 fn post(id: &str, second: i64, tags: &[&str]) -> Post {
+    let author = Author { id: "did:plc:a".into(), handle: "a.bsky.social".into(), name: "A".into(), avatar_url: None };
+    let text = tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" ");
     Post {
-        id: id.to_owned(),
-        source: Source::Bluesky,
-        kind: Kind::Post,
-        author: Author { id: "did:plc:a".into(), handle: "a.bsky.social".into(), name: "A".into(), avatar_url: None },
-        text: tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" "),
         lang: Some("en".into()),
-        created_at: Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
         hashtags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        counts: Counts::default(),
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
+        ..Post::new(id, Source::Bluesky, author, &text, Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap())
     }
 }
 

@@ -9,33 +9,17 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source};
+use model::{Author, Kind, Post, PostBundle, PostEvent, Source};
 use search::Query;
 use store::{EmbeddedStore, PostStore, Range, WriteBatch};
 
 fn post(id: &str, age: Duration, tags: &[&str]) -> Post {
+    let author = Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None };
+    let text = format!("hello {}", tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" "));
     Post {
-        id: id.to_owned(),
-        source: Source::Demo,
-        kind: Kind::Post,
-        author: Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None },
-        text: format!("hello {}", tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" ")),
         lang: Some("en".into()),
-        created_at: Utc::now() - chrono::Duration::from_std(age).unwrap(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
         hashtags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        counts: Counts::default(),
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
+        ..Post::new(id, Source::Demo, author, &text, Utc::now() - chrono::Duration::from_std(age).unwrap())
     }
 }
 

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use model::{Author, Counts, Kind, Post, ReplyTo, Source, StoredPost};
+use model::{Author, Kind, Post, ReplyTo, Source, StoredPost};
 
 pub fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -13,33 +13,16 @@ pub fn at(text: &str) -> DateTime<Utc> {
 
 /// A plain post by `handle`, in `lang`, at 2024-06-13T00:00:00Z.
 pub fn post(handle: &str, lang: &str, text: &str) -> Post {
+    let author = Author {
+        id: format!("id-{handle}"),
+        handle: handle.to_string(),
+        name: handle.to_uppercase(),
+        avatar_url: None,
+    };
+    let id = format!("{handle}-{}", text.len());
     Post {
-        id: format!("{handle}-{}", text.len()),
-        source: Source::X,
-        kind: Kind::Post,
-        author: Author {
-            id: format!("id-{handle}"),
-            handle: handle.to_string(),
-            name: handle.to_uppercase(),
-            avatar_url: None,
-        },
-        text: text.to_string(),
         lang: Some(lang.to_string()),
-        created_at: Utc.with_ymd_and_hms(2024, 6, 13, 0, 0, 0).unwrap(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
-        hashtags: Vec::new(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
-        counts: Counts::default(),
+        ..Post::new(&id, Source::X, author, text, Utc.with_ymd_and_hms(2024, 6, 13, 0, 0, 0).unwrap())
     }
 }
 

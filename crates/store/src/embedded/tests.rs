@@ -4,34 +4,18 @@
 
 use chrono::{TimeZone, Utc};
 use fjall::PartitionCreateOptions;
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source, StoredPost};
+use model::{Author, Kind, Post, PostBundle, PostEvent, Source, StoredPost};
 use search::{Doc, Query};
 
 use super::*;
 
 fn post(id: &str, second: i64, tags: &[&str]) -> Post {
+    let author = Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None };
+    let text = tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" ");
     Post {
-        id: id.to_owned(),
-        source: Source::Demo,
-        kind: Kind::Post,
-        author: Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None },
-        text: tags.iter().map(|tag| format!("#{tag}")).collect::<Vec<_>>().join(" "),
         lang: Some("en".into()),
-        created_at: Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
         hashtags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        counts: Counts::default(),
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
+        ..Post::new(id, Source::Demo, author, &text, Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap())
     }
 }
 
