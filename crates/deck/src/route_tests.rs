@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{self, Request, StatusCode};
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source};
+use model::{Author, Post, PostBundle, PostEvent, Source};
 use serde_json::Value;
 use store::{EmbeddedStore, PostStore, WriteBatch};
 use tower::ServiceExt as _;
@@ -34,27 +34,15 @@ async fn fixture(config: gateway::GatewayConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let post = Post {
-        id: "1".into(),
-        source: Source::Demo,
-        kind: Kind::Post,
-        author: Author { id: "7".into(), handle: "fan".into(), name: "Fan".into(), avatar_url: None },
-        text: "hello #BTS 방탄".into(),
         lang: Some("en".into()),
-        created_at: chrono::Utc::now(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
         hashtags: vec!["BTS".into()],
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
-        counts: Counts::default(),
+        ..Post::new(
+            "1",
+            Source::Demo,
+            Author { id: "7".into(), handle: "fan".into(), name: "Fan".into(), avatar_url: None },
+            "hello #BTS 방탄",
+            chrono::Utc::now(),
+        )
     };
     store
         .apply(WriteBatch { events: vec![PostEvent::Upsert(PostBundle::single(post))], checkpoints: Vec::new() })

@@ -143,27 +143,15 @@ async fn hostile_records_among_ordinary_posts_break_nothing() {
 /// Deck from before the normalization boundary could have).
 fn stored_post(id: &str, created: DateTime<Utc>, tag: &str) -> model::PostEvent {
     let post = model::Post {
-        id: id.to_owned(),
-        source: model::Source::Demo,
-        kind: model::Kind::Post,
-        author: model::Author { id: format!("a{id}"), handle: format!("h{id}"), name: String::new(), avatar_url: None },
-        text: format!("#{tag}"),
         lang: Some("en".into()),
-        created_at: created,
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
         hashtags: vec![tag.to_owned()],
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        counts: model::Counts::default(),
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
+        ..model::Post::new(
+            id.to_owned(),
+            model::Source::Demo,
+            model::Author { id: format!("a{id}"), handle: format!("h{id}"), name: String::new(), avatar_url: None },
+            format!("#{tag}"),
+            created,
+        )
     };
     model::PostEvent::Upsert(model::PostBundle::single(post))
 }

@@ -659,33 +659,21 @@ impl FanOut {
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use model::{Author, Counts, Kind, Post, Source};
+    use model::{Author, Post, Source};
 
     use super::*;
 
     fn post(id: usize) -> StoredPost {
         let post = Post {
-            id: id.to_string(),
-            source: Source::Demo,
-            kind: Kind::Post,
-            author: Author { id: "1".into(), handle: "army".into(), name: "Army".into(), avatar_url: None },
-            text: format!("post {id} #BTS {}", "💜".repeat(50)),
             lang: Some("ko".into()),
-            created_at: Utc.timestamp_opt(1_700_000_000 + id as i64, 0).single().unwrap_or_default(),
-            claimed_at: None,
-            retweeted_id: None,
-            quoted_id: None,
-            reply_to: None,
             hashtags: vec!["BTS".into()],
-            mentions: Vec::new(),
-            urls: Vec::new(),
-            cashtags: Vec::new(),
-            has_media: false,
-            media: Vec::new(),
-            card: None,
-            sensitive: false,
-            permalink: None,
-            counts: Counts::default(),
+            ..Post::new(
+                id.to_string(),
+                Source::Demo,
+                Author { id: "1".into(), handle: "army".into(), name: "Army".into(), avatar_url: None },
+                format!("post {id} #BTS {}", "💜".repeat(50)),
+                Utc.timestamp_opt(1_700_000_000 + id as i64, 0).single().unwrap_or_default(),
+            )
         };
         StoredPost { post, retweeted: None, quoted: None }
     }

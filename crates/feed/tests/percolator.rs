@@ -59,7 +59,7 @@ fn post(
         hashtags: tags.iter().map(|tag_idx| TAGS[*tag_idx].to_owned()).collect(),
         has_media: media,
         counts: Counts { retweets: words.len() as u64, ..Counts::default() },
-        ..Post::new("1", Source::Demo, author, &text.join(" "), Utc.timestamp_opt(1_700_000_000, 0).unwrap())
+        ..Post::new("1", Source::Demo, author, text.join(" "), Utc.timestamp_opt(1_700_000_000, 0).unwrap())
     };
     if !retweet {
         return StoredPost { post: content, retweeted: None, quoted: None };

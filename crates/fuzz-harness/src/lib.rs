@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeZone, Utc};
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source, StoredPost};
+use model::{Author, Kind, Post, PostBundle, PostEvent, Source, StoredPost};
 use search::{Doc, Query};
 use store::{EmbeddedStore, PostStore, Range, WriteBatch};
 
@@ -51,34 +51,13 @@ fn sample_posts() -> &'static [StoredPost] {
 }
 
 fn base_post(id: &str, text: &str) -> Post {
-    Post {
-        id: id.to_owned(),
-        source: Source::X,
-        kind: Kind::Post,
-        author: Author {
-            id: format!("9{id}"),
-            handle: format!("user{id}"),
-            name: format!("User {id}"),
-            avatar_url: None,
-        },
-        text: text.to_owned(),
-        lang: None,
-        created_at: received(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
-        hashtags: Vec::new(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        counts: Counts::default(),
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
-    }
+    Post::new(
+        id.to_owned(),
+        Source::X,
+        Author { id: format!("9{id}"), handle: format!("user{id}"), name: format!("User {id}"), avatar_url: None },
+        text.to_owned(),
+        received(),
+    )
 }
 
 /// The percolator, the term conjunction and the matcher agree on `doc`.

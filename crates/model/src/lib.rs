@@ -206,13 +206,19 @@ impl Post {
     /// A plain post (kind [`Kind::Post`]) with nothing but these fields:
     /// no language, entities, references, counts or media. Build the rest
     /// with struct update syntax: `Post { hashtags, ..Post::new(…) }`.
-    pub fn new(id: &str, source: Source, author: Author, text: &str, created_at: DateTime<Utc>) -> Post {
+    pub fn new(
+        id: impl Into<String>,
+        source: Source,
+        author: Author,
+        text: impl Into<String>,
+        created_at: DateTime<Utc>,
+    ) -> Post {
         Post {
-            id: id.to_owned(),
+            id: id.into(),
             source,
             kind: Kind::Post,
             author,
-            text: text.to_owned(),
+            text: text.into(),
             lang: None,
             created_at,
             claimed_at: None,

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{TimeZone, Utc};
-use model::{Author, Counts, Kind, Origin, Post, RawRecord, Source, StoredPost};
+use model::{Author, Origin, Post, RawRecord, Source, StoredPost};
 use pipeline::{Delivery, KafkaConfig, KafkaLog, KafkaPublisher, Log, LogConsumer, ProcessedConsumer, Publisher};
 use store::Applied;
 use tokio_util::sync::CancellationToken;
@@ -284,27 +284,15 @@ async fn two_members_share_the_partitions_and_take_over() {
 fn stored_post(id: &str) -> StoredPost {
     StoredPost {
         post: Post {
-            id: id.to_owned(),
-            source: Source::Demo,
-            kind: Kind::Post,
-            author: Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None },
-            text: format!("post {id} #bts"),
             lang: Some("en".into()),
-            created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            claimed_at: None,
-            retweeted_id: None,
-            quoted_id: None,
-            reply_to: None,
             hashtags: vec!["bts".into()],
-            mentions: Vec::new(),
-            urls: Vec::new(),
-            cashtags: Vec::new(),
-            has_media: false,
-            media: Vec::new(),
-            card: None,
-            sensitive: false,
-            permalink: None,
-            counts: Counts::default(),
+            ..Post::new(
+                id.to_owned(),
+                Source::Demo,
+                Author { id: "1".into(), handle: "alice".into(), name: "Alice".into(), avatar_url: None },
+                format!("post {id} #bts"),
+                Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            )
         },
         retweeted: None,
         quoted: None,

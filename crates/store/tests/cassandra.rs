@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{TimeZone, Utc};
-use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
+use model::{Author, Kind, Post, PostBundle, PostEvent, ReplyTo, Source};
 use search::Query;
 use store::{CassandraConfig, CassandraStore, EmbeddedStore, PostStore, Range, WriteBatch};
 
@@ -72,29 +72,13 @@ impl Lcg {
 
 fn post(id: usize, second: u64, author: usize) -> Post {
     let handle = HANDLES[author];
-    Post {
-        id: format!("{}", 1000 + id),
-        source: Source::Demo,
-        kind: Kind::Post,
-        author: Author { id: handle.into(), handle: handle.into(), name: handle.to_uppercase(), avatar_url: None },
-        text: String::new(),
-        lang: None,
-        created_at: Utc.timestamp_opt(1_700_000_000 + second as i64, 0).unwrap(),
-        claimed_at: None,
-        retweeted_id: None,
-        quoted_id: None,
-        reply_to: None,
-        hashtags: Vec::new(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
-        permalink: None,
-        counts: Counts::default(),
-    }
+    Post::new(
+        format!("{}", 1000 + id),
+        Source::Demo,
+        Author { id: handle.into(), handle: handle.into(), name: handle.to_uppercase(), avatar_url: None },
+        String::new(),
+        Utc.timestamp_opt(1_700_000_000 + second as i64, 0).unwrap(),
+    )
 }
 
 /// Random-looking but fixed posts: words, tags, mentions, replies and

@@ -29,7 +29,7 @@ fn post(id: &str, second: i64, tags: &[&str]) -> Post {
     Post {
         lang: Some("en".into()),
         hashtags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-        ..Post::new(id, Source::Bluesky, author, &text, Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap())
+        ..Post::new(id, Source::Bluesky, author, text, Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap())
     }
 }
 

@@ -19,7 +19,7 @@ fn post(id: &str, age: Duration, tags: &[&str]) -> Post {
     Post {
         lang: Some("en".into()),
         hashtags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-        ..Post::new(id, Source::Demo, author, &text, Utc::now() - chrono::Duration::from_std(age).unwrap())
+        ..Post::new(id, Source::Demo, author, text, Utc::now() - chrono::Duration::from_std(age).unwrap())
     }
 }
 

@@ -22,7 +22,7 @@ pub fn post(handle: &str, lang: &str, text: &str) -> Post {
     let id = format!("{handle}-{}", text.len());
     Post {
         lang: Some(lang.to_string()),
-        ..Post::new(&id, Source::X, author, text, Utc.with_ymd_and_hms(2024, 6, 13, 0, 0, 0).unwrap())
+        ..Post::new(id, Source::X, author, text, Utc.with_ymd_and_hms(2024, 6, 13, 0, 0, 0).unwrap())
     }
 }
 
