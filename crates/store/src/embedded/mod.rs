@@ -555,12 +555,18 @@ impl Inner {
         let _writer = self.writer.lock().map_err(lock_error)?;
         let mut retiring = self.retiring.lock().map_err(lock_error)?;
         let mut kept = Vec::new();
-        for Retiring { segment, flushed } in retiring.drain(..) {
+        for Retiring { segment, flushed } in std::mem::take(&mut *retiring) {
             if flushed {
                 tracing::debug!(start = segment.start, end = segment.end, "deleting an expired segment");
-                let Segment { posts, postings, retweets, .. } = Arc::unwrap_or_clone(segment);
-                for partition in [posts, postings, retweets] {
-                    self.keyspace.delete_partition(partition).map_err(engine)?;
+                let deleted = segment
+                    .partitions()
+                    .into_iter()
+                    .try_for_each(|partition| self.keyspace.delete_partition(partition.clone()));
+                if let Err(error) = deleted {
+                    // Kept, and tried again at the next sweep (a restart
+                    // also finds it and retires it again).
+                    tracing::warn!(%error, start = segment.start, end = segment.end, "could not delete an expired segment");
+                    kept.push(Retiring { segment, flushed });
                 }
             } else {
                 let flushed = segment.partitions().iter().all(|partition| partition.tree.sealed_memtable_count() == 0);
