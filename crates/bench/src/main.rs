@@ -98,6 +98,17 @@ enum Command {
         /// cost the same Argon2 work), spread over this many accounts.
         #[arg(long, default_value_t = 0)]
         login_storm: usize,
+        /// Abusive clients kept running meanwhile, each from its own address
+        /// (`X-Forwarded-For`; start the server with `--trusted-proxy
+        /// 127.0.0.1`), sending the costliest timeline queries in a loop:
+        /// conjunctions of common terms that never meet, long ORs,
+        /// negations, deep pages.
+        #[arg(long, default_value_t = 0)]
+        abuse: usize,
+        /// The server's admin listener, to report its ingest rate
+        /// (`deck_records_processed_total`) in the quiet and the abused phase.
+        #[arg(long)]
+        admin_url: Option<String>,
     },
 }
 
@@ -381,6 +392,7 @@ async fn measure_requests(
     Ok((latencies, started.elapsed()))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn http(
     url: String,
     path: String,
@@ -388,6 +400,8 @@ async fn http(
     n_requests: usize,
     concurrency: usize,
     login_storm: usize,
+    abuse: usize,
+    admin_url: Option<String>,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let target = format!("{url}{path}");
@@ -400,6 +414,11 @@ async fn http(
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         quiet_p99.as_secs_f64() * 1e3
     );
+    if abuse > 0 {
+        return http_under_abuse(&client, &url, &target, token.as_deref(), n_requests, concurrency, abuse, admin_url)
+            .await
+            .map(|_| ());
+    }
     if login_storm == 0 {
         return Ok(());
     }
@@ -460,6 +479,106 @@ async fn http(
     Ok(())
 }
 
+/// The costliest timeline queries a client can send (see issue 13): they
+/// must each stop at the store's work budget.
+const ABUSIVE_QUERIES: &[&str] = &[
+    "lang:en lang:ko",
+    "bts -bts",
+    "#BTS #ARMY #JIMIN #방탄소년단 love concert",
+    "a OR b OR c OR d OR e OR f OR g OR h OR i OR j OR k OR l OR m OR n OR o OR p",
+    "-x1 -x2 -x3 -x4 -x5 -x6 -x7 -x8",
+    "from:nobody_at_all",
+];
+
+/// The ingest rate (records/s) over `period`, from the admin listener.
+async fn ingest_rate(client: &reqwest::Client, admin_url: &str, period: Duration) -> Option<f64> {
+    async fn processed(client: &reqwest::Client, admin_url: &str) -> Option<f64> {
+        let text = client.get(format!("{admin_url}/metrics")).send().await.ok()?.text().await.ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("deck_records_processed_total "))
+            .and_then(|value| value.trim().parse().ok())
+    }
+    let before = processed(client, admin_url).await?;
+    tokio::time::sleep(period).await;
+    let after = processed(client, admin_url).await?;
+    Some((after - before) / period.as_secs_f64())
+}
+
+/// A normal client's latency and the ingest rate, quiet and then while
+/// `n_abusers` clients send [`ABUSIVE_QUERIES`] from addresses of their own.
+#[allow(clippy::too_many_arguments)]
+async fn http_under_abuse(
+    client: &reqwest::Client,
+    url: &str,
+    target: &str,
+    token: Option<&str>,
+    n_requests: usize,
+    concurrency: usize,
+    n_abusers: usize,
+    admin_url: Option<String>,
+) -> anyhow::Result<()> {
+    let rate_period = Duration::from_secs(10);
+    let quiet_ingest = match &admin_url {
+        Some(admin_url) => ingest_rate(client, admin_url, rate_period).await,
+        None => None,
+    };
+    let (quiet, _) = measure_requests(client, target, token, n_requests, concurrency).await?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let limited = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut abusers = Vec::new();
+    for abuser_idx in 0..n_abusers {
+        let (client, url, stop, sent, limited) =
+            (client.clone(), url.to_owned(), stop.clone(), sent.clone(), limited.clone());
+        abusers.push(tokio::spawn(async move {
+            let address = format!("10.77.{}.{}", abuser_idx / 256, abuser_idx % 256);
+            let mut query_idx = abuser_idx;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                query_idx += 1;
+                let query = ABUSIVE_QUERIES[query_idx % ABUSIVE_QUERIES.len()];
+                let response = client
+                    .get(format!("{url}/api/timeline"))
+                    .query(&[("q", query), ("limit", "100")])
+                    .header("x-forwarded-for", &address)
+                    .send()
+                    .await;
+                match response.map(|response| response.status().as_u16()) {
+                    Ok(429) => limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    _ => sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let abused_ingest = match &admin_url {
+        Some(admin_url) => ingest_rate(client, admin_url, rate_period).await,
+        None => None,
+    };
+    let sent_before = sent.load(std::sync::atomic::Ordering::Relaxed);
+    let (abused, elapsed) = measure_requests(client, target, token, n_requests, concurrency).await?;
+    let sent_during = sent.load(std::sync::atomic::Ordering::Relaxed) - sent_before;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in abusers {
+        let _ = task.await;
+    }
+    let (quiet_p99, abused_p99) = (percentile(&quiet, 0.99), percentile(&abused, 0.99));
+    println!(
+        "{target}: quiet p99 {:.2} ms; with {n_abusers} abusive clients p99 {:.2} ms ({:.2}× quiet); abusive reads served {:.0}/s, refused by the rate limit {}",
+        quiet_p99.as_secs_f64() * 1e3,
+        abused_p99.as_secs_f64() * 1e3,
+        abused_p99.as_secs_f64() / quiet_p99.as_secs_f64().max(1e-9),
+        sent_during as f64 / elapsed.as_secs_f64(),
+        limited.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    if let (Some(quiet), Some(abused)) = (quiet_ingest, abused_ingest) {
+        println!(
+            "ingest: quiet {quiet:.0} records/s, abused {abused:.0} records/s ({:.2}× quiet)",
+            abused / quiet.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -475,8 +594,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ws(args) => runtime.block_on(ws::run(args)),
-        Command::Http { url, path, token, requests, concurrency, login_storm } => {
-            runtime.block_on(http(url, path, token, requests, concurrency, login_storm))
+        Command::Http { url, path, token, requests, concurrency, login_storm, abuse, admin_url } => {
+            runtime.block_on(http(url, path, token, requests, concurrency, login_storm, abuse, admin_url))
         }
     }
 }
