@@ -331,38 +331,20 @@ pub const RESTORE_CHUNK: usize = 10_000;
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use model::{Author, Counts, Kind, Post, PostBundle, PostEvent, Source};
+    use model::{Author, Post, PostBundle, PostEvent, Source};
     use store::WriteBatch;
     use trends::Window;
 
     fn post(index: usize, created_at: chrono::DateTime<chrono::Utc>) -> Post {
+        let author = Author {
+            id: format!("{}", index % 700),
+            handle: format!("user{}", index % 700),
+            name: "U".into(),
+            avatar_url: None,
+        };
         Post {
-            id: format!("{}", 1_000_000 + index),
-            source: Source::Demo,
-            kind: Kind::Post,
-            author: Author {
-                id: format!("{}", index % 700),
-                handle: format!("user{}", index % 700),
-                name: "U".into(),
-                avatar_url: None,
-            },
-            text: String::new(),
-            lang: None,
-            created_at,
-            claimed_at: None,
-            retweeted_id: None,
-            quoted_id: None,
-            reply_to: None,
             hashtags: vec![format!("tag{}", index % 37), "all".into()],
-            mentions: Vec::new(),
-            urls: Vec::new(),
-            cashtags: Vec::new(),
-            has_media: false,
-            media: Vec::new(),
-            card: None,
-            sensitive: false,
-            permalink: None,
-            counts: Counts::default(),
+            ..Post::new(format!("{}", 1_000_000 + index), Source::Demo, author, "", created_at)
         }
     }
 

@@ -372,27 +372,10 @@ impl DemoGenerator {
             text = format!("🚨 BTS COMEBACK 🚨 {text}");
         }
         let mut post = Post {
-            id,
-            source: Source::Demo,
-            kind: Kind::Post,
-            author,
-            text,
             lang: Some(lang.to_owned()),
-            created_at: now,
-            claimed_at: None,
-            retweeted_id: None,
-            quoted_id: None,
-            reply_to: None,
-            hashtags: Vec::new(),
-            mentions: Vec::new(),
-            urls: Vec::new(),
-            cashtags: Vec::new(),
             has_media: self.rng.random_bool(0.25),
             counts: Counts { likes: self.rng.random_range(0..40), ..Counts::default() },
-            media: Vec::new(),
-            card: None,
-            sensitive: false,
-            permalink: None,
+            ..Post::new(id, Source::Demo, author, text, now)
         };
         if post.has_media {
             post.media = demo_photos(&post.id, member);

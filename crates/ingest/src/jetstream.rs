@@ -541,27 +541,10 @@ fn created_at(created_at: Option<&str>, time_us: Option<i64>) -> Result<DateTime
 
 fn repost_post(id: String, author: Author, created_at: DateTime<Utc>, subject: &str) -> Post {
     Post {
-        id,
-        source: Source::Bluesky,
         kind: Kind::Retweet,
-        author,
-        text: String::new(),
-        lang: None,
-        created_at,
-        claimed_at: None,
         retweeted_id: Some(subject.to_owned()),
-        quoted_id: None,
-        reply_to: None,
-        hashtags: Vec::new(),
-        mentions: Vec::new(),
-        urls: Vec::new(),
-        cashtags: Vec::new(),
-        has_media: false,
-        counts: Counts::default(),
-        media: Vec::new(),
-        card: None,
-        sensitive: false,
         // A repost has no page of its own: it links to what it reposts.
         permalink: post_permalink(subject),
+        ..Post::new(id, Source::Bluesky, author, "", created_at)
     }
 }

@@ -505,38 +505,25 @@ fn is_record_key(rkey: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use model::{Author, Counts, ReplyTo};
+    use model::{Author, ReplyTo};
 
     use super::*;
 
     fn bluesky_post(id: &str) -> Post {
         Post {
-            id: id.to_owned(),
-            source: Source::Bluesky,
-            kind: Kind::Post,
-            author: Author {
-                id: "did:plc:abc".into(),
-                handle: "alice.bsky.social".into(),
-                name: "Alice".into(),
-                avatar_url: None,
-            },
-            text: "hello".into(),
             lang: Some("en".into()),
-            created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default(),
-            claimed_at: None,
-            retweeted_id: None,
-            quoted_id: None,
-            reply_to: None,
-            hashtags: Vec::new(),
-            mentions: Vec::new(),
-            urls: Vec::new(),
-            cashtags: Vec::new(),
-            has_media: false,
-            counts: Counts::default(),
-            media: Vec::new(),
-            card: None,
-            sensitive: false,
-            permalink: None,
+            ..Post::new(
+                id.to_owned(),
+                Source::Bluesky,
+                Author {
+                    id: "did:plc:abc".into(),
+                    handle: "alice.bsky.social".into(),
+                    name: "Alice".into(),
+                    avatar_url: None,
+                },
+                "hello",
+                Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default(),
+            )
         }
     }
 

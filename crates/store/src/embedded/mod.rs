@@ -378,8 +378,9 @@ fn decode_i64(bytes: &[u8]) -> Option<i64> {
 struct Pending {
     /// `None`: deleted in this batch.
     posts: HashMap<String, Option<Located>>,
-    /// (original, segment start) → that segment's count of its retweets.
-    retweet_counts: HashMap<(String, i64), u64>,
+    /// Original → segment start → that segment's count of its retweets
+    /// (nested, so that a lookup by `&str` allocates nothing).
+    retweet_counts: HashMap<String, HashMap<i64, u64>>,
     retweets_seen: HashSet<(String, String)>,
     retweets_removed: HashSet<(String, String)>,
 }
@@ -663,6 +664,10 @@ impl Inner {
 
     /// The segment a post of event time `ms` is written to (made if needed).
     fn segment_for_write(&self, ms: i64) -> Result<Arc<Segment>, StoreError> {
+        // Nearly every post lands in an existing span: a read lock finds it.
+        if let Some(segment) = self.segments.read().map_err(lock_error)?.holding(ms) {
+            return Ok(segment);
+        }
         let width_ms = self.segment_width_ms();
         let horizon_ms = self.horizon_ms();
         self.segments.write().map_err(lock_error)?.for_write(&self.keyspace, ms, width_ms, horizon_ms)
@@ -675,7 +680,7 @@ impl Inner {
         segment: &Segment,
         original_id: &str,
     ) -> Result<u64, StoreError> {
-        if let Some(count) = pending.retweet_counts.get(&(original_id.to_owned(), segment.start)) {
+        if let Some(count) = pending.retweet_counts.get(original_id).and_then(|counts| counts.get(&segment.start)) {
             return Ok(*count);
         }
         Ok(segment
@@ -872,7 +877,7 @@ impl Inner {
         fjall_batch.insert(&segment.retweets, key, []);
         fjall_batch.insert(&segment.retweets, keys::length_prefixed(original_id), in_segment.to_be_bytes());
         pending.retweets_seen.insert(pair);
-        pending.retweet_counts.insert((original_id.to_owned(), segment.start), in_segment);
+        pending.retweet_counts.entry(original_id.to_owned()).or_default().insert(segment.start, in_segment);
         let count = self.retweet_count(pending, original_id)?;
         if let Some(Located { segment: original_segment, post: mut original }) =
             self.pending_or_located(pending, original_id, None)?
@@ -920,7 +925,7 @@ impl Inner {
                 pending.retweets_removed.insert(pair);
                 fjall_batch.remove(&segment.retweets, retweet_key(original_id, id));
                 let count = self.segment_retweet_count(pending, &segment, original_id)?.saturating_sub(1);
-                pending.retweet_counts.insert((original_id.clone(), segment.start), count);
+                pending.retweet_counts.entry(original_id.clone()).or_default().insert(segment.start, count);
                 fjall_batch.insert(&segment.retweets, keys::length_prefixed(original_id), count.to_be_bytes());
             }
         }

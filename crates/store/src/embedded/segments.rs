@@ -31,7 +31,6 @@ use super::engine;
 use crate::StoreError;
 
 /// The three partitions of one span of event time.
-#[derive(Clone)]
 pub(crate) struct Segment {
     pub(crate) start: i64,
     pub(crate) end: i64,
