@@ -109,6 +109,12 @@ enum Command {
         /// (`deck_records_processed_total`) in the quiet and the abused phase.
         #[arg(long)]
         admin_url: Option<String>,
+        /// With `--abuse`: the normal client's requests per second, one at
+        /// a time (a reader scrolling, not a flood; 0 sends them back to
+        /// back). Only its 200 answers count towards its latency; the
+        /// others are reported.
+        #[arg(long, default_value_t = 10.0)]
+        pace: f64,
     },
 }
 
@@ -308,7 +314,7 @@ async fn history(
             // Half first pages, half deeper pages (walking `next`).
             let range = Range { before: if query_idx % 2 == 0 { None } else { before.clone() }, after: None };
             let started = Instant::now();
-            let page = store.timeline(&query, range, 50).await?;
+            let page = store.timeline(&store::Reader::internal(), &query, range, 50).await?;
             latencies.push(started.elapsed());
             before = page.next.or(before);
         }
@@ -392,6 +398,44 @@ async fn measure_requests(
     Ok((latencies, started.elapsed()))
 }
 
+/// `n_requests` one at a time, started `pace` per second (back to back
+/// when 0, or when one takes longer than the interval): the latencies of the
+/// 200 answers, sorted, and how many answers were not 200.
+async fn measure_paced(
+    client: &reqwest::Client,
+    target: &str,
+    token: Option<&str>,
+    n_requests: usize,
+    pace: f64,
+) -> (Vec<Duration>, usize) {
+    let interval = (pace > 0.0).then(|| Duration::from_secs_f64(1.0 / pace));
+    let mut ticks = interval.map(|interval| {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
+    let (mut latencies, mut not_ok) = (Vec::with_capacity(n_requests), 0);
+    for _ in 0..n_requests {
+        if let Some(ticks) = &mut ticks {
+            ticks.tick().await;
+        }
+        let mut request = client.get(target);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let sent = Instant::now();
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                let _ = response.bytes().await;
+                latencies.push(sent.elapsed());
+            }
+            _ => not_ok += 1,
+        }
+    }
+    latencies.sort();
+    (latencies, not_ok)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn http(
     url: String,
@@ -402,9 +446,14 @@ async fn http(
     login_storm: usize,
     abuse: usize,
     admin_url: Option<String>,
+    pace: f64,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let target = format!("{url}{path}");
+    if abuse > 0 {
+        // No unpaced warm-up: it would spend the normal client's rate-limit burst.
+        return http_under_abuse(&client, &url, &target, token.as_deref(), n_requests, pace, abuse, admin_url).await;
+    }
     let describe = if token.is_some() { "with a bearer token" } else { "anonymous" };
     let (latencies, elapsed) = measure_requests(&client, &target, token.as_deref(), n_requests, concurrency).await?;
     let quiet_p99 = percentile(&latencies, 0.99);
@@ -414,11 +463,6 @@ async fn http(
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         quiet_p99.as_secs_f64() * 1e3
     );
-    if abuse > 0 {
-        return http_under_abuse(&client, &url, &target, token.as_deref(), n_requests, concurrency, abuse, admin_url)
-            .await
-            .map(|_| ());
-    }
     if login_storm == 0 {
         return Ok(());
     }
@@ -513,7 +557,7 @@ async fn http_under_abuse(
     target: &str,
     token: Option<&str>,
     n_requests: usize,
-    concurrency: usize,
+    pace: f64,
     n_abusers: usize,
     admin_url: Option<String>,
 ) -> anyhow::Result<()> {
@@ -522,7 +566,7 @@ async fn http_under_abuse(
         Some(admin_url) => ingest_rate(client, admin_url, rate_period).await,
         None => None,
     };
-    let (quiet, _) = measure_requests(client, target, token, n_requests, concurrency).await?;
+    let (quiet, quiet_not_ok) = measure_paced(client, target, token, n_requests, pace).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let limited = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -555,13 +599,23 @@ async fn http_under_abuse(
         None => None,
     };
     let sent_before = sent.load(std::sync::atomic::Ordering::Relaxed);
-    let (abused, elapsed) = measure_requests(client, target, token, n_requests, concurrency).await?;
+    let measuring = Instant::now();
+    let (abused, abused_not_ok) = measure_paced(client, target, token, n_requests, pace).await;
+    let elapsed = measuring.elapsed();
     let sent_during = sent.load(std::sync::atomic::Ordering::Relaxed) - sent_before;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for task in abusers {
         let _ = task.await;
     }
     let (quiet_p99, abused_p99) = (percentile(&quiet, 0.99), percentile(&abused, 0.99));
+    println!(
+        "normal client, {pace} requests/s: quiet p50 {:.2} ms, {} answered, {quiet_not_ok} not 200; \
+         abused p50 {:.2} ms, {} answered, {abused_not_ok} not 200",
+        percentile(&quiet, 0.5).as_secs_f64() * 1e3,
+        quiet.len(),
+        percentile(&abused, 0.5).as_secs_f64() * 1e3,
+        abused.len(),
+    );
     println!(
         "{target}: quiet p99 {:.2} ms; with {n_abusers} abusive clients p99 {:.2} ms ({:.2}× quiet); abusive reads served {:.0}/s, refused by the rate limit {}",
         quiet_p99.as_secs_f64() * 1e3,
@@ -594,8 +648,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ws(args) => runtime.block_on(ws::run(args)),
-        Command::Http { url, path, token, requests, concurrency, login_storm, abuse, admin_url } => {
-            runtime.block_on(http(url, path, token, requests, concurrency, login_storm, abuse, admin_url))
+        Command::Http { url, path, token, requests, concurrency, login_storm, abuse, admin_url, pace } => {
+            runtime.block_on(http(url, path, token, requests, concurrency, login_storm, abuse, admin_url, pace))
         }
     }
 }

@@ -45,7 +45,8 @@ pub struct EngineArgs {
     /// (default 1000).
     #[arg(long, env = "DECK_READ_DEADLINE_MS")]
     pub read_deadline_ms: Option<u64>,
-    /// History reads running at once in this process (default 16).
+    /// History reads running at once in this process (default: one fewer
+    /// than the cores, at least one, on the embedded store; 16 on Cassandra).
     #[arg(long, env = "DECK_MAX_CONCURRENT_READS")]
     pub max_concurrent_reads: Option<usize>,
     /// How long posts stay (event time), e.g. `30d`, `12h`, `10m`, `90s`:
@@ -82,9 +83,9 @@ impl EngineArgs {
         }
     }
 
-    /// The store's read limits: the flags, else the defaults.
-    pub fn read_limits(&self) -> ReadLimits {
-        let defaults = ReadLimits::default();
+    /// The store's read limits: the flags, else `defaults` (the embedded
+    /// store's or Cassandra's).
+    pub fn read_limits(&self, defaults: ReadLimits) -> ReadLimits {
         ReadLimits {
             max_work: self.read_budget.unwrap_or(defaults.max_work).max(1),
             deadline: self.read_deadline_ms.map(std::time::Duration::from_millis).unwrap_or(defaults.deadline),
@@ -192,7 +193,7 @@ impl Backends {
                     CassandraStore::connect_migrated(&config)
                         .await
                         .context("connect to Cassandra")?
-                        .with_read_limits(engines.read_limits()),
+                        .with_read_limits(engines.read_limits(ReadLimits::default())),
                 )
             }
             #[cfg(not(feature = "cassandra"))]
@@ -205,7 +206,7 @@ impl Backends {
                 Arc::new(
                     EmbeddedStore::open_with_retention(&data_dir.join("posts"), engines.retention)
                         .context("open the post store")?
-                        .with_read_limits(engines.read_limits()),
+                        .with_read_limits(engines.read_limits(ReadLimits::embedded())),
                 )
             }
         };

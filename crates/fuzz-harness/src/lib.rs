@@ -302,7 +302,7 @@ pub fn post_roundtrip(input: &PostInput) {
         if let Err(error) = store.apply(batch).await {
             panic!("a normalized post was not stored: {error}");
         }
-        match store.timeline(&query, Range::default(), 10).await {
+        match store.timeline(&store::Reader::internal(), &query, Range::default(), 10).await {
             Ok(page) => {
                 let found = page.posts.iter().any(|post| post.post.id == id);
                 // A read may stop early on its work budget, with a cursor to go on.

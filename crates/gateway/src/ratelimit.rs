@@ -97,11 +97,13 @@ pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
 }
 
 /// Middleware of `/api/timeline`: 429 with `Retry-After` once the client's bucket is empty.
-pub(crate) async fn limit_timeline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The key also names the reader to the store, which shares its read slots between readers.
+pub(crate) async fn limit_timeline(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let key = client_key(&state, &request);
     if let Err(wait) = state.timeline_buckets.take(&key, Instant::now()) {
         return ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }.into_response();
     }
+    request.extensions_mut().insert(store_api::Reader::new(key));
     next.run(request).await
 }
 

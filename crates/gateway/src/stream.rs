@@ -20,7 +20,7 @@ use feed::{ConnectionId, DirectSender, Outbound};
 use futures::{SinkExt, StreamExt};
 use model::Cursor;
 use serde::Deserialize;
-use store_api::Range;
+use store_api::{Range, Reader};
 use trends::Window;
 
 use crate::{ApiError, AppState};
@@ -131,6 +131,8 @@ async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant, 
         Some(user) => format!("user:{user}"),
         None => format!("ip:{client_key}"),
     };
+    // Catch-up reads share the store's read slots as this client.
+    let reader = Reader::new(bucket_key.clone());
     let (connection, outbound_rx, signals) = state.hub.connect();
     let Some(outbound) = state.hub.sender(connection) else {
         return;
@@ -168,7 +170,7 @@ async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant, 
             outbound.send(frame).await;
             continue;
         }
-        handle_message(&state, connection, &outbound, &trends_tx, text.as_str()).await;
+        handle_message(&state, &reader, connection, &outbound, &trends_tx, text.as_str()).await;
     }
     state.hub.disconnect(connection);
     writer.abort();
@@ -177,6 +179,7 @@ async fn run_connection(state: AppState, socket: WebSocket, grant: TicketGrant, 
 
 async fn handle_message(
     state: &AppState,
+    reader: &Reader,
     connection: ConnectionId,
     outbound: &DirectSender,
     trends_tx: &tokio::sync::watch::Sender<Option<Window>>,
@@ -195,7 +198,7 @@ async fn handle_message(
     };
     match message {
         api::ClientMessage::Subscribe { column, q, since } => {
-            subscribe(state, connection, outbound, column, q, since).await;
+            subscribe(state, reader, connection, outbound, column, q, since).await;
         }
         api::ClientMessage::Unsubscribe { column } => state.hub.unsubscribe(connection, &column),
         api::ClientMessage::SubscribeTrends { window } => {
@@ -225,6 +228,7 @@ async fn handle_message(
 
 async fn subscribe(
     state: &AppState,
+    reader: &Reader,
     connection: ConnectionId,
     outbound: &DirectSender,
     column: String,
@@ -294,7 +298,7 @@ async fn subscribe(
             state.hub.resync(connection, &column);
             return;
         }
-        let page = match state.store.timeline(&query, range.clone(), 200).await {
+        let page = match state.store.timeline(reader, &query, range.clone(), 200).await {
             Ok(page) => page,
             Err(error) => {
                 tracing::warn!(%error, "catch-up read failed");
@@ -324,7 +328,7 @@ async fn subscribe(
     // still goes live.
     already_sent.insert(since.id().to_owned());
     let before_since = Range { before: Some(since), after: None };
-    if let Ok(page) = state.store.timeline(&query, before_since, RESUME_KNOWN_POSTS).await {
+    if let Ok(page) = state.store.timeline(reader, &query, before_since, RESUME_KNOWN_POSTS).await {
         already_sent.extend(page.posts.into_iter().map(|post| post.post.id));
     }
     state.hub.finish_catch_up(connection, &column, &already_sent);

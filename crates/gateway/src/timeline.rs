@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 
 use crate::errors::QueryParams;
 use model::Cursor;
 use serde::Deserialize;
-use store_api::Range;
+use store_api::{Range, Reader};
 
 use crate::{ApiError, AppState};
 
@@ -25,6 +25,7 @@ pub struct TimelineParams {
 
 pub async fn timeline(
     State(state): State<AppState>,
+    reader: Option<Extension<Reader>>,
     QueryParams(params): QueryParams<TimelineParams>,
 ) -> Result<Json<api::TimelineResponse>, ApiError> {
     let text = params.q.unwrap_or_default();
@@ -39,7 +40,10 @@ pub async fn timeline(
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let started = Instant::now();
-    let page = state.store.timeline(&query, Range { before, after: None }, limit).await?;
+    // The rate-limit middleware names the reader; without it (a route
+    // mounted elsewhere), the request's reads share one anonymous reader.
+    let reader = reader.map_or_else(|| Reader::new("ip:unknown"), |Extension(reader)| reader);
+    let page = state.store.timeline(&reader, &query, Range { before, after: None }, limit).await?;
     state.metrics.query_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(api::TimelineResponse {
         posts: page.posts.iter().map(api::Post::from).collect(),

@@ -43,6 +43,30 @@ pub struct Range {
     pub after: Option<Cursor>,
 }
 
+/// Who a read is for: a signed-in user or a client address (the gateway's
+/// rate-limit key, `user:…` or `ip:…`). The store shares its read slots
+/// between readers by the work each has spent lately, so one reader sending
+/// the costliest queries cannot crowd out the others.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reader(String);
+
+impl Reader {
+    /// The reader with this key.
+    pub fn new(key: impl Into<String>) -> Reader {
+        Reader(key.into())
+    }
+
+    /// Deck's own reads (tools, benchmarks, tests): one reader for all of them.
+    pub fn internal() -> Reader {
+        Reader("internal".into())
+    }
+
+    /// The key, as given.
+    pub fn key(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One page of a timeline, newest first.
 #[derive(Debug, Default)]
 pub struct Page {
@@ -61,8 +85,10 @@ pub trait PostStore: Send + Sync {
     /// Reads posts by id, with their retweeted and quoted posts resolved.
     async fn get(&self, ids: &[String]) -> Result<Vec<StoredPost>, StoreError>;
 
-    /// A page of the posts matching `query` within `range`, newest first.
-    async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError>;
+    /// A page of the posts matching `query` within `range`, newest first,
+    /// read for `reader` (who waits for a read slot, and how long the read
+    /// may run before it yields to a lighter reader, depend on it).
+    async fn timeline(&self, reader: &Reader, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError>;
 
     /// The last checkpoint saved for a source.
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError>;

@@ -6,15 +6,18 @@
 pub mod cassandra;
 pub mod codec;
 pub mod embedded;
+mod gate;
 pub mod keys;
 
 #[cfg(feature = "cassandra")]
 pub use cassandra::{CassandraConfig, CassandraStore, ConsistencyLevel};
 pub use embedded::EmbeddedStore;
+pub(crate) use gate::{ReadGate, Work};
+pub use gate::{ReadLimits, SLICE, USAGE_HALF_LIFE};
 /// The contract lives in `store-api`; re-exported so `store::PostStore` and
 /// friends keep working for the crates that also use an engine.
 pub use model::Applied;
-pub use store_api::{Page, PostStore, Range, StoreError, WriteBatch};
+pub use store_api::{Page, PostStore, Range, Reader, StoreError, WriteBatch};
 
 pub use telemetry::{STORE_REFUSED_TOTAL as REFUSED_TOTAL, STORE_UNREADABLE_TOTAL as UNREADABLE_TOTAL};
 
@@ -58,74 +61,6 @@ pub(crate) fn merge_redelivery(old: &model::Post, new: model::Post, seen_retweet
     let mut old_content = old.clone();
     old_content.counts = merged.counts;
     if old_content == merged { Merge::Counts(merged) } else { Merge::Content(merged) }
-}
-
-/// Bounds on the work of one timeline read, and on reads at once; the same
-/// for both stores (`deck` sets them from `--read-budget`,
-/// `--read-deadline-ms` and `--max-concurrent-reads`).
-#[derive(Clone, Copy, Debug)]
-pub struct ReadLimits {
-    /// Postings and posts one read may examine (a posting read from a list,
-    /// a point lookup of another term, a post loaded). Past it, the read
-    /// returns what it found, with a `next` cursor to continue.
-    pub max_work: usize,
-    /// How long one read may take, waiting for its turn included; checked
-    /// inside the scan loops. Past it, the read returns what it found, with
-    /// a `next` cursor to continue (or [`StoreError::Busy`] if it never
-    /// started).
-    pub deadline: std::time::Duration,
-    /// Store reads running at once over the whole process.
-    pub max_concurrent: usize,
-}
-
-impl Default for ReadLimits {
-    fn default() -> Self {
-        ReadLimits { max_work: 20_000, deadline: std::time::Duration::from_secs(1), max_concurrent: 16 }
-    }
-}
-
-/// The global read cap and the limits of one store.
-#[derive(Clone)]
-pub(crate) struct ReadGate {
-    pub(crate) limits: ReadLimits,
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-impl ReadGate {
-    pub(crate) fn new(limits: ReadLimits) -> ReadGate {
-        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1)));
-        ReadGate { limits, permits }
-    }
-
-    /// Waits for a read slot until the read's deadline; returns the slot and
-    /// the read's work budget.
-    pub(crate) async fn enter(&self) -> Result<(tokio::sync::OwnedSemaphorePermit, Work), StoreError> {
-        let deadline = std::time::Instant::now() + self.limits.deadline;
-        let permit = tokio::time::timeout(self.limits.deadline, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| StoreError::Busy)?
-            .map_err(|_| StoreError::Busy)?;
-        Ok((permit, Work { spent: 0, max_work: self.limits.max_work, deadline }))
-    }
-}
-
-/// The work budget of one read: units spent (postings and posts examined)
-/// and the deadline.
-pub(crate) struct Work {
-    spent: usize,
-    max_work: usize,
-    deadline: std::time::Instant,
-}
-
-impl Work {
-    pub(crate) fn spend(&mut self, units: usize) {
-        self.spent = self.spent.saturating_add(units);
-    }
-
-    /// Whether the read must stop: budget spent or deadline passed.
-    pub(crate) fn exhausted(&self) -> bool {
-        self.spent >= self.max_work || std::time::Instant::now() >= self.deadline
-    }
 }
 
 /// The oldest event time (ms) kept under a retention: `retention` before the

@@ -152,7 +152,7 @@ proptest! {
                 let mut range = Range::default();
                 // Every read decides at least one posting: bounded by the postings.
                 for _ in 0..100_000 {
-                    let page = store.timeline(&query, range.clone(), page_size).await.unwrap();
+                    let page = store.timeline(&store::Reader::internal(), &query, range.clone(), page_size).await.unwrap();
                     assert!(page.posts.len() <= page_size);
                     got.extend(page.posts.iter().map(|post| post.post.id.clone()));
                     match page.next {
@@ -200,7 +200,7 @@ async fn deletes_leave_every_query_and_stay_deleted() {
         .unwrap();
     assert_eq!(applied.deleted.len(), 10);
     let query = Query::parse("bts").unwrap();
-    let page = store.timeline(&query, Range::default(), 100).await.unwrap();
+    let page = store.timeline(&store::Reader::internal(), &query, Range::default(), 100).await.unwrap();
     assert!(page.posts.is_empty());
 
     // A late re-delivery of the deleted post does not bring it back.
@@ -208,7 +208,7 @@ async fn deletes_leave_every_query_and_stay_deleted() {
         .apply(WriteBatch { events: vec![PostEvent::Upsert(bundles[0].clone())], checkpoints: Vec::new() })
         .await
         .unwrap();
-    assert!(store.timeline(&query, Range::default(), 100).await.unwrap().posts.is_empty());
+    assert!(store.timeline(&store::Reader::internal(), &query, Range::default(), 100).await.unwrap().posts.is_empty());
 }
 
 #[tokio::test]

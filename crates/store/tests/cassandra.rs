@@ -133,7 +133,7 @@ fn upserts(bundles: &[PostBundle]) -> WriteBatch {
 async fn walk(store: &dyn PostStore, query: &Query, mut range: Range, page_size: usize) -> Vec<String> {
     let mut ids = Vec::new();
     loop {
-        let page = store.timeline(query, range.clone(), page_size).await.unwrap();
+        let page = store.timeline(&store::Reader::internal(), query, range.clone(), page_size).await.unwrap();
         assert!(page.posts.len() <= page_size);
         let cursors: Vec<_> = page.posts.iter().map(|post| post.post.cursor()).collect();
         assert!(cursors.windows(2).all(|pair| pair[0] > pair[1]), "a page is newest first");

@@ -71,7 +71,7 @@ async fn walk(store: &dyn PostStore, query: &str, page_size: usize) -> Vec<Strin
     let mut range = Range::default();
     let mut ids = Vec::new();
     loop {
-        let page = store.timeline(&query, range.clone(), page_size).await.unwrap();
+        let page = store.timeline(&store::Reader::internal(), &query, range.clone(), page_size).await.unwrap();
         ids.extend(page.posts.iter().map(|post| post.post.id.clone()));
         match page.next {
             Some(next) => range.before = Some(next),

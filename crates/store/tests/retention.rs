@@ -47,7 +47,7 @@ async fn old_posts_leave_with_their_postings_and_reads_end_at_the_horizon() {
 
         // Before any sweep, reads already end at the horizon.
         let query = Query::parse("#bts").unwrap();
-        let page = store.timeline(&query, Range::default(), 100).await.unwrap();
+        let page = store.timeline(&store::Reader::internal(), &query, Range::default(), 100).await.unwrap();
         assert_eq!(page.posts.len(), 5);
         assert!(page.next.is_none());
         let horizon_ms = store.horizon_ms().unwrap();
@@ -133,7 +133,7 @@ async fn reads_cross_segments_in_order_and_dropped_segments_leave_the_disk() {
         let mut range = Range::default();
         let mut ids = Vec::new();
         loop {
-            let page = store.timeline(&query, range.clone(), 97).await.unwrap();
+            let page = store.timeline(&store::Reader::internal(), &query, range.clone(), 97).await.unwrap();
             ids.extend(page.posts.iter().map(|post| post.post.id.clone()));
             match page.next {
                 Some(next) => range.before = Some(next),
@@ -160,12 +160,14 @@ async fn reads_cross_segments_in_order_and_dropped_segments_leave_the_disk() {
     assert!(expired >= n_posts as usize, "{expired} rows left");
     assert_eq!(store.segment_count(), 1);
     // Out of every read at once; the files go a few sweeps later.
-    let page = store.timeline(&Query::parse("#bts").unwrap(), Range::default(), 10).await.unwrap();
+    let page =
+        store.timeline(&store::Reader::internal(), &Query::parse("#bts").unwrap(), Range::default(), 10).await.unwrap();
     assert_eq!(page.posts.len(), 1);
     drop_retired(&store).await;
     let after = dir_size(&partitions_dir);
     assert!(after * 10 < before, "the partitions hold {after} bytes after the drop, {before} before");
-    let page = store.timeline(&Query::parse("#bts").unwrap(), Range::default(), 10).await.unwrap();
+    let page =
+        store.timeline(&store::Reader::internal(), &Query::parse("#bts").unwrap(), Range::default(), 10).await.unwrap();
     assert_eq!(page.posts.iter().map(|post| post.post.id.as_str()).collect::<Vec<_>>(), ["fresh"]);
     assert!(page.next.is_none());
 }

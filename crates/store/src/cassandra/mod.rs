@@ -51,7 +51,7 @@ use scylla::value::Counter;
 use search::{Doc, Plan, Query, Term};
 use serde::Deserialize;
 
-use crate::{Applied, Page, PostStore, Range, StoreError, Work, WriteBatch};
+use crate::{Applied, Page, PostStore, Range, Reader, StoreError, Work, WriteBatch};
 
 /// Requests in flight at once for one batch or one read.
 const DEFAULT_CONCURRENCY: usize = 256;
@@ -467,8 +467,8 @@ impl PostStore for CassandraStore {
         Ok(self.inner.load_resolved(ids).await?.into_iter().flatten().collect())
     }
 
-    async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
-        let (_permit, mut work) = self.reads.enter().await?;
+    async fn timeline(&self, reader: &Reader, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
+        let mut work = self.reads.enter(reader).await?;
         self.inner.timeline(query, &range, limit, &mut work).await
     }
 

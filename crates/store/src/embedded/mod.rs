@@ -50,7 +50,7 @@ use fjall::{AbstractTree as _, Config, Keyspace, PartitionCreateOptions, Partiti
 use model::{Cursor, Kind, Post, PostBundle, PostEvent, StoredPost};
 use search::{Doc, Query, Term};
 
-use crate::{Applied, Page, PostStore, Range, StoreError, WriteBatch, keys};
+use crate::{Applied, Page, PostStore, Range, Reader, StoreError, WriteBatch, keys};
 use segments::{Segment, Segments};
 
 const CHECKPOINT_PREFIX: &[u8] = b"cp\0";
@@ -65,6 +65,21 @@ pub const FORMAT_VERSION: u32 = 3;
 const LEGACY_RETWEET_COUNT_PREFIX: &[u8] = b"rc\0";
 /// Rows removed or rewritten per batch by sweeps and the migration.
 const MAINTENANCE_CHUNK: usize = 4_096;
+
+/// Flush tasks fjall's flusher takes each time it wakes (its
+/// `flush_workers`): enough for every memtable one partition can have
+/// waiting after a crash (one per journal, and the journals stay under
+/// fjall's 512 MiB), so the wake-ups that fjall 2.11 gives recovery (one per
+/// partition) flush them all. See [`Inner::flush_recovered`].
+const FLUSH_TASKS_PER_WAKE: usize = 32;
+
+/// How long opening the store waits for the recovered memtables to be
+/// flushed while no more of them are: past it, the open fails loudly.
+const RECOVERY_FLUSH_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A key in `meta` written only to wake fjall's flusher (see
+/// [`Inner::flush_recovered`]).
+const FLUSH_NUDGE_KEY: &[u8] = b"flush-nudge";
 
 /// The fjall-backed store; cheap to clone.
 #[derive(Clone)]
@@ -129,6 +144,7 @@ impl EmbeddedStore {
         let keyspace = Config::new(dir)
             .cache_size(64 * 1024 * 1024)
             .max_write_buffer_size(128 * 1024 * 1024)
+            .flush_workers(FLUSH_TASKS_PER_WAKE)
             .open()
             .map_err(engine)?;
         let open = |name: &str| keyspace.open_partition(name, PartitionCreateOptions::default()).map_err(engine);
@@ -142,11 +158,13 @@ impl EmbeddedStore {
             retention_ms: AtomicI64::new(retention_ms(retention)),
             retiring: Mutex::new(Vec::new()),
         };
+        inner.flush_recovered()?;
         inner.check_format(dir)?;
         if let Some(cursor) = inner.newest()? {
             inner.newest_ms.store(cursor.created_ms(), Ordering::Relaxed);
         }
-        let store = EmbeddedStore { inner: Arc::new(inner), reads: crate::ReadGate::new(crate::ReadLimits::default()) };
+        let store =
+            EmbeddedStore { inner: Arc::new(inner), reads: crate::ReadGate::new(crate::ReadLimits::embedded()) };
         Ok(match retention {
             Some(retention) => store.with_retention(retention),
             None => store,
@@ -268,7 +286,7 @@ impl PostStore for EmbeddedStore {
         .await
     }
 
-    async fn timeline(&self, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
+    async fn timeline(&self, reader: &Reader, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
         let query = query.clone();
         let mut range = range;
         if let Some(horizon_ms) = self.horizon_ms() {
@@ -278,10 +296,10 @@ impl PostStore for EmbeddedStore {
                 range.after = Some(horizon);
             }
         }
-        let (permit, mut work) = self.reads.enter().await?;
-        let page = self.blocking(move |inner| inner.timeline(&query, &range, limit, &mut work)).await;
-        drop(permit);
-        page
+        let mut work = self.reads.enter(reader).await?;
+        // The budget holds the read slot: it goes back when the read on the
+        // blocking pool ends, even if this request goes away first.
+        self.blocking(move |inner| inner.timeline(&query, &range, limit, &mut work)).await
     }
 
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
@@ -395,6 +413,52 @@ impl Inner {
     /// Checks the data dir's format version: writes it into a new store,
     /// migrates format 2, refuses one written by a newer (or an older,
     /// incompatible) format.
+    /// Flushes the memtables fjall recovered from its journal, before the
+    /// first new write.
+    ///
+    /// fjall 2.11 queues one flush task per recovered memtable but wakes its
+    /// flusher once per partition (fjall-rs/fjall#257, fixed only in fjall
+    /// 3). After a crash with several journals, tasks stayed queued, the
+    /// write buffer stayed full, and every write halted for good ("write
+    /// halt because of write buffer saturation", ingest at 0 while reads
+    /// went on). The flusher now takes [`FLUSH_TASKS_PER_WAKE`] tasks per
+    /// wake-up; if some still wait, each rotation of `meta` (one more task,
+    /// one more wake-up) lets it take that many more.
+    fn flush_recovered(&self) -> Result<(), StoreError> {
+        let mut partitions = vec![self.meta.clone(), self.tombstones.clone()];
+        for segment in self.segments.read().map_err(lock_error)?.all() {
+            partitions.extend(segment.partitions().into_iter().cloned());
+        }
+        let waiting = || partitions.iter().map(|partition| partition.tree.sealed_memtable_count()).sum::<usize>();
+        let recovered = waiting();
+        if recovered == 0 {
+            return Ok(());
+        }
+        tracing::info!(memtables = recovered, "flushing the memtables recovered from the journal");
+        let (mut fewest, mut since_progress, mut since_nudge) =
+            (recovered, std::time::Instant::now(), std::time::Instant::now());
+        loop {
+            let now_waiting = waiting();
+            if now_waiting == 0 {
+                return Ok(());
+            }
+            if now_waiting < fewest {
+                (fewest, since_progress) = (now_waiting, std::time::Instant::now());
+            } else if since_progress.elapsed() >= RECOVERY_FLUSH_STALL {
+                return Err(StoreError::Engine(format!(
+                    "{now_waiting} memtables recovered from the journal were not flushed in {} s",
+                    RECOVERY_FLUSH_STALL.as_secs()
+                )));
+            }
+            if since_nudge.elapsed() >= std::time::Duration::from_millis(500) {
+                self.meta.insert(FLUSH_NUDGE_KEY, []).map_err(engine)?;
+                self.meta.rotate_memtable().map_err(engine)?;
+                since_nudge = std::time::Instant::now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     fn check_format(&self, dir: &Path) -> Result<(), StoreError> {
         let legacy_data = ["posts", "postings"].iter().any(|name| self.keyspace.partition_exists(name));
         match self.meta.get(FORMAT_KEY).map_err(engine)? {

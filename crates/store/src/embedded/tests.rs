@@ -1,6 +1,6 @@
-//! The format-2 → 3 migration, on a data dir laid out by hand as format 2
-//! wrote it (one `posts`, `postings` and `retweets` partition, retweet
-//! counters in `meta`, tombstones without a time).
+//! Data dirs laid out by hand: the format-2 → 3 migration (one `posts`,
+//! `postings` and `retweets` partition, retweet counters in `meta`,
+//! tombstones without a time), and a journal left by a crash.
 
 use chrono::{TimeZone, Utc};
 use fjall::PartitionCreateOptions;
@@ -56,7 +56,10 @@ async fn a_format_2_data_dir_is_migrated_into_time_segments() {
     for _ in 0..2 {
         // Migrated at the first open; the second finds format 3.
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        let page = store.timeline(&Query::parse("#bts").unwrap(), Range::default(), 10).await.unwrap();
+        let page = store
+            .timeline(&crate::Reader::internal(), &Query::parse("#bts").unwrap(), Range::default(), 10)
+            .await
+            .unwrap();
         let ids: Vec<&str> = page.posts.iter().map(|post| post.post.id.as_str()).collect();
         assert_eq!(ids, ["a", "rt", "o"], "a retweet matches its original's tags");
         let found = store.get(&["rt".into()]).await.unwrap();
@@ -87,4 +90,31 @@ async fn a_format_2_data_dir_is_migrated_into_time_segments() {
     let meta = keyspace.open_partition("meta", PartitionCreateOptions::default()).unwrap();
     assert_eq!(meta.get(FORMAT_KEY).unwrap().as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
     assert_eq!(meta.prefix(LEGACY_RETWEET_COUNT_PREFIX).count(), 0);
+}
+
+/// fjall-rs/fjall#257: after a crash with several journals, fjall 2.11 woke
+/// its flusher once per partition and left the other recovered memtables
+/// queued for good; once they filled the write buffer, every write halted.
+#[tokio::test]
+async fn memtables_recovered_after_a_crash_are_all_flushed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(EmbeddedStore::open(dir.path()).unwrap());
+    {
+        // A keyspace whose flusher never runs: each rotation leaves a sealed
+        // memtable and its journal behind, as a crash in a write burst does.
+        let keyspace = Config::new(dir.path()).flush_workers(0).open().unwrap();
+        let meta = keyspace.open_partition("meta", PartitionCreateOptions::default()).unwrap();
+        for round in 0..6u32 {
+            meta.insert(format!("crash-{round}"), round.to_be_bytes()).unwrap();
+            assert!(meta.rotate_memtable().unwrap());
+        }
+        assert_eq!(meta.tree.sealed_memtable_count(), 6);
+    }
+
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.inner.meta.tree.sealed_memtable_count(), 0, "every recovered memtable was flushed");
+    for round in 0..6u32 {
+        let value = store.inner.meta.get(format!("crash-{round}")).unwrap();
+        assert_eq!(value.as_deref(), Some(&round.to_be_bytes()[..]), "the recovered writes are kept");
+    }
 }
