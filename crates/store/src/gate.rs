@@ -6,7 +6,9 @@
 //! [`USAGE_HALF_LIFE`]. A free slot goes to the waiting read whose reader
 //! has used least, and a running read that has done at least [`SLICE`] units
 //! yields (it answers with what it found and a `next` cursor, as when its
-//! budget runs out) as soon as a reader who has used less is waiting. So a
+//! budget runs out) as soon as another reader who has used less is waiting
+//! (never to a read of its own reader: the columns of one deck loading at
+//! once each get a whole page). So a
 //! client sending the costliest queries gets only the capacity that nobody
 //! lighter wants, and a light reader waits at most one slice of someone
 //! else's read.
@@ -79,16 +81,18 @@ struct Shared {
     slots: usize,
     state: Mutex<State>,
     /// The usage of the lightest waiting reader, `u64::MAX` when nobody
-    /// waits: what a running read compares itself with, without the lock.
+    /// waits, and a hash of that reader: what a running read compares
+    /// itself with, without the lock.
     lightest_waiting: AtomicU64,
+    lightest_reader: AtomicU64,
 }
 
 #[derive(Default)]
 struct State {
     running: usize,
     /// Waiting reads by (usage, arrival), each with the sender that hands
-    /// it a slot.
-    waiting: BTreeMap<(u64, u64), oneshot::Sender<()>>,
+    /// it a slot and its reader's hash.
+    waiting: BTreeMap<(u64, u64), (oneshot::Sender<()>, u64)>,
     arrivals: u64,
     usage: HashMap<Reader, Usage>,
 }
@@ -129,14 +133,16 @@ impl Shared {
     }
 
     fn publish_lightest(&self, state: &State) {
-        let lightest = state.waiting.keys().next().map_or(u64::MAX, |(usage, _)| *usage);
+        let (lightest, reader) =
+            state.waiting.iter().next().map_or((u64::MAX, 0), |((usage, _), (_, reader))| (*usage, *reader));
+        self.lightest_reader.store(reader, Ordering::Relaxed);
         self.lightest_waiting.store(lightest, Ordering::Relaxed);
     }
 
     /// A slot is free: it goes to the lightest waiting read, else back to
     /// the pool.
     fn hand_on(&self, state: &mut State) {
-        while let Some((_, grant)) = state.waiting.pop_first() {
+        while let Some((_, (grant, _))) = state.waiting.pop_first() {
             if grant.send(()).is_ok() {
                 self.publish_lightest(state);
                 return;
@@ -153,6 +159,7 @@ impl ReadGate {
             slots: limits.max_concurrent.max(1),
             state: Mutex::new(State::default()),
             lightest_waiting: AtomicU64::new(u64::MAX),
+            lightest_reader: AtomicU64::new(0),
         };
         ReadGate { limits, shared: Arc::new(shared) }
     }
@@ -172,7 +179,7 @@ impl ReadGate {
                 let key = (usage as u64, state.arrivals);
                 state.arrivals += 1;
                 let (grant, granted) = oneshot::channel();
-                state.waiting.insert(key, grant);
+                state.waiting.insert(key, (grant, reader_hash(reader)));
                 self.shared.publish_lightest(&state);
                 (usage, Some(Queued { shared: &self.shared, key, granted, holds_slot: false }))
             }
@@ -183,7 +190,7 @@ impl ReadGate {
                 Ok(Err(_)) | Err(_) => return Err(StoreError::Busy),
             }
         }
-        let slot = Slot { shared: self.shared.clone(), reader: reader.clone() };
+        let slot = Slot { shared: self.shared.clone(), reader: reader.clone(), hash: reader_hash(reader) };
         Ok(Work { spent: 0, max_work: self.limits.max_work, deadline, usage, slot: Some(slot) })
     }
 }
@@ -219,6 +226,12 @@ impl Drop for Queued<'_> {
 struct Slot {
     shared: Arc<Shared>,
     reader: Reader,
+    hash: u64,
+}
+
+fn reader_hash(reader: &Reader) -> u64 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(reader)
 }
 
 /// The work budget of one read: units spent (postings and posts examined),
@@ -237,8 +250,9 @@ impl Work {
         self.spent = self.spent.saturating_add(units);
     }
 
-    /// Whether the read must stop: budget spent, deadline passed, or a
-    /// lighter reader waits for this read's slot after its first slice.
+    /// Whether the read must stop: budget spent, deadline passed, or
+    /// another, lighter reader waits for this read's slot after its first
+    /// slice.
     pub(crate) fn exhausted(&self) -> bool {
         self.spent >= self.max_work || Instant::now() >= self.deadline || self.yields()
     }
@@ -247,7 +261,9 @@ impl Work {
         self.spent >= SLICE
             && self.slot.as_ref().is_some_and(|slot| {
                 let lightest = slot.shared.lightest_waiting.load(Ordering::Relaxed);
-                lightest != u64::MAX && (lightest as f64) < self.usage + self.spent as f64
+                lightest != u64::MAX
+                    && (lightest as f64) < self.usage + self.spent as f64
+                    && slot.shared.lightest_reader.load(Ordering::Relaxed) != slot.hash
             })
     }
 }
@@ -335,6 +351,23 @@ mod tests {
         assert!(!work.exhausted(), "the waiting reader has used more");
         drop(work);
         waiting.await.expect("joins").expect("the heavy reader gets the slot next");
+    }
+
+    #[tokio::test]
+    async fn a_read_does_not_yield_to_another_read_of_its_own_reader() {
+        let gate = gate(1);
+        let deck = Reader::new("user:1");
+        let mut work = gate.enter(&deck).await.expect("a free slot");
+        let next_column = tokio::spawn({
+            let gate = gate.clone();
+            let deck = deck.clone();
+            async move { gate.enter(&deck).await.map(|_work| ()) }
+        });
+        wait_until_waiting(&gate, 1).await;
+        work.spend(SLICE * 5);
+        assert!(!work.exhausted(), "the waiting read is the same reader's: the page is finished");
+        drop(work);
+        next_column.await.expect("joins").expect("the next column gets the slot");
     }
 
     #[tokio::test]
