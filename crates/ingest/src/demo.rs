@@ -447,29 +447,14 @@ impl DemoGenerator {
                 self.cascading.remove(&forgotten);
             }
         }
+        // As X shows a retweet; queries look at the original's content.
+        let text = format!("RT @{}: {}", original.author.handle, original.text);
         let post = Post {
-            id,
-            source: Source::Demo,
             kind: Kind::Retweet,
-            author,
-            // As X shows a retweet; queries look at the original's content.
-            text: format!("RT @{}: {}", original.author.handle, original.text),
             lang: original.lang.clone(),
-            created_at: now,
-            claimed_at: None,
             retweeted_id: Some(original.id.clone()),
-            quoted_id: None,
-            reply_to: None,
-            hashtags: Vec::new(),
-            mentions: Vec::new(),
-            urls: Vec::new(),
-            cashtags: Vec::new(),
             has_media: original.has_media,
-            counts: Counts::default(),
-            media: Vec::new(),
-            card: None,
-            sensitive: false,
-            permalink: None,
+            ..Post::new(id, Source::Demo, author, text, now)
         };
         PostBundle { post, retweeted: Some(Box::new(original)), quoted: None }
     }

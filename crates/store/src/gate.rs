@@ -191,7 +191,7 @@ impl ReadGate {
             }
         }
         let slot = Slot { shared: self.shared.clone(), reader: reader.clone(), hash: reader_hash(reader) };
-        Ok(Work { spent: 0, max_work: self.limits.max_work, deadline, usage, slot: Some(slot) })
+        Ok(Work { spent: 0, max_work: self.limits.max_work, deadline, usage, slot })
     }
 }
 
@@ -242,7 +242,7 @@ pub(crate) struct Work {
     deadline: Instant,
     /// The reader's usage when the read started.
     usage: f64,
-    slot: Option<Slot>,
+    slot: Slot,
 }
 
 impl Work {
@@ -258,23 +258,22 @@ impl Work {
     }
 
     fn yields(&self) -> bool {
-        self.spent >= SLICE
-            && self.slot.as_ref().is_some_and(|slot| {
-                let lightest = slot.shared.lightest_waiting.load(Ordering::Relaxed);
-                lightest != u64::MAX
-                    && (lightest as f64) < self.usage + self.spent as f64
-                    && slot.shared.lightest_reader.load(Ordering::Relaxed) != slot.hash
-            })
+        if self.spent < SLICE {
+            return false;
+        }
+        let shared = &self.slot.shared;
+        let lightest = shared.lightest_waiting.load(Ordering::Relaxed);
+        lightest != u64::MAX
+            && (lightest as f64) < self.usage + self.spent as f64
+            && shared.lightest_reader.load(Ordering::Relaxed) != self.slot.hash
     }
 }
 
 impl Drop for Work {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            let mut state = slot.shared.lock();
-            state.charge(&slot.reader, self.spent, Instant::now());
-            slot.shared.hand_on(&mut state);
-        }
+        let mut state = self.slot.shared.lock();
+        state.charge(&self.slot.reader, self.spent, Instant::now());
+        self.slot.shared.hand_on(&mut state);
     }
 }
 

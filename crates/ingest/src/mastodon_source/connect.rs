@@ -56,13 +56,7 @@ impl MastodonSource {
     }
 
     pub(super) async fn open_websocket(&self, base: &str) -> Result<Frames, OpenError> {
-        let base = if let Some(rest) = base.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            base.to_owned()
-        };
+        let base = with_scheme(base, [("https://", "wss://"), ("http://", "ws://")]);
         let url = format!("{base}/api/v1/streaming");
         let mut request = url.as_str().into_client_request().map_err(|error| OpenError::Other(error.to_string()))?;
         if let Some(token) = &self.config.token {
@@ -103,13 +97,7 @@ impl MastodonSource {
 
     pub(super) async fn open_sse(&self, client: &reqwest::Client, base: &str) -> Result<Frames, OpenError> {
         // The instance names its streaming server with a WebSocket scheme.
-        let base = if let Some(rest) = base.strip_prefix("wss://") {
-            format!("https://{rest}")
-        } else if let Some(rest) = base.strip_prefix("ws://") {
-            format!("http://{rest}")
-        } else {
-            base.to_owned()
-        };
+        let base = with_scheme(base, [("wss://", "https://"), ("ws://", "http://")]);
         let mut paths = Vec::new();
         if self.config.public {
             paths.push(format!("{base}/api/v1/streaming/public"));
@@ -136,4 +124,13 @@ fn websocket_text(text: &str) -> Incoming {
         Ok(FramePeek { event: None, error: Some(error), .. }) => Incoming::ServerError(error.get().to_owned()),
         _ => Incoming::Frame(text.to_owned()),
     }
+}
+
+/// `base` with the first matching scheme of `swaps` replaced (`from`, `to`);
+/// unchanged if none matches.
+fn with_scheme(base: &str, swaps: [(&str, &str); 2]) -> String {
+    swaps
+        .iter()
+        .find_map(|(from, to)| base.strip_prefix(from).map(|rest| format!("{to}{rest}")))
+        .unwrap_or_else(|| base.to_owned())
 }
