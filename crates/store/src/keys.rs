@@ -56,10 +56,15 @@ pub fn id_fits(id: &str) -> bool {
 /// [`id_fits`]).
 pub fn length_prefixed(text: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(2 + text.len());
+    push_length_prefixed(&mut key, text);
+    key
+}
+
+/// Appends `text` to `key` as [`length_prefixed`] writes it.
+pub fn push_length_prefixed(key: &mut Vec<u8>, text: &str) {
     let length = u16::try_from(text.len()).unwrap_or(u16::MAX);
     key.extend_from_slice(&length.to_be_bytes());
     key.extend_from_slice(&text.as_bytes()[..usize::from(length)]);
-    key
 }
 
 /// The first key after every key that starts with `prefix`, or `None` when

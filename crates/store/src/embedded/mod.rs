@@ -401,12 +401,101 @@ struct Pending {
     retweet_counts: HashMap<String, HashMap<i64, u64>>,
     retweets_seen: HashSet<(String, String)>,
     retweets_removed: HashSet<(String, String)>,
+    /// The posts whose postings the batch adds or removes, indexed at
+    /// commit (see [`Pending::commit_postings`]).
+    indexing: Vec<Indexing>,
 }
+
+/// A post whose postings the batch adds (`insert`) or removes.
+struct Indexing {
+    segment: Arc<Segment>,
+    stored: StoredPost,
+    insert: bool,
+}
+
+/// One posting written (`insert`) or removed by the batch being built.
+struct PostingWrite {
+    segment: Arc<Segment>,
+    key: Vec<u8>,
+    insert: bool,
+    /// The [`Indexing`] it came from, so that two writes of one key keep
+    /// the batch's order (a post's own terms are distinct).
+    order: usize,
+}
+
+/// Below this many posts, a batch is indexed on the writer's thread alone.
+const PARALLEL_INDEXING_MIN: usize = 64;
 
 impl Pending {
     fn is_deleted(&self, id: &str) -> bool {
         matches!(self.posts.get(id), Some(None))
     }
+
+    /// Adds (`insert`) or removes the postings of `stored` (as resolved,
+    /// so a retweet is indexed by its original's text) in `segment`.
+    fn index(&mut self, segment: &Arc<Segment>, stored: StoredPost, insert: bool) {
+        self.indexing.push(Indexing { segment: Arc::clone(segment), stored, insert });
+    }
+
+    /// Puts the batch's posting writes into `fjall_batch`, sorted by
+    /// segment and key.
+    /// - A batch holds ~40 postings per post spread over hundreds of posting
+    ///   lists. Inserted in key order, consecutive memtable inserts walk the
+    ///   same skip-list path (in cache) instead of a random one each: the
+    ///   batch's commit takes about half the time.
+    /// - The posts' terms (tokenizing, the largest CPU cost of a batch
+    ///   outside fjall) are found on up to two threads, each sorting its
+    ///   share; the sorted runs are then merged.
+    /// - Two writes of one key keep the batch's order (the later wins).
+    fn commit_postings(&mut self, fjall_batch: &mut fjall::Batch) {
+        let indexing = std::mem::take(&mut self.indexing);
+        let mut writes = if indexing.len() < PARALLEL_INDEXING_MIN {
+            posting_writes(&indexing, 0)
+        } else {
+            let half = indexing.len().div_ceil(2);
+            let (first, second) = indexing.split_at(half);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| posting_writes(second, half));
+                let mut writes = posting_writes(first, 0);
+                match other.join() {
+                    Ok(more) => writes.extend(more),
+                    // A panic while tokenizing: the same panic as on one thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+                writes
+            })
+        };
+        // Two sorted runs: the stable sort merges them in linear time.
+        writes.sort_by(posting_order);
+        for PostingWrite { segment, key, insert, .. } in writes {
+            if insert {
+                fjall_batch.insert(&segment.postings, key, []);
+            } else {
+                fjall_batch.remove(&segment.postings, key);
+            }
+        }
+    }
+}
+
+/// The posting writes of `indexing` (numbered from `first_order`), sorted.
+fn posting_writes(indexing: &[Indexing], first_order: usize) -> Vec<PostingWrite> {
+    let mut writes = Vec::with_capacity(indexing.len() * 48);
+    for (order, Indexing { segment, stored, insert }) in (first_order..).zip(indexing) {
+        let cursor = stored.post.cursor();
+        for term in Doc::new(stored).terms() {
+            let term = keys::term_key(&term);
+            let mut key = Vec::with_capacity(2 + term.len() + cursor.as_bytes().len());
+            keys::push_length_prefixed(&mut key, &term);
+            key.extend_from_slice(cursor.as_bytes());
+            writes.push(PostingWrite { segment: Arc::clone(segment), key, insert: *insert, order });
+        }
+    }
+    writes.sort_unstable_by(posting_order);
+    writes
+}
+
+fn posting_order(a: &PostingWrite, b: &PostingWrite) -> std::cmp::Ordering {
+    (a.segment.start, &a.key, a.order).cmp(&(b.segment.start, &b.key, b.order))
 }
 
 impl Inner {
@@ -828,6 +917,7 @@ impl Inner {
                 }
             }
         }
+        pending.commit_postings(&mut fjall_batch);
         for (source, checkpoint) in &batch.checkpoints {
             fjall_batch.insert(&self.meta, [CHECKPOINT_PREFIX, source.as_bytes()].concat(), checkpoint.as_bytes());
         }
@@ -871,10 +961,7 @@ impl Inner {
                 post.counts.retweets = post.counts.retweets.max(seen_retweets);
                 let stored = self.resolve(post.clone(), |id| self.pending_or_stored(pending, id))?;
                 let segment = self.segment_for_write(created_ms)?;
-                for term in Doc::new(&stored).terms() {
-                    let key = [posting_prefix(&term).as_slice(), post.cursor().as_bytes()].concat();
-                    fjall_batch.insert(&segment.postings, key, []);
-                }
+                pending.index(&segment, stored, true);
                 fjall_batch.insert(&segment.posts, post.id.as_bytes(), encode_post(&post)?);
                 self.newest_ms.fetch_max(created_ms, Ordering::Relaxed);
                 inserted_ids.push(post.id.clone());
@@ -891,20 +978,9 @@ impl Inner {
                 let moved = !Arc::ptr_eq(&segment, &old_segment);
                 if content_changed || moved {
                     let old_stored = self.resolve(old.clone(), |id| self.pending_or_stored(pending, id))?;
-                    for term in Doc::new(&old_stored).terms() {
-                        fjall_batch.remove(
-                            &old_segment.postings,
-                            [posting_prefix(&term).as_slice(), old.cursor().as_bytes()].concat(),
-                        );
-                    }
+                    pending.index(&old_segment, old_stored, false);
                     let new_stored = self.resolve(merged.clone(), |id| self.pending_or_stored(pending, id))?;
-                    for term in Doc::new(&new_stored).terms() {
-                        fjall_batch.insert(
-                            &segment.postings,
-                            [posting_prefix(&term).as_slice(), merged.cursor().as_bytes()].concat(),
-                            [],
-                        );
-                    }
+                    pending.index(&segment, new_stored, true);
                 }
                 if moved {
                     fjall_batch.remove(&old_segment.posts, merged.id.as_bytes());
@@ -972,10 +1048,7 @@ impl Inner {
             return Ok(());
         };
         let stored = self.resolve(post.clone(), |id| self.pending_or_stored(pending, id))?;
-        for term in Doc::new(&stored).terms() {
-            fjall_batch
-                .remove(&segment.postings, [posting_prefix(&term).as_slice(), post.cursor().as_bytes()].concat());
-        }
+        pending.index(&segment, stored.clone(), false);
         fjall_batch.remove(&segment.posts, id.as_bytes());
         pending.posts.insert(id.to_owned(), None);
 

@@ -118,3 +118,46 @@ async fn memtables_recovered_after_a_crash_are_all_flushed_at_open() {
         assert_eq!(value.as_deref(), Some(&round.to_be_bytes()[..]), "the recovered writes are kept");
     }
 }
+
+/// The postings a batch writes are put into fjall sorted by key, found on
+/// two threads for a batch of 64 posts or more (see
+/// `Pending::commit_postings`): two writes of one key in one batch must
+/// still apply in the batch's order, also when they were found on
+/// different threads. A post stored and deleted in the same batch leaves
+/// no posting; a post whose text changes within the batch keeps only its
+/// last version's postings.
+#[tokio::test]
+async fn sorted_posting_writes_keep_the_order_of_one_batch() {
+    for fillers in [0, 2 * PARALLEL_INDEXING_MIN] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let first = post("10", 1, &["gone"]);
+        let second = post("20", 2, &["before"]);
+        let edited = Post { text: "#after".into(), hashtags: vec!["after".into()], ..second.clone() };
+        let others: Vec<Post> = (0..fillers).map(|n| post(&format!("{}", 100 + n), 3 + n as i64, &["other"])).collect();
+        let upsert = |post: &Post| PostEvent::Upsert(PostBundle { post: post.clone(), retweeted: None, quoted: None });
+        let mut events = vec![upsert(&first), upsert(&second)];
+        events.extend(others.iter().map(upsert));
+        events.extend([PostEvent::Delete { id: "10".into() }, upsert(&edited)]);
+        store.apply(WriteBatch { events, checkpoints: Vec::new() }).await.unwrap();
+
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for post in others.iter().chain([&edited]) {
+            let stored = StoredPost { post: post.clone(), retweeted: None, quoted: None };
+            for term in Doc::new(&stored).terms() {
+                expected.push([posting_prefix(&term).as_slice(), post.cursor().as_bytes()].concat());
+            }
+        }
+        expected.sort();
+        let segments: Vec<Arc<Segment>> = store.inner.segments.read().unwrap().all().cloned().collect();
+        let mut postings: Vec<Vec<u8>> = Vec::new();
+        for segment in &segments {
+            for item in segment.postings.iter() {
+                postings.push(item.unwrap().0.to_vec());
+            }
+        }
+        postings.sort();
+        assert!(expected.len() > 3 + fillers, "every post has several terms: {expected:?}");
+        assert_eq!(postings, expected, "with {fillers} other posts, only the edited post's last version is indexed");
+    }
+}
