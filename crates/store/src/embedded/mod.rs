@@ -404,6 +404,9 @@ struct Pending {
     /// The posts whose postings the batch adds or removes, indexed at
     /// commit (see [`Pending::commit_postings`]).
     indexing: Vec<Indexing>,
+    /// The posts whose body the batch (re)writes, each written once at
+    /// commit in its final state (see [`Pending::commit_bodies`]).
+    bodies: HashSet<String>,
 }
 
 /// A post whose postings the batch adds (`insert`) or removes.
@@ -435,6 +438,22 @@ impl Pending {
     /// so a retweet is indexed by its original's text) in `segment`.
     fn index(&mut self, segment: &Arc<Segment>, stored: StoredPost, insert: bool) {
         self.indexing.push(Indexing { segment: Arc::clone(segment), stored, insert });
+    }
+
+    /// Writes the body of each post the batch stored or changed, once, as
+    /// it stands at the end of the batch (a popular original that 1,000
+    /// retweets in the batch count up is encoded and written once, not
+    /// 1,000 times), in id order. A post deleted in the batch has none:
+    /// its removal, written when it was deleted, stands.
+    fn commit_bodies(&mut self, fjall_batch: &mut fjall::Batch) -> Result<(), StoreError> {
+        let mut ids: Vec<String> = self.bodies.drain().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(Some(Located { segment, post })) = self.posts.get(&id) {
+                fjall_batch.insert(&segment.posts, id.as_bytes(), encode_post(post)?);
+            }
+        }
+        Ok(())
     }
 
     /// Puts the batch's posting writes into `fjall_batch`, sorted by
@@ -917,6 +936,7 @@ impl Inner {
                 }
             }
         }
+        pending.commit_bodies(&mut fjall_batch)?;
         pending.commit_postings(&mut fjall_batch);
         for (source, checkpoint) in &batch.checkpoints {
             fjall_batch.insert(&self.meta, [CHECKPOINT_PREFIX, source.as_bytes()].concat(), checkpoint.as_bytes());
@@ -962,7 +982,7 @@ impl Inner {
                 let stored = self.resolve(post.clone(), |id| self.pending_or_stored(pending, id))?;
                 let segment = self.segment_for_write(created_ms)?;
                 pending.index(&segment, stored, true);
-                fjall_batch.insert(&segment.posts, post.id.as_bytes(), encode_post(&post)?);
+                pending.bodies.insert(post.id.clone());
                 self.newest_ms.fetch_max(created_ms, Ordering::Relaxed);
                 inserted_ids.push(post.id.clone());
                 pending.posts.insert(post.id.clone(), Some(Located { segment, post }));
@@ -985,7 +1005,7 @@ impl Inner {
                 if moved {
                     fjall_batch.remove(&old_segment.posts, merged.id.as_bytes());
                 }
-                fjall_batch.insert(&segment.posts, merged.id.as_bytes(), encode_post(&merged)?);
+                pending.bodies.insert(merged.id.clone());
                 updated_ids.push(merged.id.clone());
                 pending.posts.insert(merged.id.clone(), Some(Located { segment, post: merged }));
                 Ok(false)
@@ -1024,7 +1044,7 @@ impl Inner {
             && original.counts.retweets < count
         {
             original.counts.retweets = count;
-            fjall_batch.insert(&original_segment.posts, original.id.as_bytes(), encode_post(&original)?);
+            pending.bodies.insert(original.id.clone());
             updated_ids.push(original.id.clone());
             pending.posts.insert(original.id.clone(), Some(Located { segment: original_segment, post: original }));
         }
@@ -1081,6 +1101,12 @@ impl Inner {
                 }
             }
         }
+        // And those counted earlier in this batch, not yet in the segments.
+        retweet_ids.extend(
+            pending.retweets_seen.iter().filter(|(original, _)| original == id).map(|(_, retweet)| retweet.clone()),
+        );
+        retweet_ids.sort_unstable();
+        retweet_ids.dedup();
         for retweet_id in retweet_ids {
             if !pending.is_deleted(&retweet_id) {
                 self.delete_one(&retweet_id, fjall_batch, pending, deleted)?;

@@ -161,3 +161,35 @@ async fn sorted_posting_writes_keep_the_order_of_one_batch() {
         assert_eq!(postings, expected, "with {fillers} other posts, only the edited post's last version is indexed");
     }
 }
+
+/// A batch writes each post's body once, as it stands at the batch's end
+/// (see `Pending::commit_bodies`): an original that the batch's retweets
+/// count up is stored with the final count, and one that the batch then
+/// deletes is not brought back by those deferred writes.
+#[tokio::test]
+async fn a_batch_writes_each_body_once_in_its_final_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let retweet_of = |id: &str, second: i64, original: &str| {
+        let mut retweet = post(id, second, &[]);
+        retweet.kind = Kind::Retweet;
+        retweet.retweeted_id = Some(original.into());
+        PostEvent::Upsert(PostBundle::single(retweet))
+    };
+    let mut events = vec![PostEvent::Upsert(PostBundle::single(post("kept", 0, &["bts"])))];
+    events.extend((1..=3).map(|n| retweet_of(&format!("k{n}"), n, "kept")));
+    events.push(PostEvent::Upsert(PostBundle::single(post("gone", 4, &["bts"]))));
+    events.extend((5..=7).map(|n| retweet_of(&format!("g{n}"), n, "gone")));
+    events.push(PostEvent::Delete { id: "gone".into() });
+    let applied = store.apply(WriteBatch { events, checkpoints: Vec::new() }).await.unwrap();
+    assert_eq!(applied.deleted.len(), 4, "the deleted original takes its retweets: {:?}", applied.deleted);
+
+    let found = store.get(&["kept".into(), "gone".into(), "g5".into(), "k1".into()]).await.unwrap();
+    let ids: Vec<&str> = found.iter().map(|stored| stored.post.id.as_str()).collect();
+    assert_eq!(ids, ["kept", "k1"], "the deleted original and its retweets stay gone");
+    assert_eq!(found[0].post.counts.retweets, 3, "the original is stored with the batch's final count");
+    let page =
+        store.timeline(&crate::Reader::internal(), &Query::parse("#bts").unwrap(), Range::default(), 10).await.unwrap();
+    let ids: Vec<&str> = page.posts.iter().map(|stored| stored.post.id.as_str()).collect();
+    assert_eq!(ids, ["k3", "k2", "k1", "kept"]);
+}
