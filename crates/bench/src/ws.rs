@@ -14,6 +14,7 @@ use futures::{SinkExt, StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct WsArgs {
@@ -219,6 +220,9 @@ struct Tally {
     n_messages: AtomicU64,
     n_bytes: AtomicU64,
     n_resyncs: AtomicU64,
+    /// `error` frames (a refused or rate-limited subscription): the run
+    /// then measures fewer columns than it asked for.
+    n_errors: AtomicU64,
     start_ms: AtomicI64,
     end_ms: AtomicI64,
 }
@@ -272,8 +276,15 @@ async fn deck_connection(
 /// as a whole: the driver only needs each post's stamp, and parsing every
 /// frame would make the clients, not the server, the bottleneck. A column
 /// the server drops (`resync`) is subscribed again, as the web client does,
-/// so an overload shows as resyncs and latency, not as silence.
-async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool, queries: Vec<String>) {
+/// so an overload shows as resyncs and latency, not as silence. Ends at
+/// `stop` (or when the server closes), adding its latencies to the tally.
+async fn read_frames(
+    mut socket: WsStream,
+    tally: Arc<Tally>,
+    centrifugo: bool,
+    queries: Vec<String>,
+    stop: CancellationToken,
+) {
     let mut local = Vec::new();
     let count = |text: &str, stamp: Option<i64>, local: &mut Vec<i64>| {
         if let Some(stamp) = stamp
@@ -284,7 +295,15 @@ async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool, 
             local.push(now_ms() - stamp);
         }
     };
-    while let Some(Ok(message)) = socket.next().await {
+    loop {
+        let message = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            message = socket.next() => match message {
+                Some(Ok(message)) => message,
+                _ => break,
+            },
+        };
         let Message::Text(text) = message else { continue };
         let text = text.as_str();
         if centrifugo {
@@ -312,6 +331,10 @@ async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool, 
                     break;
                 }
             }
+        } else if text.starts_with(r#"{"type":"error""#) {
+            if tally.n_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!("  error frame: {text}");
+            }
         } else {
             count(text, frame_created_ms(text), &mut local);
         }
@@ -324,6 +347,9 @@ async fn read_frames(mut socket: WsStream, tally: Arc<Tally>, centrifugo: bool, 
 
 /// Publishes `rate` stamped publications a second to the peer's channel
 /// until `stop`; returns how many were stamped within the tally's window.
+/// Each publication is its own request, up to 256 in flight, so the rate
+/// holds while the server is slow to answer (one request at a time, a
+/// loaded peer got under half the asked rate).
 async fn publish_to_centrifugo(
     url: String,
     rate: f64,
@@ -331,24 +357,37 @@ async fn publish_to_centrifugo(
     tally: Arc<Tally>,
     stop: Arc<AtomicBool>,
 ) -> u64 {
+    const IN_FLIGHT: u32 = 256;
     let client = reqwest::Client::new();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let pad = "x".repeat(payload_bytes.saturating_sub(40));
-    let mut n_in_window = 0;
+    let pad: Arc<str> = "x".repeat(payload_bytes.saturating_sub(40)).into();
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT as usize));
+    let n_in_window = Arc::new(AtomicU64::new(0));
+    let publish_url = format!("{url}/api/publish");
     let mut seq = 0u64;
     while !stop.load(Ordering::Relaxed) {
         ticks.tick().await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
         seq += 1;
         let stamp = now_ms();
-        let body = json!({"channel": "bench", "data": {"t": stamp, "s": seq, "pad": pad}});
-        match client.post(format!("{url}/api/publish")).json(&body).send().await {
-            Ok(response) if response.status().is_success() => n_in_window += u64::from(tally.in_window(stamp)),
-            Ok(response) => eprintln!("  publish answered {}", response.status()),
-            Err(error) => eprintln!("  publish failed: {error}"),
-        }
+        let body = json!({"channel": "bench", "data": {"t": stamp, "s": seq, "pad": &*pad}});
+        let (client, publish_url, tally, n_in_window) =
+            (client.clone(), publish_url.clone(), tally.clone(), n_in_window.clone());
+        tokio::spawn(async move {
+            match client.post(publish_url).json(&body).send().await {
+                Ok(response) if response.status().is_success() => {
+                    n_in_window.fetch_add(u64::from(tally.in_window(stamp)), Ordering::Relaxed);
+                }
+                Ok(response) => eprintln!("  publish answered {}", response.status()),
+                Err(error) => eprintln!("  publish failed: {error}"),
+            }
+            drop(permit);
+        });
     }
-    n_in_window
+    // Every publication still in flight is answered first.
+    let _all = in_flight.acquire_many(IN_FLIGHT).await;
+    n_in_window.load(Ordering::Relaxed)
 }
 
 /// Posts stored with a creation time in [start, end), read back through the
@@ -398,15 +437,17 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
         n_messages: AtomicU64::new(0),
         n_bytes: AtomicU64::new(0),
         n_resyncs: AtomicU64::new(0),
+        n_errors: AtomicU64::new(0),
         start_ms: AtomicI64::new(i64::MAX),
         end_ms: AtomicI64::new(i64::MAX),
     });
     let opened = Arc::new(AtomicU64::new(0));
+    let stop_readers = CancellationToken::new();
     // Connections are opened `--connect-concurrency` at a time; each reads
     // its frames in its own task.
     let connect = |connection_idx: usize| {
-        let (client, url, ws_base, tally, opened) =
-            (client.clone(), args.url.clone(), ws_base.clone(), tally.clone(), opened.clone());
+        let (client, url, ws_base, tally, opened, stop) =
+            (client.clone(), args.url.clone(), ws_base.clone(), tally.clone(), opened.clone(), stop_readers.clone());
         let queries: Vec<String> = (0..args.columns)
             .map(|column_idx| {
                 args.query
@@ -425,7 +466,7 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
             if n_open % 1000 == 0 {
                 eprintln!("  {n_open} connections open");
             }
-            Ok::<_, anyhow::Error>(tokio::spawn(read_frames(socket, tally, centrifugo, queries)))
+            Ok::<_, anyhow::Error>(tokio::spawn(read_frames(socket, tally, centrifugo, queries, stop)))
         }
     };
     let tasks: Vec<tokio::task::JoinHandle<()>> = futures::stream::iter(0..args.connections)
@@ -485,8 +526,15 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
             None => None,
         },
     };
-    for task in &tasks {
-        task.abort();
+    // Every reader hands in its latencies as it stops; one that does not
+    // within 10 s is dropped.
+    stop_readers.cancel();
+    let aborts: Vec<_> = tasks.iter().map(tokio::task::JoinHandle::abort_handle).collect();
+    if tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(tasks)).await.is_err() {
+        eprintln!("  some readers did not stop within 10 s; their latencies are left out");
+        for abort in aborts {
+            abort.abort();
+        }
     }
     if let Some(sampler) = sampler {
         sampler.abort();
@@ -517,6 +565,10 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
         "{} resync frames (columns dropped because their reader fell behind)",
         tally.n_resyncs.load(Ordering::Relaxed)
     );
+    let n_errors = tally.n_errors.load(Ordering::Relaxed);
+    if n_errors > 0 {
+        println!("{n_errors} error frames (subscriptions refused or rate-limited: fewer columns were measured)");
+    }
     Ok(())
 }
 
