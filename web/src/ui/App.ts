@@ -1,6 +1,7 @@
-// App: the deck page — the top bar (search box, connection indicator,
-// language, theme, account), the row of columns, the WebSocket that feeds
-// them, keyboard shortcuts, and the hash routes of mailed links.
+// App: the deck page — the row of columns and the deck they belong to, the
+// WebSocket that feeds them, keyboard shortcuts (mapped in
+// `logic/shortcuts.ts`), and the hash routes of deep and mailed links. The
+// bar above the deck is `TopBar`.
 
 import { ApiError, fetchTimeline } from '../api';
 import type { Post } from '../bindings/Post';
@@ -8,11 +9,11 @@ import type { ServerMessage } from '../bindings/ServerMessage';
 import { clearLocalDecks, deckFromLink, defaultDeck, loadLibrary, loadServerDeck, newColumnId, persistDeck, pushDeckNow, saveLibrary, WIDTHS, type ColumnConfig, type DeckConfig, type DeckLibrary } from '../deck';
 import { DecksDialog } from './DecksDialog';
 import { notifyPost } from './notifications';
-import { SearchBox } from './SearchBox';
-import { applyTheme, currentTheme, initialTheme } from './theme';
+import { applyTheme, initialTheme } from './theme';
 import { ColumnSwitcher } from './ColumnSwitcher';
 import { lang, setLang, t } from '../i18n';
 import { parseRoute, sameQuery } from '../logic/routes';
+import { shortcutFor } from '../logic/shortcuts';
 import { errorText } from '../logic/errors';
 import { signedInEmail } from '../session';
 import { Stream, type StreamState } from '../stream';
@@ -23,16 +24,10 @@ import { TrendsColumn } from './TrendsColumn';
 import { PostDetail } from './PostDetail';
 import { AddColumnPanel } from './AddColumnPanel';
 import { Toast } from './Toast';
+import { TopBar } from './TopBar';
+import { el } from './dom';
 
 type AnyColumn = Column | TrendsColumn;
-
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** The whole page. */
 export class App {
@@ -43,13 +38,7 @@ export class App {
   private readonly columns = new Map<string, AnyColumn>();
   private readonly stream: Stream;
   private readonly deckEl: HTMLElement;
-  private readonly searchBox: SearchBox;
-  private readonly connection: HTMLElement;
-  private readonly accountButton: HTMLButtonElement;
-  private readonly langButton: HTMLButtonElement;
-  private readonly themeButton: HTMLButtonElement;
-  private readonly decksButton: HTMLButtonElement;
-  private readonly helpDialog: HTMLDialogElement;
+  private readonly topBar: TopBar;
   private readonly account: AccountDialog;
   private readonly cards: CardHandlers;
   private readonly detail: PostDetail;
@@ -83,40 +72,17 @@ export class App {
     this.deck = this.openDeckOf(this.library);
     applyTheme(initialTheme(), false);
 
-    const top = el('header', 'topbar');
-    const brand = el('h1', 'brand', 'Deck');
-    this.searchBox = new SearchBox((query) => this.search(query));
-
-    this.connection = el('div', 'connection');
-    this.connection.setAttribute('role', 'status');
-    this.langButton = el('button', 'top-button lang-button');
-    this.langButton.type = 'button';
-    this.langButton.addEventListener('click', () => this.switchLang(lang() === 'ko' ? 'en' : 'ko'));
-    this.themeButton = el('button', 'top-button theme-button');
-    this.themeButton.type = 'button';
-    this.themeButton.addEventListener('click', () => {
-      applyTheme(currentTheme() === 'dark' ? 'light' : 'dark', true);
-      this.relabel();
+    this.topBar = new TopBar({
+      search: (query) => this.search(query),
+      switchLang: () => this.switchLang(lang() === 'ko' ? 'en' : 'ko'),
+      openDecks: () => this.decksDialog.open(),
+      openAccount: () => this.account.open(signedInEmail() ? 'account' : 'login'),
     });
-    const helpButton = el('button', 'top-button help-button', '?');
-    helpButton.type = 'button';
-    helpButton.addEventListener('click', () => this.showHelp());
-    this.accountButton = el('button', 'top-button account-button');
-    this.accountButton.type = 'button';
-    this.accountButton.addEventListener('click', () => this.account.open(signedInEmail() ? 'account' : 'login'));
-    this.decksButton = el('button', 'top-button decks-button');
-    this.decksButton.type = 'button';
-    this.decksButton.addEventListener('click', () => this.decksDialog.open());
-    const tools = el('div', 'tools');
-    tools.append(this.connection, this.decksButton, this.langButton, this.themeButton, helpButton, this.accountButton);
-    top.append(brand, this.searchBox.el, tools);
 
     this.deckEl = el('main', 'deck');
     this.deckEl.id = 'deck';
     this.deckEl.setAttribute('aria-label', t.columns);
     this.deckEl.tabIndex = -1;
-    this.helpDialog = el('dialog', 'help-dialog');
-    this.helpDialog.addEventListener('click', () => this.helpDialog.close());
     this.account = new AccountDialog(() => void this.afterLogin(), () => this.afterLogout());
     this.addPanel = new AddColumnPanel({ query: (query) => this.openQuery(query), trends: () => this.addTrends() });
     this.toast = new Toast();
@@ -151,7 +117,7 @@ export class App {
       this.focusColumn(id);
       this.columns.get(id)?.el.scrollIntoView({ behavior: 'smooth', block: 'nearest', inline: 'start' });
     });
-    root.append(top, this.deckEl, this.switcher.el, this.helpDialog, this.account.el, this.detail.el, this.decksDialog.el, this.toast.el);
+    root.append(this.topBar.el, this.deckEl, this.switcher.el, this.topBar.helpDialog, this.account.el, this.detail.el, this.decksDialog.el, this.toast.el);
     this.wireSideways();
 
     this.stream = new Stream({
@@ -381,18 +347,18 @@ export class App {
   private async search(query: string): Promise<void> {
     if (this.findColumn(query)) {
       this.openQuery(query);
-      this.searchBox.done();
+      this.topBar.searchBox.done();
       return;
     }
     try {
       const page = await fetchTimeline(query, null, 40);
       this.openQuery(query, { posts: page.posts, next: page.next });
-      this.searchBox.done();
+      this.topBar.searchBox.done();
     } catch (error) {
       if (error instanceof ApiError && error.status === 400) {
-        this.searchBox.showQueryError(query, errorText(error.body.code, error.body.error, lang()), error.body.position);
+        this.topBar.searchBox.showQueryError(query, errorText(error.body.code, error.body.error, lang()), error.body.position);
       } else {
-        this.searchBox.showError(error instanceof ApiError ? errorText(error.body.code, error.body.error, lang()) : t.error);
+        this.topBar.searchBox.showError(error instanceof ApiError ? errorText(error.body.code, error.body.error, lang()) : t.error);
       }
     }
   }
@@ -404,11 +370,8 @@ export class App {
   }
 
   private onStreamState(state: StreamState, detail: { retryAt?: number; reason?: string }): void {
-    this.connection.dataset.state = state;
-    const label = state === 'open' ? t.connected : state === 'connecting' ? t.connecting : t.disconnected;
     this.streamDetail = state === 'offline' && detail.retryAt ? t.retryIn(Math.max(1, Math.round((detail.retryAt - Date.now()) / 1000))) : '';
-    this.connection.textContent = label;
-    this.connection.title = [label, detail.reason, this.streamDetail].filter(Boolean).join(' — ');
+    this.topBar.showConnection(state, [detail.reason ?? '', this.streamDetail]);
     if (state === 'offline') {
       for (const column of this.columns.values()) column.offline([detail.reason, this.streamDetail].filter(Boolean).join(', '));
     }
@@ -480,8 +443,7 @@ export class App {
 
   private refreshAccount(): void {
     const email = signedInEmail();
-    this.accountButton.textContent = email ? email.split('@')[0] : t.signIn;
-    this.accountButton.title = email ? t.signedInAs(email) : t.signIn;
+    this.topBar.showAccount(email);
     this.root.dataset.signedIn = String(email !== null);
   }
 
@@ -535,30 +497,15 @@ export class App {
   }
 
   private relabel(): void {
-    this.searchBox.relabel();
-    this.langButton.textContent = lang() === 'ko' ? 'English' : '한국어';
-    this.langButton.setAttribute('aria-label', lang() === 'ko' ? 'Switch to English' : '한국어로 보기');
-    this.langButton.lang = lang() === 'ko' ? 'en' : 'ko';
-    this.themeButton.textContent = currentTheme() === 'dark' ? `☀ ${t.light}` : `☾ ${t.dark}`;
+    const open = this.library.decks.find((deck) => deck.id === this.library.current);
+    this.topBar.relabel(open?.name, this.stream.state);
     this.deckEl.setAttribute('aria-label', t.columns);
     this.updateSwitcher();
-    const open = this.library.decks.find((deck) => deck.id === this.library.current);
-    this.decksButton.textContent = `▦ ${open?.name ?? t.decks}`;
-    this.decksButton.title = t.decks;
-    this.connection.textContent = this.stream.state === 'open' ? t.connected : this.stream.state === 'connecting' ? t.connecting : t.disconnected;
     this.refreshAccount();
     document.title = 'Deck';
   }
 
   // ----- keyboard -----
-
-  private showHelp(): void {
-    const heading = el('h2', undefined, t.help);
-    const list = el('dl', 'shortcut-list');
-    for (const [keys, what] of t.shortcuts) list.append(el('dt', undefined, keys), el('dd', undefined, what));
-    this.helpDialog.replaceChildren(heading, list);
-    if (!this.helpDialog.open) this.helpDialog.showModal();
-  }
 
   private focusColumn(id: string): void {
     this.focusedId = id;
@@ -572,60 +519,43 @@ export class App {
 
   private onKey(event: KeyboardEvent): void {
     const target = event.target as HTMLElement;
-    const typing = target.closest('input, textarea, select, [contenteditable="true"]') !== null;
-    if (typing || event.ctrlKey || event.metaKey) return;
     const columns = this.deck.columns;
-    if (columns.length === 0 && event.key !== '/' && event.key !== '?') return;
     const index = this.focusedIndex();
+    const shortcut = shortcutFor(
+      {
+        key: event.key,
+        altKey: event.altKey,
+        ctrlKey: event.ctrlKey,
+        metaKey: event.metaKey,
+        typing: target.closest('input, textarea, select, [contenteditable="true"]') !== null,
+        onResizeHandle: target.closest('.resize-handle') !== null,
+      },
+      index,
+      columns.length,
+    );
+    if (!shortcut) return;
     const current = columns[index] ? this.columns.get(columns[index].id) : undefined;
-    if (event.altKey && (event.key === 'ArrowLeft' || event.key === 'ArrowRight')) {
-      event.preventDefault();
-      if (current) this.moveColumn(current.config.id, event.key === 'ArrowLeft' ? -1 : 1);
-      current?.focus();
-      return;
-    }
-    if (event.altKey) return;
-    switch (event.key) {
-      case '/':
-        event.preventDefault();
-        this.searchBox.input.focus();
+    // `n` leaves the key to the page too, as it always did.
+    if (shortcut.kind !== 'show-new') event.preventDefault();
+    switch (shortcut.kind) {
+      case 'search':
+        this.topBar.searchBox.input.focus();
         break;
-      case '?':
-        event.preventDefault();
-        this.showHelp();
+      case 'help':
+        this.topBar.showHelp();
         break;
-      case 'ArrowLeft':
-      case 'h':
-        if (target.closest('.resize-handle')) return;
-        event.preventDefault();
-        this.focusColumn(columns[Math.max(0, index - 1)].id);
+      case 'move':
+        if (current) this.moveColumn(current.config.id, shortcut.delta);
+        current?.focus();
         break;
-      case 'ArrowRight':
-      case 'l':
-        if (target.closest('.resize-handle')) return;
-        event.preventDefault();
-        this.focusColumn(columns[Math.min(columns.length - 1, index + 1)].id);
+      case 'focus':
+        this.focusColumn(columns[shortcut.index].id);
         break;
-      case 'j':
-        event.preventDefault();
-        current?.scrollBy(160);
+      case 'scroll':
+        current?.scrollBy(shortcut.by);
         break;
-      case 'k':
-        event.preventDefault();
-        current?.scrollBy(-160);
-        break;
-      case 'n':
+      case 'show-new':
         if (current instanceof Column) current.showNew();
-        break;
-      case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9': case '0': {
-        // As in TweetDeck: 1–9 jump to that column, 0 to the last one.
-        const at = event.key === '0' ? columns.length - 1 : Number(event.key) - 1;
-        if (at >= columns.length) return;
-        event.preventDefault();
-        this.focusColumn(columns[at].id);
-        break;
-      }
-      default:
         break;
     }
   }

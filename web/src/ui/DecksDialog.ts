@@ -5,6 +5,7 @@
 import type { DeckConfig, DeckLibrary } from '../deck';
 import { deckLink, sanitizeDeck } from '../deck';
 import { t } from '../i18n';
+import { el } from './dom';
 
 /** What the dialog asks of the deck. */
 export interface DecksActions {
@@ -15,13 +16,6 @@ export interface DecksActions {
   remove(id: string): void;
   setMutes(mutes: string[]): void;
   importDeck(deck: DeckConfig, name: string): void;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 function button(text: string, onClick: () => void, className = ''): HTMLButtonElement {

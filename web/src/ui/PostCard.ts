@@ -10,6 +10,7 @@ import { renderSegments, segmentText, type LinkHandlers } from '../logic/linkify
 import { cardOf, mediaBoxes, mediaOf, permalinkOf, avatarOf, isSensitive, type MediaSize } from '../logic/media';
 import { relativeTime } from '../logic/time';
 import { lang, t } from '../i18n';
+import { el } from './dom';
 
 /** What clicks in a card do. */
 export interface CardHandlers extends LinkHandlers {
@@ -26,13 +27,6 @@ export interface CardOptions {
 }
 
 const DEFAULT_OPTIONS: CardOptions = { mediaSize: 'large' };
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function avatar(post: Post): HTMLElement {
   const url = avatarOf(post);

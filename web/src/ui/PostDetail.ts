@@ -16,6 +16,7 @@ import type { Post } from '../bindings/Post';
 import { t } from '../i18n';
 import { permalinkOf } from '../logic/media';
 import { renderCard, type CardHandlers } from './PostCard';
+import { el } from './dom';
 
 /** Where the detail view looks for posts the page already has. */
 export interface PostLookup {
@@ -26,13 +27,6 @@ export interface PostLookup {
 }
 
 const MAX_PARENTS = 8;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** The detail dialog (one per page). */
 export class PostDetail {

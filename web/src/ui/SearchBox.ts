@@ -3,13 +3,7 @@
 // the reader's language and the offending character marked.
 
 import { t } from '../i18n';
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { el } from './dom';
 
 /** The search box. */
 export class SearchBox {
