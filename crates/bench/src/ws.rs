@@ -358,7 +358,15 @@ async fn publish_to_centrifugo(
     stop: Arc<AtomicBool>,
 ) -> u64 {
     const IN_FLIGHT: u32 = 256;
-    let client = reqwest::Client::new();
+    // A publish that never answers would hold its permit, and the wait
+    // for the last ones, for ever.
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("  no HTTP client for publishing: {error}");
+            return 0;
+        }
+    };
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let pad: Arc<str> = "x".repeat(payload_bytes.saturating_sub(40)).into();
