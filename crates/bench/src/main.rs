@@ -13,6 +13,11 @@ mod engines;
 mod generate;
 mod ws;
 
+/// The allocator `deck` itself uses, so that what runs in process here
+/// (`ingest`, `history`, `percolate`) is measured as it runs in `deck`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
