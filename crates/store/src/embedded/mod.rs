@@ -460,8 +460,8 @@ impl Pending {
     /// segment and key.
     /// - A batch holds ~40 postings per post spread over hundreds of posting
     ///   lists. Inserted in key order, consecutive memtable inserts walk the
-    ///   same skip-list path (in cache) instead of a random one each: the
-    ///   batch's commit takes about half the time.
+    ///   same skip-list path (in cache) instead of a random one each: fjall's
+    ///   commit fell from 30 % to 19 % of a replay's CPU samples.
     /// - The posts' terms (tokenizing, the largest CPU cost of a batch
     ///   outside fjall) are found on up to two threads, each sorting its
     ///   share; the sorted runs are then merged.
