@@ -417,8 +417,8 @@ struct Indexing {
 }
 
 /// One posting written (`insert`) or removed by the batch being built.
-struct PostingWrite {
-    segment: Arc<Segment>,
+struct PostingWrite<'a> {
+    segment: &'a Segment,
     key: Vec<u8>,
     insert: bool,
     /// The [`Indexing`] it came from, so that two writes of one key keep
@@ -497,7 +497,7 @@ impl Pending {
 }
 
 /// The posting writes of `indexing` (numbered from `first_order`), sorted.
-fn posting_writes(indexing: &[Indexing], first_order: usize) -> Vec<PostingWrite> {
+fn posting_writes(indexing: &[Indexing], first_order: usize) -> Vec<PostingWrite<'_>> {
     let mut writes = Vec::with_capacity(indexing.len() * 48);
     for (order, Indexing { segment, stored, insert }) in (first_order..).zip(indexing) {
         let cursor = stored.post.cursor();
@@ -506,7 +506,7 @@ fn posting_writes(indexing: &[Indexing], first_order: usize) -> Vec<PostingWrite
             let mut key = Vec::with_capacity(2 + term.len() + cursor.as_bytes().len());
             keys::push_length_prefixed(&mut key, &term);
             key.extend_from_slice(cursor.as_bytes());
-            writes.push(PostingWrite { segment: Arc::clone(segment), key, insert: *insert, order });
+            writes.push(PostingWrite { segment, key, insert: *insert, order });
         }
     }
     writes.sort_unstable_by(posting_order);
