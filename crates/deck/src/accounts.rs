@@ -49,6 +49,11 @@ pub struct AccountArgs {
     /// Burst of `GET /api/timeline` requests one client may make at once.
     #[arg(long, env = "DECK_TIMELINE_BURST", default_value_t = 200.0)]
     pub timeline_burst: f64,
+    /// Store work units (postings and posts examined) one `GET /api/timeline` read may
+    /// spend for its token; each further share costs another token, so a client that
+    /// sends the costliest queries gets fewer reads. 0 = every read costs one token.
+    #[arg(long, env = "DECK_TIMELINE_WORK_PER_TOKEN", default_value_t = 1000)]
+    pub timeline_work_per_token: usize,
     /// WebSocket messages per second one client may send after its burst; beyond it, an
     /// error frame `rate_limited` and the message is dropped. 0 = unlimited.
     #[arg(long, env = "DECK_STREAM_MESSAGES_PER_SECOND", default_value_t = 20.0)]
@@ -173,6 +178,7 @@ fn bucket(per_second: f64, burst: f64) -> gateway::BucketConfig {
 pub fn apply_edge_limits(args: &AccountArgs, config: &mut gateway::GatewayConfig) {
     config.trusted_proxies = args.trusted_proxies.clone();
     config.timeline_rate = bucket(args.timeline_per_second, args.timeline_burst);
+    config.timeline_work_per_token = args.timeline_work_per_token;
     config.stream_message_rate = bucket(args.stream_messages_per_second, args.stream_message_burst);
     config.connect_origins = args.connect_origins.clone();
     config.hsts = args.hsts || args.public_url.as_deref().is_some_and(|url| url.starts_with("https://"));

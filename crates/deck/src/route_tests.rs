@@ -31,8 +31,31 @@ struct Fixture {
 }
 
 async fn fixture(config: gateway::GatewayConfig) -> Fixture {
+    fixture_with_posts(config, 0).await
+}
+
+/// The fixture, plus `extra` English posts without a hashtag (ids from 100).
+async fn fixture_with_posts(config: gateway::GatewayConfig, extra: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
+    let now = chrono::Utc::now();
+    let events = (0..extra)
+        .map(|idx| {
+            let author = Author { id: "8".into(), handle: "talker".into(), name: "Talker".into(), avatar_url: None };
+            let post = Post {
+                lang: Some("en".into()),
+                ..Post::new(
+                    (100 + idx).to_string(),
+                    Source::Demo,
+                    author,
+                    "just talking",
+                    now - chrono::Duration::milliseconds(idx as i64 + 1),
+                )
+            };
+            PostEvent::Upsert(PostBundle::single(post))
+        })
+        .collect();
+    store.apply(WriteBatch { events, checkpoints: Vec::new() }).await.unwrap();
     let post = Post {
         lang: Some("en".into()),
         hashtags: vec!["BTS".into()],
@@ -60,8 +83,12 @@ async fn fixture(config: gateway::GatewayConfig) -> Fixture {
 }
 
 async fn get(fixture: &Fixture, uri: &str) -> (StatusCode, http::HeaderMap, Value) {
+    get_from(fixture, uri, "192.0.2.1:50000").await
+}
+
+async fn get_from(fixture: &Fixture, uri: &str, peer: &str) -> (StatusCode, http::HeaderMap, Value) {
     let mut request = Request::builder().uri(uri).body(Body::empty()).unwrap();
-    let peer: SocketAddr = "192.0.2.1:50000".parse().unwrap();
+    let peer: SocketAddr = peer.parse().unwrap();
     request.extensions_mut().insert(ConnectInfo(peer));
     let response = fixture.router.clone().oneshot(request).await.unwrap();
     let (status, headers) = (response.status(), response.headers().clone());
@@ -112,4 +139,39 @@ async fn a_client_over_its_timeline_rate_gets_429_with_retry_after() {
     assert_eq!(body["code"], "rate_limited");
     let retry_after: u64 = headers[http::header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
+}
+
+/// Timeline reads `peer` gets answered 200 before its first 429, sending `uri` (at most 20).
+async fn reads_before_refusal(fixture: &Fixture, uri: &str, peer: &str) -> usize {
+    for served in 0..20 {
+        let (status, _, _) = get_from(fixture, uri, peer).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return served;
+        }
+        assert_eq!(status, StatusCode::OK, "{uri}");
+    }
+    20
+}
+
+#[tokio::test]
+async fn a_client_sending_costly_queries_is_charged_for_the_work_and_refused_sooner() {
+    // Every post that has `talking` also has `just`: the read walks all 3,000 postings of
+    // `talking` and tests each post against the negation, thousands of work units for an
+    // empty page.
+    let costly = "/api/timeline?q=talking%20-just&limit=100";
+    let cheap = "/api/timeline?q=%23bts";
+    let config = |work_per_token| gateway::GatewayConfig {
+        timeline_rate: gateway::BucketConfig { per_second: 0.01, burst: 10.0 },
+        timeline_work_per_token: work_per_token,
+        ..gateway::GatewayConfig::default()
+    };
+    let fixture = fixture_with_posts(config(1000), 3000).await;
+    let cheap_reads = reads_before_refusal(&fixture, cheap, "192.0.2.1:1").await;
+    let costly_reads = reads_before_refusal(&fixture, costly, "192.0.2.2:1").await;
+    assert_eq!(cheap_reads, 10, "an ordinary page costs one token");
+    assert!((1..=4).contains(&costly_reads), "each costly read also paid for its work: {costly_reads} reads");
+
+    // With the charge off, every read costs one token, however costly.
+    let fixture = fixture_with_posts(config(0), 3000).await;
+    assert_eq!(reads_before_refusal(&fixture, costly, "192.0.2.2:1").await, 10);
 }

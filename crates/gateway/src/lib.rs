@@ -74,6 +74,9 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// `GET /api/timeline` per client (user or address): 429 with `Retry-After` beyond it.
     pub timeline_rate: BucketConfig,
+    /// Store work units (postings and posts examined) a timeline read may spend for its
+    /// one token; each further such share costs another token. 0: every read costs one.
+    pub timeline_work_per_token: usize,
     /// WebSocket messages per client: an error frame `rate_limited` beyond it.
     pub stream_message_rate: BucketConfig,
     /// Extra origins the page may connect to (`connect-src` of the CSP), besides itself.
@@ -133,6 +136,7 @@ impl Default for GatewayConfig {
             // Generous: the web client opens a few pages per column; a scraper hammering one
             // address is held to 20 per second after a burst of 200.
             timeline_rate: BucketConfig { per_second: 20.0, burst: 200.0 },
+            timeline_work_per_token: 1000,
             stream_message_rate: BucketConfig { per_second: 20.0, burst: 200.0 },
             connect_origins: Vec::new(),
             hsts: false,

@@ -73,6 +73,23 @@ impl TokenBuckets {
             Err(Duration::from_secs(3600))
         }
     }
+
+    /// Takes `tokens` more from `key` after the fact, for work a request turned out to cost.
+    /// The bucket may go into debt, down to minus one burst, and the client is refused
+    /// until it has paid it back; so a client that sends costly requests gets fewer of
+    /// them, and one that sends cheap ones is charged nothing extra.
+    pub fn charge(&self, key: &str, tokens: f64, now: Instant) {
+        let BucketConfig { per_second, burst } = self.config;
+        if !per_second.is_finite() || !burst.is_finite() || tokens <= 0.0 || tokens.is_nan() {
+            return;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A client whose bucket was swept since its request is full again: charge it anyway.
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: burst, updated: now });
+        let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * per_second;
+        bucket.tokens = ((bucket.tokens + refill).min(burst) - tokens).max(-burst);
+        bucket.updated = now;
+    }
 }
 
 /// The rate-limit key of a request: the signed-in user, or the real client address.
@@ -96,15 +113,36 @@ pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
+/// The store work one timeline read spent (`Page::work`), which the handler hands to
+/// [`limit_timeline`] in the response's extensions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadCost(pub usize);
+
 /// Middleware of `/api/timeline`: 429 with `Retry-After` once the client's bucket is empty.
-/// The key also names the reader to the store, which shares its read slots between readers.
+/// A read costs one token, plus one per `timeline_work_per_token` units of store work past
+/// the first such share: an ordinary page costs one token, and a read that spends the
+/// whole work budget costs about twenty. The key also names the reader to the store, which
+/// shares its read slots between readers.
 pub(crate) async fn limit_timeline(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let key = client_key(&state, &request);
     if let Err(wait) = state.timeline_buckets.take(&key, Instant::now()) {
         return ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }.into_response();
     }
-    request.extensions_mut().insert(store_api::Reader::new(key));
-    next.run(request).await
+    request.extensions_mut().insert(store_api::Reader::new(key.clone()));
+    let response = next.run(request).await;
+    if let Some(ReadCost(units)) = response.extensions().get::<ReadCost>() {
+        let extra = work_tokens(*units, state.config.timeline_work_per_token);
+        state.timeline_buckets.charge(&key, extra, Instant::now());
+    }
+    response
+}
+
+/// Tokens a read of `units` costs beyond the one every request pays.
+fn work_tokens(units: usize, units_per_token: usize) -> f64 {
+    if units_per_token == 0 {
+        return 0.0;
+    }
+    units.saturating_sub(units_per_token) as f64 / units_per_token as f64
 }
 
 #[cfg(test)]
@@ -127,5 +165,30 @@ mod tests {
         assert!(buckets.take("a", later).is_ok());
         assert!(buckets.take("a", later).is_err());
         assert!(TokenBuckets::new(BucketConfig::UNLIMITED).take("a", start).is_ok());
+    }
+
+    #[test]
+    fn costly_work_is_charged_as_debt_down_to_one_burst() {
+        let buckets = TokenBuckets::new(BucketConfig { per_second: 10.0, burst: 20.0 });
+        let start = Instant::now();
+        assert!(buckets.take("a", start).is_ok());
+        // A read that spent 50 tokens' worth: 19 left, 50 charged, floored at -20.
+        buckets.charge("a", 50.0, start);
+        let wait = buckets.take("a", start).unwrap_err();
+        assert_eq!(wait, Duration::from_secs_f64(2.1), "21 tokens short at 10/s");
+        // Paid back after 2.1 s, not before.
+        assert!(buckets.take("a", start + Duration::from_millis(2000)).is_err());
+        assert!(buckets.take("a", start + Duration::from_millis(2200)).is_ok());
+        // Another client is not charged.
+        assert!(buckets.take("b", start).is_ok());
+    }
+
+    #[test]
+    fn an_ordinary_read_costs_no_extra_token_and_a_full_budget_about_twenty() {
+        assert_eq!(work_tokens(0, 1000), 0.0);
+        assert_eq!(work_tokens(40, 1000), 0.0);
+        assert_eq!(work_tokens(1000, 1000), 0.0);
+        assert_eq!(work_tokens(20_000, 1000), 19.0);
+        assert_eq!(work_tokens(20_000, 0), 0.0, "0 turns the charge off");
     }
 }

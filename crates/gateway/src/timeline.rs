@@ -10,6 +10,7 @@ use model::Cursor;
 use serde::Deserialize;
 use store_api::{Range, Reader};
 
+use crate::ratelimit::ReadCost;
 use crate::{ApiError, AppState};
 
 /// Posts per page when the client does not say, and the most it may ask for.
@@ -27,7 +28,7 @@ pub async fn timeline(
     State(state): State<AppState>,
     reader: Option<Extension<Reader>>,
     QueryParams(params): QueryParams<TimelineParams>,
-) -> Result<Json<api::TimelineResponse>, ApiError> {
+) -> Result<(Extension<ReadCost>, Json<api::TimelineResponse>), ApiError> {
     let text = params.q.unwrap_or_default();
     let query = search::Query::parse(&text)
         .map_err(|error| ApiError::BadQuery { message: error.message.clone(), position: error.position })?;
@@ -45,8 +46,11 @@ pub async fn timeline(
     let reader = reader.map_or_else(|| Reader::new("ip:unknown"), |Extension(reader)| reader);
     let page = state.store.timeline(&reader, &query, Range { before, after: None }, limit).await?;
     state.metrics.query_seconds.observe(started.elapsed().as_secs_f64());
-    Ok(Json(api::TimelineResponse {
-        posts: page.posts.iter().map(api::Post::from).collect(),
-        next: page.next.map(|cursor| cursor.encode()),
-    }))
+    Ok((
+        Extension(ReadCost(page.work)),
+        Json(api::TimelineResponse {
+            posts: page.posts.iter().map(api::Post::from).collect(),
+            next: page.next.map(|cursor| cursor.encode()),
+        }),
+    ))
 }

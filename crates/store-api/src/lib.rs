@@ -73,6 +73,9 @@ pub struct Page {
     pub posts: Vec<StoredPost>,
     /// Where the next (older) page starts; `None` when nothing older matches.
     pub next: Option<Cursor>,
+    /// Work units the read spent (postings and posts examined): what the
+    /// gateway charges the reader's rate limit with.
+    pub work: usize,
 }
 
 /// The post store of one role. Implementations must make [`PostStore::apply`]

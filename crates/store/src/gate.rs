@@ -246,6 +246,11 @@ pub(crate) struct Work {
 }
 
 impl Work {
+    /// Units spent so far.
+    pub(crate) fn spent(&self) -> usize {
+        self.spent
+    }
+
     pub(crate) fn spend(&mut self, units: usize) {
         self.spent = self.spent.saturating_add(units);
     }

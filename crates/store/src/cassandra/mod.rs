@@ -469,7 +469,8 @@ impl PostStore for CassandraStore {
 
     async fn timeline(&self, reader: &Reader, query: &Query, range: Range, limit: usize) -> Result<Page, StoreError> {
         let mut work = self.reads.enter(reader).await?;
-        self.inner.timeline(query, &range, limit, &mut work).await
+        let page = self.inner.timeline(query, &range, limit, &mut work).await?;
+        Ok(Page { work: work.spent(), ..page })
     }
 
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {

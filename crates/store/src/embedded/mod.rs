@@ -299,7 +299,11 @@ impl PostStore for EmbeddedStore {
         let mut work = self.reads.enter(reader).await?;
         // The budget holds the read slot: it goes back when the read on the
         // blocking pool ends, even if this request goes away first.
-        self.blocking(move |inner| inner.timeline(&query, &range, limit, &mut work)).await
+        self.blocking(move |inner| {
+            let page = inner.timeline(&query, &range, limit, &mut work)?;
+            Ok(Page { work: work.spent(), ..page })
+        })
+        .await
     }
 
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
@@ -384,6 +388,15 @@ fn retweet_key(original_id: &str, retweet_id: &str) -> Vec<u8> {
 
 fn encode_post(post: &Post) -> Result<Vec<u8>, StoreError> {
     crate::codec::encode(post).map_err(|error| StoreError::Engine(format!("encode post {}: {error}", post.id)))
+}
+
+/// Stale tombstone keys found by one step of the sweep, and the key to go on
+/// after (`None` at the end).
+type StaleTombstones = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
+/// A tombstone older than the horizon, or without a readable time.
+fn tombstone_is_stale(value: &[u8], horizon_ms: i64) -> bool {
+    decode_i64(value).is_none_or(|stamp_ms| stamp_ms < horizon_ms)
 }
 
 fn decode_i64(bytes: &[u8]) -> Option<i64> {
@@ -725,6 +738,16 @@ impl Inner {
     /// deletes its partitions: the disk comes back two sweeps after the
     /// horizon passes (two tenths of the retention, at most two minutes).
     fn expire_before(&self, horizon_ms: i64) -> Result<usize, StoreError> {
+        let n_expired = self.retire_segments(horizon_ms)?;
+        self.sweep_tombstones(horizon_ms)?;
+        self.keyspace.persist(PersistMode::SyncData).map_err(engine)?;
+        Ok(n_expired)
+    }
+
+    /// The segment half of [`Inner::expire_before`], under the writer lock:
+    /// deletes the retired segments that are ready and retires the expired
+    /// ones. Returns fjall's row estimate of the segments retired now.
+    fn retire_segments(&self, horizon_ms: i64) -> Result<usize, StoreError> {
         let _writer = self.writer.lock().map_err(lock_error)?;
         let mut retiring = self.retiring.lock().map_err(lock_error)?;
         let mut kept = Vec::new();
@@ -756,22 +779,69 @@ impl Inner {
         }
         *retiring = kept;
         drop(retiring);
+        Ok(n_expired)
+    }
 
-        let mut batch = self.keyspace.batch();
+    /// Removes the tombstones older than the horizon, [`MAINTENANCE_CHUNK`]
+    /// at a time. The stale keys are found without the writer lock, which
+    /// each chunk then takes only to check its keys again and remove them:
+    /// ingest waits for at most one chunk of point reads, never for a walk
+    /// over every tombstone (one per delete within the retention), and a
+    /// tombstone that a delete refreshed in between is kept. Returns how
+    /// many were removed.
+    fn sweep_tombstones(&self, horizon_ms: i64) -> Result<usize, StoreError> {
         let mut n_removed = 0;
-        for item in self.tombstones.iter() {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let (stale, last) = self.stale_tombstones(after.as_deref(), horizon_ms, MAINTENANCE_CHUNK)?;
+            n_removed += self.remove_stale_tombstones(&stale, horizon_ms)?;
+            match last {
+                Some(last) => after = Some(last),
+                None => return Ok(n_removed),
+            }
+        }
+    }
+
+    /// Up to `max` tombstone keys after `after` (from the first if `None`)
+    /// older than the horizon, and the key to continue after (`None` when
+    /// the walk reached the end).
+    fn stale_tombstones(
+        &self,
+        after: Option<&[u8]>,
+        horizon_ms: i64,
+        max: usize,
+    ) -> Result<StaleTombstones, StoreError> {
+        let lower = after.map_or(Bound::Unbounded, |after| Bound::Excluded(after.to_vec()));
+        let mut stale = Vec::new();
+        for item in self.tombstones.range::<Vec<u8>, _>((lower, Bound::Unbounded)) {
             let (key, value) = item.map_err(engine)?;
-            if decode_i64(&value).is_none_or(|stamp_ms| stamp_ms < horizon_ms) {
-                batch.remove(&self.tombstones, key.to_vec());
-                n_removed += 1;
-                if n_removed % MAINTENANCE_CHUNK == 0 {
-                    std::mem::replace(&mut batch, self.keyspace.batch()).commit().map_err(engine)?;
+            if tombstone_is_stale(&value, horizon_ms) {
+                stale.push(key.to_vec());
+                if stale.len() == max {
+                    return Ok((stale, Some(key.to_vec())));
                 }
             }
         }
+        Ok((stale, None))
+    }
+
+    /// Removes those of `keys` whose tombstone is still older than the
+    /// horizon, under the writer lock. Returns how many.
+    fn remove_stale_tombstones(&self, keys: &[Vec<u8>], horizon_ms: i64) -> Result<usize, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let _writer = self.writer.lock().map_err(lock_error)?;
+        let mut batch = self.keyspace.batch();
+        let mut n_removed = 0;
+        for key in keys {
+            if self.tombstones.get(key).map_err(engine)?.is_some_and(|value| tombstone_is_stale(&value, horizon_ms)) {
+                batch.remove(&self.tombstones, key.clone());
+                n_removed += 1;
+            }
+        }
         batch.commit().map_err(engine)?;
-        self.keyspace.persist(PersistMode::SyncData).map_err(engine)?;
-        Ok(n_expired)
+        Ok(n_removed)
     }
 
     /// A stored post and its segment: first the segment of `hint_ms` (the

@@ -193,3 +193,44 @@ async fn a_batch_writes_each_body_once_in_its_final_state() {
     let ids: Vec<&str> = page.posts.iter().map(|stored| stored.post.id.as_str()).collect();
     assert_eq!(ids, ["k3", "k2", "k1", "kept"]);
 }
+
+/// The tombstone sweep walks without the writer lock and removes a chunk at
+/// a time under it (`Inner::sweep_tombstones`): every stale tombstone goes,
+/// across several chunks, the fresh ones stay, and one that a delete
+/// refreshed after the walk found it stale is kept.
+#[tokio::test]
+async fn the_tombstone_sweep_removes_stale_ones_by_chunks_and_keeps_a_refreshed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let inner = &store.inner;
+    let horizon_ms = 1_000_000i64;
+    let n_stale = MAINTENANCE_CHUNK * 2 + 7;
+    for idx in 0..n_stale {
+        inner.tombstones.insert(format!("stale-{idx:06}"), (horizon_ms - 1).to_be_bytes()).unwrap();
+    }
+    for idx in 0..100 {
+        inner.tombstones.insert(format!("fresh-{idx:03}"), horizon_ms.to_be_bytes()).unwrap();
+    }
+    inner.tombstones.insert("unreadable", [1u8, 2, 3]).unwrap();
+
+    // The walk finds a chunk and says where to go on; a delete then
+    // refreshes one of them before the chunk is removed.
+    let (stale, last) = inner.stale_tombstones(None, horizon_ms, 10).unwrap();
+    assert_eq!(stale.len(), 10);
+    assert_eq!(last.as_deref(), Some(stale[9].as_slice()));
+    inner.tombstones.insert(&stale[3], (horizon_ms + 5).to_be_bytes()).unwrap();
+    assert_eq!(inner.remove_stale_tombstones(&stale, horizon_ms).unwrap(), 9);
+    assert!(inner.tombstones.contains_key(&stale[3]).unwrap(), "the refreshed tombstone stays");
+    assert!(!inner.tombstones.contains_key(&stale[4]).unwrap());
+
+    // The whole sweep takes the rest, over three chunks.
+    assert_eq!(inner.sweep_tombstones(horizon_ms).unwrap(), n_stale - 10 + 1, "the rest and the unreadable one");
+    let left: Vec<String> = inner
+        .tombstones
+        .iter()
+        .map(|item| String::from_utf8(item.unwrap().0.to_vec()).unwrap())
+        .filter(|key| !key.starts_with("fresh-"))
+        .collect();
+    assert_eq!(left, [String::from_utf8(stale[3].clone()).unwrap()]);
+    assert_eq!(inner.tombstones.iter().filter(|item| item.as_ref().unwrap().0.starts_with(b"fresh-")).count(), 100);
+}
