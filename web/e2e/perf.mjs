@@ -52,11 +52,17 @@ try {
   // Tasks by thread CPU time as well as by wall time: on a shared, loaded machine a task's
   // wall time includes the time its thread waited for a core; `tdur` does not.
   const traceEvents = [];
+  // What ran inside the tasks (script, style, layout, paint…), to say what a long one was.
+  const innerEvents = [];
   cdp.on('Tracing.dataCollected', ({ value }) => {
-    for (const event of value) if (event.ph === 'X' && event.tdur !== undefined && (event.name === 'RunTask' || event.name === 'ThreadControllerImpl::RunTask')) traceEvents.push(event);
+    for (const event of value) {
+      if (event.ph !== 'X' || event.dur === undefined) continue;
+      if (event.tdur !== undefined && (event.name === 'RunTask' || event.name === 'ThreadControllerImpl::RunTask')) traceEvents.push(event);
+      else if (event.cat.includes('devtools.timeline')) innerEvents.push(event);
+    }
   });
   const traced = new Promise((resolveTrace) => cdp.once('Tracing.tracingComplete', resolveTrace));
-  await cdp.send('Tracing.start', { categories: 'toplevel', transferMode: 'ReportEvents' });
+  await cdp.send('Tracing.start', { categories: 'toplevel,devtools.timeline', transferMode: 'ReportEvents' });
   const before = await metrics();
   await page.evaluate(() => (window.__longTasks = []));
   await page.waitForTimeout(seconds * 1000);
@@ -73,13 +79,30 @@ try {
   const mainThread = [...byThread.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   const mainTasks = traceEvents.filter((event) => `${event.pid}:${event.tid}` === mainThread);
   const cpuLong = mainTasks.filter((event) => event.tdur > 50_000).map((event) => Math.round(event.tdur / 1000));
+  // The five longest main-thread tasks (by wall time), each with the time of what ran in it
+  // by kind: the outermost events only, so nothing is counted twice.
+  const longest = [...mainTasks].sort((a, b) => b.dur - a.dur).slice(0, 5);
+  const longestTasks = longest.map((task) => {
+    const inside = innerEvents
+      .filter((event) => `${event.pid}:${event.tid}` === mainThread && event.ts >= task.ts && event.ts + event.dur <= task.ts + task.dur)
+      .sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+    const byKind = {};
+    let coveredUntil = -1;
+    for (const event of inside) {
+      if (event.ts < coveredUntil) continue;
+      coveredUntil = event.ts + event.dur;
+      const kind = event.args?.data?.type ? `${event.name}:${event.args.data.type}` : event.args?.data?.functionName ? `${event.name}:${event.args.data.functionName}` : event.name;
+      byKind[kind] = Math.round(((byKind[kind] ?? 0) + event.dur / 1000) * 10) / 10;
+    }
+    return { wallMs: Math.round(task.dur / 1000), cpuMs: Math.round(task.tdur / 1000), byKind };
+  });
   const cpu = { tasksOver50msCpu: cpuLong.length, longestTaskCpuMs: Math.max(0, ...cpuLong), mainThreadCpuMsPerSecond: Math.round(mainTasks.reduce((sum, event) => sum + event.tdur, 0) / 1000 / seconds) };
   // Main-thread time spent per second of wall time, by kind (these inflate on a loaded machine, but compare builds fairly).
   const busy = (name) => Math.round(((after[name] - before[name]) / seconds) * 1000);
   await cdp.send('HeapProfiler.collectGarbage');
   const { usedSize } = await cdp.send('Runtime.getHeapUsage');
   const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
-  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), ...cpu, busyMsPerSecond: { task: busy('TaskDuration'), script: busy('ScriptDuration'), layout: busy('LayoutDuration'), style: busy('RecalcStyleDuration') }, heapUsedBytes: usedSize, domNodes }, null, 2));
+  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), ...cpu, busyMsPerSecond: { task: busy('TaskDuration'), script: busy('ScriptDuration'), layout: busy('LayoutDuration'), style: busy('RecalcStyleDuration') }, heapUsedBytes: usedSize, domNodes, longestTasks }, null, 2));
 } finally {
   await browser.close();
   await server.stop();
