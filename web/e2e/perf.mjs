@@ -17,8 +17,18 @@ const option = (name, fallback) => {
 const seconds = option('seconds', 60);
 const nColumns = option('columns', 10);
 const rate = option('rate', 200);
+// `--breakdown`: also trace what ran inside each task (devtools.timeline), to name the five
+// longest; that tracing slows the page, so its task figures are not comparable to a plain run.
+const breakdown = args.includes('--breakdown');
+// `--profile`: sample the page's JavaScript and print the functions with the most self time.
+const profile = args.includes('--profile');
 
-const server = process.env.DECK_URL ? { baseUrl: process.env.DECK_URL, stop: async () => {} } : await startServer(['--demo-rate', String(rate)]);
+// `--web-dir DIR`: serve the client built there (e.g. `npx vite build --minify false --outDir DIR`,
+// so that `--profile` names the functions) instead of the one the binary embeds.
+const webDir = args.includes('--web-dir') ? args[args.indexOf('--web-dir') + 1] : null;
+const server = process.env.DECK_URL
+  ? { baseUrl: process.env.DECK_URL, stop: async () => {} }
+  : await startServer(['--demo-rate', String(rate), ...(webDir ? ['--web-dir', webDir] : [])]);
 const browser = await launchBrowser();
 try {
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, locale: 'en-US' });
@@ -62,10 +72,30 @@ try {
     }
   });
   const traced = new Promise((resolveTrace) => cdp.once('Tracing.tracingComplete', resolveTrace));
-  await cdp.send('Tracing.start', { categories: 'toplevel,devtools.timeline', transferMode: 'ReportEvents' });
+  await cdp.send('Tracing.start', { categories: breakdown ? 'toplevel,devtools.timeline' : 'toplevel', transferMode: 'ReportEvents' });
   const before = await metrics();
+  if (profile) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+    await cdp.send('Profiler.start');
+  }
   await page.evaluate(() => (window.__longTasks = []));
   await page.waitForTimeout(seconds * 1000);
+  let hotFunctions;
+  if (profile) {
+    const { profile: samples } = await cdp.send('Profiler.stop');
+    const selfUs = new Map();
+    const byId = new Map(samples.nodes.map((node) => [node.id, node]));
+    const counts = new Map();
+    for (const id of samples.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const total = samples.samples.length;
+    for (const [id, n] of counts) {
+      const { callFrame } = byId.get(id);
+      const name = `${callFrame.functionName || '(anonymous)'} ${callFrame.url.split('/').pop()}:${callFrame.lineNumber + 1}:${callFrame.columnNumber + 1}`;
+      selfUs.set(name, (selfUs.get(name) ?? 0) + n);
+    }
+    hotFunctions = [...selfUs.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([name, n]) => `${((100 * n) / total).toFixed(1)}% ${name}`);
+  }
   const longTasks = await page.evaluate(() => window.__longTasks);
   const after = await metrics();
   await cdp.send('Tracing.end');
@@ -102,7 +132,7 @@ try {
   await cdp.send('HeapProfiler.collectGarbage');
   const { usedSize } = await cdp.send('Runtime.getHeapUsage');
   const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
-  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), ...cpu, busyMsPerSecond: { task: busy('TaskDuration'), script: busy('ScriptDuration'), layout: busy('LayoutDuration'), style: busy('RecalcStyleDuration') }, heapUsedBytes: usedSize, domNodes, longestTasks }, null, 2));
+  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), ...cpu, busyMsPerSecond: { task: busy('TaskDuration'), script: busy('ScriptDuration'), layout: busy('LayoutDuration'), style: busy('RecalcStyleDuration') }, heapUsedBytes: usedSize, domNodes, ...(breakdown ? { longestTasks } : {}), ...(profile ? { hotFunctions } : {}) }, null, 2));
 } finally {
   await browser.close();
   await server.stop();
