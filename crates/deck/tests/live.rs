@@ -304,3 +304,75 @@ async fn query_bombs_over_http_get_400_with_a_position() {
         assert!(body["position"].is_u64(), "{body}");
     }
 }
+
+/// A `since` catch-up pays for the store work it took in the client's
+/// message bucket, as a timeline read does in its own (`docs/security.md`):
+/// after a costly catch-up the client has fewer messages left.
+#[tokio::test]
+async fn a_costly_catch_up_is_charged_to_the_clients_message_bucket() {
+    /// Pings answered before the first `rate_limited`, after one subscribe
+    /// that catches up from the oldest post with a query that walks 2,000
+    /// postings and tests each post against a negation, matching none.
+    async fn pongs_after_costly_catch_up(work_per_token: &str) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let stream = dir.path().join("stream.jsonl");
+        write_stream(&stream, 3000);
+        let source = format!("replay:{}", stream.display());
+        let args = [
+            "--source",
+            source.as_str(),
+            "--stream-message-burst",
+            "10",
+            "--stream-messages-per-second",
+            "0.01",
+            "--timeline-work-per-token",
+            work_per_token,
+        ];
+        let deck = Deck::start(&dir.path().join("data"), &args).await;
+        deck.wait_for_records(3000.0).await;
+        // The oldest post (number 0 mentions BTS): every weather post is after it.
+        let client = reqwest::Client::new();
+        let mut before = String::new();
+        let mut oldest = String::new();
+        loop {
+            let url = deck.url(&format!("/api/timeline?q=%23BTS&limit=100&before={before}"));
+            let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            if let Some(last) = page["posts"].as_array().and_then(|posts| posts.last()) {
+                oldest = last["cursor"].as_str().unwrap().to_owned();
+            }
+            match page["next"].as_str() {
+                Some(next) => before = next.to_owned(),
+                None => break,
+            }
+        }
+        assert!(!oldest.is_empty());
+
+        let mut socket = connect(&deck, &ticket(&deck).await, None).await.unwrap();
+        send(&mut socket, json!({"type": "subscribe", "column": "w", "q": "weather -random", "since": oldest})).await;
+        for _ in 0..10 {
+            send(&mut socket, json!({"type": "ping"})).await;
+        }
+        let (mut pongs, mut refused, mut caught_up) = (0, 0, false);
+        while pongs + refused < 10 {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
+            let Ok(Some(Ok(tungstenite::Message::Text(text)))) = message else {
+                panic!("no answer within 10 s: {pongs} pongs, {refused} refused")
+            };
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+            match (frame["type"].as_str(), frame["code"].as_str()) {
+                (Some("pong"), _) => pongs += 1,
+                (Some("error"), Some("rate_limited")) => refused += 1,
+                (Some("caught_up"), _) => caught_up = true,
+                (Some("subscribed"), _) => {}
+                _ => panic!("unexpected frame {frame}"),
+            }
+        }
+        assert!(caught_up, "the catch-up ended before the pings were answered");
+        pongs
+    }
+
+    // The subscribe took one of the 10 tokens: 9 pings get through without the charge.
+    assert_eq!(pongs_after_costly_catch_up("0").await, 9);
+    let charged = pongs_after_costly_catch_up("1000").await;
+    assert!(charged < 9, "the catch-up's work was charged: {charged} pongs");
+}

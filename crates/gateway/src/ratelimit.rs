@@ -138,7 +138,7 @@ pub(crate) async fn limit_timeline(State(state): State<AppState>, mut request: R
 }
 
 /// Tokens a read of `units` costs beyond the one every request pays.
-fn work_tokens(units: usize, units_per_token: usize) -> f64 {
+pub(crate) fn work_tokens(units: usize, units_per_token: usize) -> f64 {
     if units_per_token == 0 {
         return 0.0;
     }

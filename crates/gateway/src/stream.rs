@@ -305,7 +305,9 @@ async fn subscribe(
     // Catch-up: every stored post after `since`, oldest first, then the live
     // ones buffered meanwhile (the hub skips those already sent). Bounded in
     // posts and in store reads (each read within the store's work budget):
-    // past either, the column resyncs.
+    // past either, the column resyncs. The store work it took is charged to
+    // the client's message bucket, as a timeline read's is to its bucket.
+    let mut charge = WorkCharge { state, key: reader.key(), units: 0 };
     let mut caught_up = Vec::new();
     let mut range = Range { before: None, after: Some(since.clone()) };
     let mut n_reads = 0usize;
@@ -316,7 +318,10 @@ async fn subscribe(
             return;
         }
         let page = match state.store.timeline(reader, &query, range.clone(), 200).await {
-            Ok(page) => page,
+            Ok(page) => {
+                charge.units += page.work;
+                page
+            }
             Err(error) => {
                 tracing::warn!(%error, "catch-up read failed");
                 state.hub.resync(connection, &column);
@@ -346,10 +351,27 @@ async fn subscribe(
     already_sent.insert(since.id().to_owned());
     let before_since = Range { before: Some(since), after: None };
     if let Ok(page) = state.store.timeline(reader, &query, before_since, RESUME_KNOWN_POSTS).await {
+        charge.units += page.work;
         already_sent.extend(page.posts.into_iter().map(|post| post.post.id));
     }
     state.hub.finish_catch_up(connection, &column, &already_sent);
     send(serde_json::to_string(&api::ServerMessage::CaughtUp { column }).unwrap_or_default()).await;
+}
+
+/// Charges the store work of a catch-up to the client's message bucket
+/// when the catch-up ends, however it ends: one token per
+/// `timeline_work_per_token` units past the first such share.
+struct WorkCharge<'a> {
+    state: &'a AppState,
+    key: &'a str,
+    units: usize,
+}
+
+impl Drop for WorkCharge<'_> {
+    fn drop(&mut self) {
+        let tokens = crate::ratelimit::work_tokens(self.units, self.state.config.timeline_work_per_token);
+        self.state.stream_message_buckets.charge(self.key, tokens, Instant::now());
+    }
 }
 
 /// Posts at or before a resume's `since` that a column will not send live
