@@ -51,7 +51,8 @@ pub struct AccountArgs {
     pub timeline_burst: f64,
     /// Store work units (postings and posts examined) one `GET /api/timeline` read may
     /// spend for its token; each further share costs another token, so a client that
-    /// sends the costliest queries gets fewer reads. 0 = every read costs one token.
+    /// sends the costliest queries gets fewer reads. A WebSocket `since` catch-up pays
+    /// the same way in the message bucket. 0 = every read costs one token.
     #[arg(long, env = "DECK_TIMELINE_WORK_PER_TOKEN", default_value_t = 1000)]
     pub timeline_work_per_token: usize,
     /// WebSocket messages per second one client may send after its burst; beyond it, an
