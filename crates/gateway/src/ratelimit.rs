@@ -32,6 +32,15 @@ struct Bucket {
     updated: Instant,
 }
 
+impl Bucket {
+    /// Adds the tokens refilled since the last update, up to the burst.
+    fn refill(&mut self, config: BucketConfig, now: Instant) {
+        let refilled = now.saturating_duration_since(self.updated).as_secs_f64() * config.per_second;
+        self.tokens = (self.tokens + refilled).min(config.burst);
+        self.updated = now;
+    }
+}
+
 /// Keyed token buckets in memory. Buckets that have refilled completely carry no state
 /// and are dropped when the map grows, so memory stays bounded by the active clients.
 pub struct TokenBuckets {
@@ -61,9 +70,7 @@ impl TokenBuckets {
             });
         }
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: burst, updated: now });
-        let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * per_second;
-        bucket.tokens = (bucket.tokens + refill).min(burst);
-        bucket.updated = now;
+        bucket.refill(self.config, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
@@ -86,9 +93,8 @@ impl TokenBuckets {
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // A client whose bucket was swept since its request is full again: charge it anyway.
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: burst, updated: now });
-        let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * per_second;
-        bucket.tokens = ((bucket.tokens + refill).min(burst) - tokens).max(-burst);
-        bucket.updated = now;
+        bucket.refill(self.config, now);
+        bucket.tokens = (bucket.tokens - tokens).max(-burst);
     }
 }
 
