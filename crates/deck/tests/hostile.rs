@@ -80,12 +80,41 @@ async fn hostile_records_among_ordinary_posts_break_nothing() {
                 );
             }
             6 => {
-                lines.push(json!({"data": {"id": "12ab", "text": "bad id", "author_id": "2"}}).to_string());
+                // Complete but for its id, which is not an X id: refused for that
+                // (if it were stored, the column below would hold it).
+                lines.push(
+                    json!({"data": {"id": "12ab", "text": format!("bad id #{TAG}"), "author_id": "2",
+                        "created_at": created_at, "entities": {"hashtags": [{"tag": TAG}]}}})
+                    .to_string(),
+                );
                 n_malformed += 1;
             }
             7 => {
                 lines.push("\u{0000}junk\u{FFFF}".to_owned());
                 n_malformed += 1;
+            }
+            8 => {
+                // Facets whose byte ranges lie outside the text, backwards, or past any integer.
+                let facets = json!([
+                    {"index": {"byteStart": 4_000_000_000u64, "byteEnd": 4_000_000_010u64},
+                     "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "outofrange"}]},
+                    {"index": {"byteStart": 9, "byteEnd": 2},
+                     "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://bts.example/"}]},
+                    {"index": {"byteStart": -5, "byteEnd": 1e300},
+                     "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:x"}]},
+                ]);
+                lines.push(jetstream_post(&format!("range{post_idx}"), "short", &created_at, facets));
+            }
+            9 => {
+                // X entities whose indices lie outside the text, or are backwards.
+                let id = (1_700_000_000_000_000_000u64 + post_idx).to_string();
+                lines.push(
+                    json!({"data": {"id": id, "text": "short #range", "author_id": "3", "created_at": created_at,
+                        "entities": {"hashtags": [{"start": 4_000_000_000u64, "end": 2, "tag": "range"}],
+                                     "urls": [{"start": 90, "end": 5, "url": "https://t.co/x",
+                                               "expanded_url": "https://bts.example/"}]}}})
+                    .to_string(),
+                );
             }
             _ => {}
         }
@@ -108,6 +137,10 @@ async fn hostile_records_among_ordinary_posts_break_nothing() {
         let got: BTreeSet<String> = ids(&posts).into_iter().collect();
         assert_eq!(got, ordinary, "#{TAG} with pages of {page_size}");
     }
+
+    // Entities and facets out of range do not cost the post: each is stored.
+    assert_eq!(deck.whole_timeline("#range", 100).await.len(), 3, "the X posts with entities out of range");
+    assert_eq!(deck.whole_timeline("short -#range", 100).await.len(), 3, "the Bluesky posts with facets out of range");
 
     // Nothing sorts after its arrival; the future post keeps its claim.
     let now = Utc::now();

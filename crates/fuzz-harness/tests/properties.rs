@@ -45,8 +45,18 @@ fn hostile_string(max_chars: usize) -> impl Strategy<Value = String> {
         .prop_map(|chars| chars.into_iter().collect())
 }
 
+/// A value past every documented limit (`docs/limits.md`: 640-byte tags and
+/// names, 2,048-byte ids and addresses, 3,000-byte Bluesky text): a short
+/// hostile unit repeated into 1–30 KB.
+fn long_string() -> impl Strategy<Value = String> {
+    (hostile_string(6), 200usize..5_000).prop_map(|(unit, times)| {
+        let unit = if unit.is_empty() { "가".to_owned() } else { unit };
+        unit.repeat(times)
+    })
+}
+
 fn entity_list() -> impl Strategy<Value = Vec<String>> {
-    prop::collection::vec(prop_oneof![hostile_string(12), "[a-z가-힣]{1,8}"], 0..4)
+    prop::collection::vec(prop_oneof![4 => hostile_string(12), 4 => "[a-z가-힣]{1,8}", 1 => long_string()], 0..4)
 }
 
 fn query_text() -> impl Strategy<Value = String> {
@@ -65,8 +75,17 @@ fn query_text() -> impl Strategy<Value = String> {
 
 fn post_input() -> impl Strategy<Value = PostInput> {
     (
-        (any::<u8>(), prop_oneof!["[0-9]{1,19}", hostile_string(24)], hostile_string(12), hostile_string(16)),
-        (hostile_string(16), hostile_string(64), prop::option::of(prop_oneof!["(ko|en|und|ja)", hostile_string(8)])),
+        (
+            any::<u8>(),
+            prop_oneof![4 => "[0-9]{1,19}", 4 => hostile_string(24), 1 => long_string()],
+            prop_oneof![4 => hostile_string(12), 1 => long_string()],
+            prop_oneof![4 => hostile_string(16), 1 => long_string()],
+        ),
+        (
+            prop_oneof![4 => hostile_string(16), 1 => long_string()],
+            prop_oneof![3 => hostile_string(64), 1 => long_string()],
+            prop::option::of(prop_oneof!["(ko|en|und|ja)", hostile_string(8)]),
+        ),
         (entity_list(), entity_list(), entity_list(), entity_list()),
         (-100_000i32..100_000, any::<u64>(), query_text()),
         (

@@ -150,8 +150,11 @@ struct PostRecord<'a> {
     created_at: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     langs: Vec<Cow<'a, str>>,
+    /// Kept raw and read one by one: a facet that breaks the lexicon (a
+    /// negative or fractional byte index, a tag that is not a string) is
+    /// skipped, and the post keeps its text and its other facets.
     #[serde(borrow, default)]
-    facets: Vec<Facet<'a>>,
+    facets: Vec<&'a serde_json::value::RawValue>,
     #[serde(borrow)]
     reply: Option<Reply<'a>>,
     #[serde(borrow)]
@@ -381,7 +384,8 @@ impl JetstreamState {
     fn post(&self, id: String, author: Author, created_at: DateTime<Utc>, record: &PostRecord) -> Post {
         let text = record.text.as_ref();
         let (mut hashtags, mut mentions, mut urls) = (Vec::new(), Vec::new(), Vec::new());
-        for facet in &record.facets {
+        let facets = record.facets.iter().filter_map(|raw| serde_json::from_str::<Facet>(raw.get()).ok());
+        for facet in facets {
             // The text the facet covers; `get` refuses ranges off char boundaries.
             let covered = facet.index.and_then(|index| text.get(index.byte_start..index.byte_end)).unwrap_or_default();
             for feature in &facet.features {
@@ -546,5 +550,36 @@ fn repost_post(id: String, author: Author, created_at: DateTime<Utc>, subject: &
         // A repost has no page of its own: it links to what it reposts.
         permalink: post_permalink(subject),
         ..Post::new(id, Source::Bluesky, author, "", created_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn did(n: usize) -> String {
+        format!("did:plc:{n}")
+    }
+
+    #[test]
+    fn the_profile_and_handle_caches_keep_at_most_two_generations() {
+        let mut state = JetstreamState::default();
+        let n_profiles = 2 * PROFILES_PER_GENERATION + 10;
+        for n in 0..n_profiles {
+            state.learn_profile(&did(n), Profile { name: format!("fan {n}"), avatar_url: None });
+        }
+        assert!(state.profiles.len() + state.previous_profiles.len() <= 2 * PROFILES_PER_GENERATION);
+        assert_eq!(state.known_profile(&did(n_profiles - 1)).map(|profile| profile.name.as_str()), Some("fan 100009"));
+        // The generation before the newest still answers; the oldest is forgotten.
+        assert!(state.known_profile(&did(n_profiles - PROFILES_PER_GENERATION)).is_some());
+        assert!(state.known_profile(&did(0)).is_none());
+
+        let n_handles = 2 * HANDLES_PER_GENERATION + 10;
+        for n in 0..n_handles {
+            state.learn(&did(n), &format!("fan{n}.bsky.social"));
+        }
+        assert!(state.handles.len() + state.previous_handles.len() <= 2 * HANDLES_PER_GENERATION);
+        assert_eq!(state.known_handle(&did(n_handles - 1)), Some("fan200009.bsky.social"));
+        assert!(state.known_handle(&did(0)).is_none());
     }
 }

@@ -94,6 +94,19 @@ fn multibyte_text_before_a_facet_is_counted_in_bytes() {
 }
 
 #[test]
+fn a_facet_that_breaks_the_lexicon_is_skipped_and_the_post_kept() {
+    // Negative, fractional and huge byte indices, a tag that is a number: each
+    // such facet goes, the post and its good facets stay.
+    let line = r##"{"did":"did:plc:fan","time_us":1783175888000000,"kind":"commit","commit":{"rev":"x","operation":"create","collection":"app.bsky.feed.post","rkey":"3abd","record":{"$type":"app.bsky.feed.post","createdAt":"2026-07-04T14:38:00.000Z","text":"#BTS forever","facets":[{"index":{"byteStart":-5,"byteEnd":1e300},"features":[{"$type":"app.bsky.richtext.facet#tag","tag":"negative"}]},{"index":{"byteStart":0,"byteEnd":4},"features":[{"$type":"app.bsky.richtext.facet#tag","tag":7}]},{"index":{"byteStart":4000000000,"byteEnd":4000000010},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://bts.example/"}]},{"index":{"byteStart":0,"byteEnd":4},"features":[{"$type":"app.bsky.richtext.facet#tag","tag":"BTS"}]}]},"cid":"c"}}"##;
+    let events = Parser::new().parse(&record("jetstream", 1, line)).unwrap();
+    let post = &bundles(&events)[0].post;
+    assert_eq!(post.text, "#BTS forever");
+    assert_eq!(post.hashtags, ["BTS"]);
+    // A link facet's address does not depend on its byte range.
+    assert_eq!(post.urls, ["https://bts.example/"]);
+}
+
+#[test]
 fn identity_events_teach_handles_that_later_posts_use() {
     let mut parser = Parser::new();
     let identity = r#"{"did":"did:plc:q235v55g5unth4zjjdpacfdr","time_us":1779719009157000,"kind":"identity","identity":{"did":"did:plc:q235v55g5unth4zjjdpacfdr","handle":"rsv.example.com","seq":1,"time":"2026-05-25T14:23:28.000Z"}}"#;
