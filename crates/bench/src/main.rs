@@ -59,6 +59,20 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         queries: usize,
     },
+    /// The writer's stall while the retention sweep removes stale
+    /// tombstones: write latency before and during the sweep, in one run.
+    Sweep {
+        /// Tombstones to sweep (deletes of ids never stored, as a
+        /// compliance stream sends them).
+        #[arg(long, default_value_t = 1_000_000)]
+        tombstones: usize,
+        /// A fresh folder for the embedded store.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Posts per write batch of the writer that runs beside the sweep.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+    },
     /// Posts/s matched against `--queries` active column queries, on one core.
     Percolate {
         #[arg(long, default_value_t = 100_000)]
@@ -208,6 +222,87 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     }
     let idx = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
+}
+
+/// `deck-bench sweep`: fills the store with `tombstones` stale tombstones,
+/// then runs a writer (batches of `batch` posts, back to back) for 3 s
+/// alone, during the tombstone sweep, and for 3 s after it, and prints the
+/// write latency of each phase.
+async fn sweep(tombstones: usize, data_dir: PathBuf, batch: usize) -> anyhow::Result<()> {
+    use model::{PostBundle, PostEvent};
+    use store::WriteBatch;
+
+    anyhow::ensure!(
+        !data_dir.exists() || std::fs::read_dir(&data_dir)?.next().is_none(),
+        "--data-dir must be a new or empty folder"
+    );
+    let store = Arc::new(EmbeddedStore::open(&data_dir).context("open store")?);
+    let filling = Instant::now();
+    for first in (0..tombstones).step_by(10_000) {
+        let events = (first..(first + 10_000).min(tombstones))
+            .map(|idx| PostEvent::Delete { id: format!("9{idx:018}") })
+            .collect();
+        store.apply(WriteBatch { events, checkpoints: Vec::new() }).await?;
+    }
+    eprintln!("{tombstones} tombstones written in {:.1} s", filling.elapsed().as_secs_f64());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let horizon_ms = chrono::Utc::now().timestamp_millis();
+
+    let stop = CancellationToken::new();
+    let writer = {
+        let store = store.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut writes: Vec<(Instant, Duration)> = Vec::new();
+            let mut next_id: u64 = 1;
+            while !stop.is_cancelled() {
+                let events = generate::stored_posts(batch, next_id)
+                    .into_iter()
+                    .map(|stored| {
+                        let mut post = stored.post;
+                        post.id = next_id.to_string();
+                        next_id += 1;
+                        PostEvent::Upsert(PostBundle::single(post))
+                    })
+                    .collect();
+                let started = Instant::now();
+                store.apply(WriteBatch { events, checkpoints: Vec::new() }).await?;
+                writes.push((started, started.elapsed()));
+            }
+            anyhow::Ok(writes)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sweep_started = Instant::now();
+    let removed = store.sweep_tombstones_before(horizon_ms).await?;
+    let sweep_ended = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+    let writes = writer.await??;
+    anyhow::ensure!(removed == tombstones, "the sweep removed {removed} of {tombstones} tombstones");
+    println!(
+        "sweep of {removed} stale tombstones: {:.2} s, with a writer of {batch}-post batches beside it",
+        (sweep_ended - sweep_started).as_secs_f64()
+    );
+    // Each phase by when its batches started: [from, until).
+    let phases = [
+        ("before", None, Some(sweep_started)),
+        ("during", Some(sweep_started), Some(sweep_ended)),
+        ("after", Some(sweep_ended), None),
+    ];
+    for (name, from, until) in phases {
+        let within = |at: Instant| from.is_none_or(|from| at >= from) && until.is_none_or(|until| at < until);
+        let mut latencies: Vec<Duration> = writes.iter().filter(|(at, _)| within(*at)).map(|(_, took)| *took).collect();
+        latencies.sort();
+        println!(
+            "  {name:<6} {:>5} batches: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            latencies.len(),
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
 }
 
 /// Runs the generator through the real pipeline until `stop` says so.
@@ -647,6 +742,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(history(posts, data_dir, cassandra, queries))
         }
         Command::Kafka(args) => runtime.block_on(engines::run(args)),
+        Command::Sweep { tombstones, data_dir, batch } => runtime.block_on(sweep(tombstones, data_dir, batch)),
         Command::Percolate { queries, posts } => percolate(queries, posts),
         Command::Trends { posts, minutes, accounts, tags, max_tracked_ids } => {
             trends_memory(posts, minutes, accounts, tags, max_tracked_ids);

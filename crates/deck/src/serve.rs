@@ -29,8 +29,7 @@ impl Publisher for HubPublisher {
     async fn publish(&self, published: &Published) -> Result<(), LogError> {
         // Fan-out runs on the hub's own thread; this returns once the
         // batch's frames are queued (never waiting on a reader).
-        self.0.publish(published.clone()).await;
-        Ok(())
+        self.0.publish(published.clone()).await.map_err(|error| LogError::Stopped(error.to_string()))
     }
 }
 
@@ -136,7 +135,7 @@ fn follow_processed(supervisor: &mut Supervisor, config: &KafkaConfig, hub: Arc<
                 .map_err(|error| StageError::Permanent(format!("start the fan-out thread: {error}")))?;
             stage.running();
             while let Some(applied) = consumer.next(&shutdown).await.map_err(StageError::of)? {
-                fan_out.publish(Arc::new(applied)).await;
+                fan_out.publish(Arc::new(applied)).await.map_err(|error| StageError::Permanent(error.to_string()))?;
             }
             Ok(())
         })

@@ -249,7 +249,10 @@ async fn a_reader_that_stops_reading_does_not_hold_back_another() {
 #[tokio::test]
 async fn foreign_origins_and_reused_tickets_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let deck = Deck::start(&dir.path().join("data"), &["--source", "none"]).await;
+    let stream = dir.path().join("stream.jsonl");
+    write_stream(&stream, 30);
+    let deck = Deck::start(&dir.path().join("data"), &["--source", &format!("replay:{}", stream.display())]).await;
+    deck.wait_for_records(30.0).await;
 
     let refused = connect(&deck, &ticket(&deck).await, Some("http://evil.example")).await;
     match refused {
@@ -287,6 +290,48 @@ async fn foreign_origins_and_reused_tickets_are_refused() {
     );
     assert_eq!(frames.iter().find(|frame| frame["code"] == "bad_query").unwrap()["position"], 0);
     assert_eq!(frames.last().unwrap(), &json!({"type": "pong"}));
+
+    // After all that, the same socket serves a good column: its catch-up since
+    // the oldest BTS post, then caught_up.
+    let whole = deck.whole_timeline("BTS", 100).await;
+    let oldest = whole.last().unwrap()["cursor"].as_str().unwrap().to_owned();
+    send(&mut socket, json!({"type": "subscribe", "column": "good", "q": "BTS", "since": oldest})).await;
+    let frames = read_until_quiet(&mut socket, Duration::from_millis(700)).await;
+    let expected: Vec<String> = timeline_ids(&whole[..whole.len() - 1]).into_iter().rev().collect();
+    assert_eq!(expected.len(), 9);
+    assert_eq!(post_ids(&frames, "good"), expected);
+    assert!(frames.iter().any(|frame| frame == &json!({"type": "caught_up", "column": "good"})), "{frames:?}");
+}
+
+/// A `since` older than the retention horizon cannot be caught up from: the
+/// column gets `resync` at once, and a `since` inside the horizon catches up.
+#[tokio::test]
+async fn a_since_older_than_the_retention_horizon_gets_resync_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.jsonl");
+    // 900 posts one second apart: 15 minutes of event time, 10 of them kept.
+    write_stream(&stream, 900);
+    let deck = Deck::start(
+        &dir.path().join("data"),
+        &["--source", &format!("replay:{}", stream.display()), "--retention", "10m"],
+    )
+    .await;
+    deck.wait_for_records(900.0).await;
+    let whole = deck.whole_timeline("BTS", 100).await;
+    assert!(!whole.is_empty() && whole.len() < 300, "reads stop at the horizon: {} posts", whole.len());
+
+    let mut socket = connect(&deck, &ticket(&deck).await, None).await.unwrap();
+    // The first post's time: 2026-11-01T00:00:00Z, 15 minutes before the newest.
+    let first_ms = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().timestamp_millis();
+    let too_old = model::Cursor::new(first_ms, "1900000000000000000").encode();
+    send(&mut socket, json!({"type": "subscribe", "column": "old", "q": "BTS", "since": too_old})).await;
+    let inside = whole[1]["cursor"].as_str().unwrap().to_owned();
+    send(&mut socket, json!({"type": "subscribe", "column": "recent", "q": "BTS", "since": inside})).await;
+    let frames = read_until_quiet(&mut socket, Duration::from_millis(700)).await;
+    assert!(post_ids(&frames, "old").is_empty(), "nothing caught up from before the horizon");
+    assert!(frames.iter().any(|frame| frame["type"] == "resync" && frame["column"] == "old"), "{frames:?}");
+    assert_eq!(post_ids(&frames, "recent"), [whole[0]["id"].as_str().unwrap()]);
+    assert!(!frames.iter().any(|frame| frame["type"] == "resync" && frame["column"] == "recent"));
 }
 
 /// Query bombs over HTTP: 400 with the position (a URL over 64 KiB cannot

@@ -177,6 +177,12 @@ async fn a_redis_outage_mid_stream_loses_no_post_and_readyz_says_so() {
     .await;
     let metrics_url = deck.admin_url("/metrics");
     common::wait_for_records(&metrics_url, 1.0).await;
+    // A reader of #brexit (the end of the replay) as the web client reads it:
+    // the column's history over HTTP, then its socket since the newest post,
+    // connected through the whole outage.
+    let history = ids(&deck.whole_timeline("#brexit", 100).await);
+    let newest = deck.whole_timeline("#brexit", 1).await.first().map(|post| post["cursor"].clone());
+    let reader = LiveReader::start(&deck, "#brexit", newest).await;
 
     redis.stop();
     // Readiness names Redis while it is down; the process stays up.
@@ -211,6 +217,16 @@ async fn a_redis_outage_mid_stream_loses_no_post_and_readyz_says_so() {
         assert!(started.elapsed() < Duration::from_secs(60), "not ready after the outage: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The socket stayed open and got the rest of the column live, each post
+    // once: nothing to resync.
+    let expected_brexit = x_posts_with_hashtag(&replay, "brexit");
+    let (live, other_frames) = reader.until(expected_brexit.len() - history.len()).await;
+    let mut column: Vec<String> = history.clone();
+    column.extend(live.iter().cloned());
+    let unique: BTreeSet<String> = column.iter().cloned().collect();
+    assert_eq!(unique.len(), column.len(), "a post reached the column twice");
+    assert_eq!(unique, expected_brexit, "history + live is the column");
+    assert!(!other_frames.iter().any(|frame| frame.contains("resync")), "{other_frames:?}");
     for tag in ["kpop", "brexit"] {
         let expected = x_posts_with_hashtag(&replay, tag);
         let posts = deck.whole_timeline(&format!("#{tag}"), 100).await;
@@ -241,4 +257,55 @@ async fn a_redis_outage_mid_stream_loses_no_post_and_readyz_says_so() {
     let recount = Deck::start(&data_dir, &["--source", "none"]).await;
     let (_, trends) = recount.get_json("/api/trends?window=24h").await;
     assert_eq!(during, counts(&trends), "Redis counts equal a recount from the store");
+}
+
+/// A WebSocket reader of one column, collecting its live post ids (and any
+/// other frame) on a task of its own.
+struct LiveReader {
+    frames: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+}
+
+impl LiveReader {
+    async fn start(deck: &Deck, query: &str, since: Option<serde_json::Value>) -> LiveReader {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let ticket: serde_json::Value =
+            reqwest::Client::new().post(deck.url("/api/stream/ticket")).send().await.unwrap().json().await.unwrap();
+        let url = format!("ws://127.0.0.1:{}/api/stream?ticket={}", deck.port, ticket["ticket"].as_str().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut subscribe = serde_json::json!({"type": "subscribe", "column": "live", "q": query});
+        if let Some(since) = since {
+            subscribe["since"] = since;
+        }
+        socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+        let (frames_tx, frames) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                let Ok(text) = message.to_text() else { continue };
+                let Ok(frame) = serde_json::from_str::<serde_json::Value>(text) else { continue };
+                if frames_tx.send(frame).is_err() {
+                    return;
+                }
+            }
+        });
+        LiveReader { frames }
+    }
+
+    /// The ids of the first `n` live posts (within 60 s), and every frame
+    /// that was not a post, `subscribed` or `caught_up`, as text.
+    async fn until(mut self, n: usize) -> (Vec<String>, Vec<String>) {
+        let (mut posts, mut others) = (Vec::new(), Vec::new());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while posts.len() < n {
+            let Ok(Some(frame)) = tokio::time::timeout_at(deadline, self.frames.recv()).await else {
+                panic!("{} of {n} live posts, then nothing: {others:?}", posts.len());
+            };
+            match frame["type"].as_str() {
+                Some("post") => posts.push(frame["post"]["id"].as_str().unwrap().to_owned()),
+                Some("subscribed" | "caught_up" | "counts" | "delete") => {}
+                _ => others.push(frame.to_string()),
+            }
+        }
+        (posts, others)
+    }
 }

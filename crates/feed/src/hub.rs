@@ -621,15 +621,10 @@ impl Hub {
 
     /// Starts the fan-out's dedicated thread.
     pub fn start_fan_out(self: &Arc<Self>) -> std::io::Result<FanOut> {
-        let (batches_tx, mut batches_rx) = mpsc::channel::<(Arc<Applied>, oneshot::Sender<()>)>(FAN_OUT_BACKLOG);
         let hub = self.clone();
-        std::thread::Builder::new().name("deck-fan-out".into()).spawn(move || {
-            while let Some((applied, done)) = batches_rx.blocking_recv() {
-                hub.publish(&applied);
-                let _ = done.send(());
-            }
-        })?;
-        Ok(FanOut { batches_tx })
+        FanOut::spawn(move |applied| {
+            hub.publish(applied);
+        })
     }
 }
 
@@ -643,16 +638,42 @@ pub struct FanOut {
     batches_tx: mpsc::Sender<(Arc<Applied>, oneshot::Sender<()>)>,
 }
 
+/// The fan-out thread is gone: a batch panicked in it (logged with the
+/// panic's message). Live columns would get nothing more, so the stage that
+/// publishes stops the process instead of going on without them.
+#[derive(Debug, thiserror::Error)]
+#[error("the fan-out thread stopped (a batch panicked in it; see the log)")]
+pub struct FanOutStopped;
+
 impl FanOut {
+    /// Runs `publish` on a thread of its own for every batch handed over.
+    /// A panic in it is logged with its message and ends the thread; every
+    /// [`FanOut::publish`] from then on says so.
+    fn spawn(mut publish: impl FnMut(&Applied) + Send + 'static) -> std::io::Result<FanOut> {
+        let (batches_tx, mut batches_rx) = mpsc::channel::<(Arc<Applied>, oneshot::Sender<()>)>(FAN_OUT_BACKLOG);
+        std::thread::Builder::new().name("deck-fan-out".into()).spawn(move || {
+            while let Some((applied, done)) = batches_rx.blocking_recv() {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| publish(&applied)));
+                if let Err(panic) = outcome {
+                    let message = telemetry::panic_message(panic.as_ref());
+                    tracing::error!(panic = %message, "the fan-out thread panicked; live columns stop, and so does the process");
+                    // Dropping `done` and the receiver tells every publisher.
+                    return;
+                }
+                let _ = done.send(());
+            }
+        })?;
+        Ok(FanOut { batches_tx })
+    }
+
     /// Fans a batch out on the fan-out thread and returns once its frames
     /// are queued (never waiting on a reader): as before the fan-out had its
     /// own thread, a processor moves on only once its batch is fanned out,
     /// so live frames never lag further behind the store than one batch.
-    pub async fn publish(&self, applied: Arc<Applied>) {
+    pub async fn publish(&self, applied: Arc<Applied>) -> Result<(), FanOutStopped> {
         let (done_tx, done_rx) = oneshot::channel();
-        if self.batches_tx.send((applied, done_tx)).await.is_ok() {
-            let _ = done_rx.await;
-        }
+        self.batches_tx.send((applied, done_tx)).await.map_err(|_| FanOutStopped)?;
+        done_rx.await.map_err(|_| FanOutStopped)
     }
 }
 
@@ -846,7 +867,7 @@ mod tests {
         hub.subscribe(id, "c", bts(), None).unwrap_or_else(|error| panic!("{error:?}"));
         let fan_out = hub.start_fan_out().unwrap_or_else(|error| panic!("{error}"));
         for start in [0, 3, 6] {
-            fan_out.publish(Arc::new(batch(start..start + 3))).await;
+            fan_out.publish(Arc::new(batch(start..start + 3))).await.unwrap_or_else(|error| panic!("{error}"));
         }
         let mut ids = Vec::new();
         while ids.len() < 9 {
@@ -856,6 +877,22 @@ mod tests {
             ids.push(body.post_id.clone());
         }
         assert_eq!(ids, (0..9).map(|id| id.to_string()).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_fan_out_thread_is_reported_to_every_publisher_after_it() {
+        let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = published.clone();
+        let fan_out = FanOut::spawn(move |applied| {
+            let first = applied.inserted.first().map(|post| post.post.id.clone()).unwrap_or_default();
+            assert_ne!(first, "3", "a batch the fan-out cannot take");
+            seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(first);
+        })
+        .unwrap_or_else(|error| panic!("{error}"));
+        assert!(fan_out.publish(Arc::new(batch(0..3))).await.is_ok());
+        assert!(fan_out.publish(Arc::new(batch(3..6))).await.is_err(), "the batch that panicked");
+        assert!(fan_out.clone().publish(Arc::new(batch(6..9))).await.is_err(), "every batch after it");
+        assert_eq!(*published.lock().unwrap_or_else(std::sync::PoisonError::into_inner), ["0"]);
     }
 
     #[test]

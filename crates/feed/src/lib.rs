@@ -9,5 +9,5 @@
 pub mod hub;
 pub mod percolator;
 
-pub use hub::{ColumnMode, ConnectionId, DirectSender, FanOut, Hub, HubConfig, Outbound, PostBody};
+pub use hub::{ColumnMode, ConnectionId, DirectSender, FanOut, FanOutStopped, Hub, HubConfig, Outbound, PostBody};
 pub use percolator::{Percolator, SubscriptionId};

@@ -29,6 +29,10 @@ pub enum LogError {
     Closed,
     #[error("log backend: {0}")]
     Backend(String),
+    /// What the log feeds has stopped for good (e.g. the fan-out thread):
+    /// never retried, so the stage stops the process and names it.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 /// A partitioned, offset-addressed log with consumer groups.

@@ -179,29 +179,8 @@ impl Processor {
             return Ok(Polled::Nothing);
         }
         let records: Vec<&RawRecord> = deliveries.iter().map(|delivery| &delivery.record).collect();
-        let batch = self.parse(parser, &records);
+        let batch = parse_batch(&self.metrics, |record| parser.parse(record), &records);
         Ok(Polled::Batch(deliveries, batch))
-    }
-
-    /// Parses records; a malformed one is counted and logged with where it
-    /// came from, and the good ones around it go on. A panic while parsing
-    /// or normalizing one record (a bug that hostile input found) is caught
-    /// and counted the same way, so it costs that record, never the batch.
-    fn parse(&self, parser: &mut ingest::Parser, records: &[&RawRecord]) -> WriteBatch {
-        let mut batch = WriteBatch::default();
-        for record in records {
-            match isolated(|| parser.parse(record)) {
-                Ok(events) => batch.events.extend(events),
-                Err(error) => {
-                    self.metrics.malformed.with_label_values(&[record.origin.source.as_str()]).inc();
-                    tracing::warn!(origin = %record.origin, %error, "malformed record skipped");
-                }
-            }
-            if let Some(checkpoint) = &record.origin.checkpoint {
-                batch.checkpoints.push((record.origin.source.clone(), checkpoint.clone()));
-            }
-        }
-        batch
     }
 
     /// Stores, counts and publishes one batch, each step retried until it
@@ -321,20 +300,39 @@ fn restore_inserted(batch: &WriteBatch, applied: &mut Applied) {
     }
 }
 
+/// Parses records with `parse`; a malformed one is counted and logged with
+/// where it came from, and the good ones around it go on. A panic while
+/// parsing or normalizing one record (a bug that hostile input found) is
+/// caught and counted the same way, so it costs that record, never the
+/// batch. Every record's checkpoint is kept, malformed or not.
+fn parse_batch<E: std::fmt::Display>(
+    metrics: &Metrics,
+    mut parse: impl FnMut(&RawRecord) -> Result<Vec<PostEvent>, E>,
+    records: &[&RawRecord],
+) -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    for record in records {
+        match isolated(|| parse(record)) {
+            Ok(events) => batch.events.extend(events),
+            Err(error) => {
+                metrics.malformed.with_label_values(&[record.origin.source.as_str()]).inc();
+                tracing::warn!(origin = %record.origin, %error, "malformed record skipped");
+            }
+        }
+        if let Some(checkpoint) = &record.origin.checkpoint {
+            batch.checkpoints.push((record.origin.source.clone(), checkpoint.clone()));
+        }
+    }
+    batch
+}
+
 /// Runs one record's parse; a panic inside it becomes an error naming the
 /// panic. The parser's caches are plain maps, so a record that panicked
 /// halfway leaves at most a stale entry behind.
 fn isolated<T, E: std::fmt::Display>(parse: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)) {
         Ok(result) => result.map_err(|error| error.to_string()),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|message| (*message).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(format!("parsing panicked: {message}"))
-        }
+        Err(panic) => Err(format!("parsing panicked: {}", telemetry::panic_message(panic.as_ref()))),
     }
 }
 
@@ -421,6 +419,42 @@ pub async fn run_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::Origin;
+
+    #[test]
+    fn a_record_that_panics_costs_that_record_and_the_batch_goes_on() {
+        let metrics = Metrics::new().unwrap_or_else(|error| panic!("{error}"));
+        let records: Vec<RawRecord> = (1..=3)
+            .map(|position| RawRecord {
+                key: position.to_string(),
+                origin: Origin { source: "replay:hostile".into(), position, checkpoint: Some(format!("c{position}")) },
+                payload: format!("record {position}"),
+                received_ms: None,
+            })
+            .collect();
+        let refs: Vec<&RawRecord> = records.iter().collect();
+        let batch = parse_batch(
+            &metrics,
+            |record| {
+                assert_ne!(record.origin.position, 2, "a bug that hostile input found");
+                Ok::<_, String>(vec![PostEvent::Delete { id: record.key.clone() }])
+            },
+            &refs,
+        );
+        let ids: Vec<_> = batch
+            .events
+            .iter()
+            .map(|event| match event {
+                PostEvent::Delete { id } => id.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, ["1", "3"]);
+        assert_eq!(metrics.malformed.with_label_values(&["replay:hostile"]).get(), 1);
+        // The position moves past the bad record too: it is not parsed again.
+        let checkpoints: Vec<_> = batch.checkpoints.iter().map(|(_, checkpoint)| checkpoint.as_str()).collect();
+        assert_eq!(checkpoints, ["c1", "c2", "c3"]);
+    }
 
     #[test]
     fn a_panic_while_parsing_is_an_error_of_that_record() {

@@ -18,6 +18,24 @@ pub static STORE_REFUSED_TOTAL: std::sync::LazyLock<IntCounter> = std::sync::Laz
         .expect("a valid constant metric name")
 });
 
+/// Retention sweeps of the embedded store, by outcome (`ok`, `failed`: an
+/// error or a panic, logged and tried again at the next sweep): exported as
+/// `deck_retention_sweeps_total{outcome}`.
+pub static RETENTION_SWEEPS_TOTAL: std::sync::LazyLock<IntCounterVec> = std::sync::LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new("retention_sweeps_total", "Retention sweeps of the embedded store, by outcome"),
+        &["outcome"],
+    )
+    .expect("a valid constant metric name")
+});
+
+/// Posts that left the embedded store with their expired segments (fjall's
+/// row estimate): exported as `deck_retention_expired_posts_total`.
+pub static RETENTION_EXPIRED_POSTS_TOTAL: std::sync::LazyLock<IntCounter> = std::sync::LazyLock::new(|| {
+    IntCounter::new("retention_expired_posts_total", "Posts dropped by retention with their segments (estimate)")
+        .expect("a valid constant metric name")
+});
+
 /// Every counter Deck exports at `/metrics`.
 #[derive(Clone)]
 pub struct Metrics {
@@ -78,6 +96,12 @@ impl Metrics {
         // The store's own counters (process-wide): unreadable entries skipped, posts refused.
         registry.register(Box::new(STORE_UNREADABLE_TOTAL.clone()))?;
         registry.register(Box::new(STORE_REFUSED_TOTAL.clone()))?;
+        registry.register(Box::new(RETENTION_SWEEPS_TOTAL.clone()))?;
+        // Both outcomes are exported from the start, so an alert on failures has a series to read.
+        for outcome in ["ok", "failed"] {
+            RETENTION_SWEEPS_TOTAL.with_label_values(&[outcome]);
+        }
+        registry.register(Box::new(RETENTION_EXPIRED_POSTS_TOTAL.clone()))?;
         Ok(Metrics {
             registry,
             records_in,

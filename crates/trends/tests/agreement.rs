@@ -100,6 +100,46 @@ async fn redis_matches_brute_force() {
     matches_brute_force(&store, 11, 4_000, 800).await;
 }
 
+/// Every key the Redis store writes expires on its own (docs/trends.md):
+/// after records, removes, retweets of removed posts and rankings of every
+/// window, no key under the store's prefix is left without a TTL.
+#[tokio::test]
+async fn every_redis_key_expires() {
+    let Some(redis) = start_redis("every_redis_key_expires") else {
+        return;
+    };
+    let prefix = unique_prefix("every_redis_key_expires");
+    let store = RedisTrends::connect(&redis.url, &prefix).await.unwrap();
+    let mut generator = StreamGenerator::new(5, 200, 300);
+    for _ in 0..20 {
+        let mut records = Vec::new();
+        for _ in 0..50 {
+            match generator.next_op() {
+                Op::Record(event) => records.push(event),
+                Op::Remove(event) => store.remove(std::slice::from_ref(&event)).await.unwrap(),
+            }
+        }
+        store.record(&records).await.unwrap();
+        for window in Window::ALL {
+            store.ranking(window, 20).await.unwrap();
+        }
+    }
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("{prefix}:*");
+    let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut connection).await.unwrap();
+    assert!(keys.len() > 100, "{} keys under {pattern}", keys.len());
+    let mut without_ttl = Vec::new();
+    for key in &keys {
+        let ttl: i64 = redis::cmd("TTL").arg(key).query_async(&mut connection).await.unwrap();
+        // -1: no expiry; -2: gone since KEYS (fine).
+        if ttl == -1 {
+            without_ttl.push(key.clone());
+        }
+    }
+    assert!(without_ttl.is_empty(), "keys without a TTL: {without_ttl:?}");
+}
+
 #[tokio::test]
 async fn rebuild_gives_the_live_ranking() {
     let mut generator = StreamGenerator::new(7, 200, 300);

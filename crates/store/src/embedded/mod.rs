@@ -187,15 +187,13 @@ impl EmbeddedStore {
                 let Some(inner) = weak.upgrade() else {
                     return;
                 };
-                if let Some(horizon_ms) = inner.horizon_ms()
-                    && let Err(error) = inner.expire_before(horizon_ms)
-                {
-                    tracing::warn!(%error, "retention sweep failed; retrying at the next one");
+                if let Some(horizon_ms) = inner.horizon_ms() {
+                    sweep(&inner, horizon_ms);
                 }
             }
         });
         if let Err(error) = sweeper {
-            tracing::warn!(%error, "could not start the retention thread; old posts stay");
+            tracing::error!(%error, "could not start the retention thread; old posts stay");
         }
         self
     }
@@ -207,6 +205,18 @@ impl EmbeddedStore {
         self.blocking(|inner| match inner.horizon_ms() {
             Some(horizon_ms) => inner.expire_before(horizon_ms),
             None => Ok(0),
+        })
+        .await
+    }
+
+    /// Removes the tombstones older than `horizon_ms` now, as each retention
+    /// sweep does after its segments (`deck-bench sweep` measures the
+    /// writer's stall during it); returns how many.
+    pub async fn sweep_tombstones_before(&self, horizon_ms: i64) -> Result<usize, StoreError> {
+        self.blocking(move |inner| {
+            let removed = inner.sweep_tombstones(horizon_ms)?;
+            inner.keyspace.persist(PersistMode::SyncData).map_err(engine)?;
+            Ok(removed)
         })
         .await
     }
@@ -1184,6 +1194,32 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// One retention sweep of the background thread. It never ends the thread:
+/// an error or a panic is logged, counted in
+/// `deck_retention_sweeps_total{outcome="failed"}` (an alert in
+/// `deploy/prometheus/alerts.yml`) and the sweep is tried again at the next
+/// period. A panic under the writer lock poisons it, so the writes that
+/// follow fail and the processor stops the process, loudly.
+fn sweep(inner: &Inner, horizon_ms: i64) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.expire_before(horizon_ms)));
+    let failed = match outcome {
+        Ok(Ok(n_expired)) => {
+            telemetry::RETENTION_EXPIRED_POSTS_TOTAL.inc_by(n_expired as u64);
+            false
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "retention sweep failed; retrying at the next one");
+            true
+        }
+        Err(panic) => {
+            let message = telemetry::panic_message(panic.as_ref());
+            tracing::error!(panic = %message, "retention sweep panicked; retrying at the next one");
+            true
+        }
+    };
+    telemetry::RETENTION_SWEEPS_TOTAL.with_label_values(&[if failed { "failed" } else { "ok" }]).inc();
 }
 
 #[cfg(test)]
