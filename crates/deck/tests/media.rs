@@ -124,6 +124,19 @@ async fn posts_carry_media_and_the_proxy_serves_only_checked_images() {
         let permalink = post["permalink"].as_str().unwrap();
         assert!(permalink.ends_with(&format!("/status/{}", post["id"].as_str().unwrap())), "{permalink}");
     }
+    // Every post whose message carries a photo (its own, or its retweeted
+    // original's) has it in `media`, at a Deck address.
+    let photo_posts = x_posts_with_photos(&testdata("tweets/v2/twarc-csv-kpop.jsonl"));
+    // 63 posts there name media keys; the pages' `includes.media` resolves 16 of them to photos.
+    assert_eq!(photo_posts.len(), 16, "posts with photos in the recording");
+    for id in &photo_posts {
+        let post = kpop.iter().find(|post| post["id"] == id.as_str()).unwrap_or_else(|| panic!("{id} stored"));
+        let media = post["media"].as_array().unwrap();
+        assert!(
+            media.iter().any(|item| item["kind"] == "photo" && item["url"].as_str().unwrap().starts_with("/media/")),
+            "{id}: {media:?}"
+        );
+    }
     let photo_post = kpop.iter().find(|post| post["id"] == "1440717067863216142").unwrap();
     let photo = &photo_post["media"][0];
     assert_eq!(photo["kind"], "photo");
@@ -177,4 +190,46 @@ async fn posts_carry_media_and_the_proxy_serves_only_checked_images() {
     assert_eq!(status, 200, "{photo_url}: {}", String::from_utf8_lossy(&body));
     assert_eq!(get(&deck, other["author"]["avatar_url"].as_str().unwrap()).await.0, 404);
     cdn.abort();
+}
+
+/// Ids of the X v2 posts in a recording whose message carries a photo in
+/// `includes.media`: their own, or (a retweet) their original's.
+fn x_posts_with_photos(path: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let photos: Vec<&str> = message["includes"]["media"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|item| item["type"] == "photo")
+            .filter_map(|item| item["media_key"].as_str())
+            .collect();
+        let has_photo = |tweet: &serde_json::Value| {
+            tweet["attachments"]["media_keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|key| key.as_str().is_some_and(|key| photos.contains(&key)))
+        };
+        // A stream line holds one tweet; a page of the search API (as here) several.
+        let tweets = match &message["data"] {
+            serde_json::Value::Array(tweets) => tweets.iter().collect::<Vec<_>>(),
+            tweet => vec![tweet],
+        };
+        for tweet in tweets {
+            let original = tweet["referenced_tweets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|reference| reference["type"] == "retweeted")
+                .and_then(|reference| {
+                    message["includes"]["tweets"].as_array()?.iter().find(|included| included["id"] == reference["id"])
+                });
+            if has_photo(tweet) || original.is_some_and(has_photo) {
+                ids.insert(tweet["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    ids
 }

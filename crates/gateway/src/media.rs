@@ -521,6 +521,139 @@ mod tests {
         assert_eq!(sniff_image(b"<html>"), None);
     }
 
+    /// A PNG of `len` bytes: the signature, then padding (the proxy tells
+    /// images by their first bytes).
+    fn png(len: usize) -> Vec<u8> {
+        let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+        bytes.resize(len, 0);
+        bytes
+    }
+
+    /// A stand-in CDN on 127.0.0.1: `/png/N` (an N-byte PNG), `/slow` (a PNG
+    /// after 5 s), `/redirect` (302 to `/png/10`), `/chunked/N` (N bytes of
+    /// PNG with no length, in 64 KiB chunks).
+    async fn start_cdn() -> (u16, tokio::task::JoinHandle<()>) {
+        use axum::routing::get;
+        let image = |bytes: Vec<u8>| ([(header::CONTENT_TYPE, "image/png")], bytes);
+        let app = axum::Router::new()
+            .route("/png/{len}", get(move |Path(len): Path<usize>| async move { image(png(len)) }))
+            .route(
+                "/slow",
+                get(move || async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    image(png(10))
+                }),
+            )
+            .route("/redirect", get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/png/10")]) }))
+            .route(
+                "/chunked/{len}",
+                get(|Path(len): Path<usize>| async move {
+                    let bytes = png(len);
+                    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                        bytes.chunks(64 * 1024).map(|chunk| Ok(chunk.to_vec())).collect();
+                    ([(header::CONTENT_TYPE, "image/png")], Body::from_stream(futures::stream::iter(chunks)))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|error| panic!("{error}"));
+        let port = listener.local_addr().map(|address| address.port()).unwrap_or_default();
+        (port, tokio::spawn(async move { axum::serve(listener, app).await.unwrap_or_else(|error| panic!("{error}")) }))
+    }
+
+    /// A real embedded store holding one post per address, each as an
+    /// author's avatar (the `avatar` slot); returns the post ids in order.
+    async fn store_with_avatars(dir: &std::path::Path, urls: &[String]) -> (Arc<dyn PostStore>, Vec<String>) {
+        let store = store::EmbeddedStore::open(dir).unwrap_or_else(|error| panic!("{error}"));
+        let mut events = Vec::new();
+        let mut ids = Vec::new();
+        for (idx, url) in urls.iter().enumerate() {
+            let id = format!("{}", 1_000 + idx);
+            let author = model::Author {
+                id: format!("a{idx}"),
+                handle: format!("a{idx}"),
+                name: String::new(),
+                avatar_url: Some(url.clone()),
+            };
+            let post = model::Post::new(id.clone(), model::Source::Demo, author, "pictures", chrono::Utc::now());
+            events.push(model::PostEvent::Upsert(model::PostBundle::single(post)));
+            ids.push(id);
+        }
+        store
+            .apply(store_api::WriteBatch { events, checkpoints: Vec::new() })
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        (Arc::new(store), ids)
+    }
+
+    fn avatar_path(id: &str) -> String {
+        let path = api::media_path(id, api::MediaSlot::Avatar);
+        path.trim_start_matches(api::MEDIA_PATH_PREFIX).to_owned()
+    }
+
+    async fn image(proxy: &MediaProxy, id: &str) -> Result<(&'static str, Vec<u8>), MediaError> {
+        let path = avatar_path(id);
+        let (post, slot) = path.split_once('/').unwrap_or_default();
+        proxy.image(post, slot).await
+    }
+
+    #[tokio::test]
+    async fn the_proxy_refuses_oversize_slow_and_redirected_images_and_evicts_the_least_recently_used() {
+        let (port, cdn) = start_cdn().await;
+        let base = format!("http://127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let urls: Vec<String> = [
+            "/png/1000",
+            "/png/1001",
+            "/png/1002",
+            "/png/1003",        // 0–3: the cache's turn
+            "/png/2000000",     // 4: a declared length over the limit
+            "/chunked/2000000", // 5: no length, over the limit as it streams
+            "/slow",            // 6: slower than the time limit
+            "/redirect",        // 7: a redirect, even to an allowed image
+        ]
+        .iter()
+        .map(|path| format!("{base}{path}"))
+        .collect();
+        let (store, ids) = store_with_avatars(&dir.path().join("store"), &urls).await;
+        let config = MediaConfig {
+            cache_max_bytes: 3_100,
+            allowed_hosts: vec!["127.0.0.1".into()],
+            max_image_bytes: 1_000_000,
+            fetch_timeout: Duration::from_millis(500),
+            allow_private_addresses: true,
+            ..MediaConfig::new(dir.path().join("cache"))
+        };
+        let registry = prometheus::Registry::new();
+        let proxy = MediaProxy::new(config, store, &registry).unwrap_or_else(|error| panic!("{error}"));
+
+        assert!(matches!(image(&proxy, &ids[4]).await, Err(MediaError::TooLarge(1_000_000))));
+        assert!(matches!(image(&proxy, &ids[5]).await, Err(MediaError::TooLarge(1_000_000))));
+        let slow = image(&proxy, &ids[6]).await;
+        assert!(matches!(&slow, Err(MediaError::Fetch(_))), "{slow:?}");
+        let redirected = image(&proxy, &ids[7]).await;
+        assert!(matches!(&redirected, Err(MediaError::Fetch(reason)) if reason.contains("302")), "{redirected:?}");
+        assert_eq!(proxy.cache_figures(), (0, 0), "nothing refused is cached");
+
+        // Three images fit in 3,100 bytes; the fourth evicts down to 90 %,
+        // least recently used first (the first was read again, so the second goes).
+        for (idx, id) in ids[..3].iter().enumerate() {
+            let fetched = image(&proxy, id).await.map(|(kind, bytes)| (kind, bytes.len()));
+            assert_eq!(fetched.ok(), Some(("image/png", 1000 + idx)));
+        }
+        assert!(image(&proxy, &ids[0]).await.is_ok());
+        assert!(image(&proxy, &ids[3]).await.is_ok());
+        let (bytes, files) = proxy.cache_figures();
+        assert!(bytes <= 3_100 / 10 * 9 && files == 2, "{bytes} bytes in {files} files");
+        let on_disk = std::fs::read_dir(dir.path().join("cache")).map(|entries| entries.count()).unwrap_or_default();
+        assert_eq!(on_disk, 2, "evicted files leave the disk");
+        let hits = |proxy: &MediaProxy| proxy.metrics.requests.with_label_values(&["hit"]).get();
+        let before = hits(&proxy);
+        assert!(image(&proxy, &ids[0]).await.is_ok());
+        assert_eq!(hits(&proxy), before + 1, "the recently used image stayed");
+        assert!(image(&proxy, &ids[1]).await.is_ok());
+        assert_eq!(hits(&proxy), before + 1, "the least recently used one was fetched again");
+        cdn.abort();
+    }
+
     #[test]
     fn hosts_match_exactly_or_as_subdomains_of_a_dotted_entry() {
         let mut config = MediaConfig::new(PathBuf::from("/nonexistent"));

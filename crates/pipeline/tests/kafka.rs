@@ -299,6 +299,41 @@ fn stored_post(id: &str) -> StoredPost {
     }
 }
 
+/// A post with every picture field a source gives (issue 16): avatar,
+/// photo and video, link card, the sensitive mark and the permalink.
+fn with_pictures(mut stored: StoredPost) -> StoredPost {
+    let post = &mut stored.post;
+    post.author.avatar_url = Some("https://pbs.twimg.com/profile_images/1/a_normal.jpg".into());
+    post.has_media = true;
+    post.media = vec![
+        model::Media {
+            kind: model::MediaKind::Photo,
+            url: Some("https://pbs.twimg.com/media/A.jpg".into()),
+            preview_url: Some("https://pbs.twimg.com/media/A.jpg?name=small".into()),
+            width: Some(1200),
+            height: Some(800),
+            alt: Some("지민 on stage".into()),
+        },
+        model::Media {
+            kind: model::MediaKind::Video,
+            url: Some("https://video.twimg.com/v.mp4".into()),
+            preview_url: Some("https://pbs.twimg.com/v.jpg".into()),
+            width: None,
+            height: None,
+            alt: None,
+        },
+    ];
+    post.card = Some(model::Card {
+        url: "https://news.example/a".into(),
+        title: "Comeback".into(),
+        description: "The new album".into(),
+        image_url: Some("https://pbs.twimg.com/card.jpg".into()),
+    });
+    post.sensitive = true;
+    post.permalink = Some(format!("https://x.com/alice/status/{}", post.id));
+    stored
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processed_batches_reach_every_feed_node() {
     let Some(config) = config_or_skip("processed", 1) else {
@@ -314,9 +349,14 @@ async fn processed_batches_reach_every_feed_node() {
     for _ in 0..2 {
         let consumer = ProcessedConsumer::start(&config).await.unwrap();
         let posts: Arc<Mutex<Vec<(String, &'static str)>>> = Arc::default();
-        received.push(posts.clone());
+        let pictured: Arc<Mutex<Vec<StoredPost>>> = Arc::default();
+        received.push((posts.clone(), pictured.clone()));
         tasks.push(tokio::spawn(consumer.run(
             move |applied| {
+                pictured
+                    .lock()
+                    .unwrap()
+                    .extend(applied.inserted.iter().filter(|stored| stored.post.id == "1").cloned());
                 let mut posts = posts.lock().unwrap();
                 posts.extend(applied.inserted.iter().map(|stored| (stored.post.id.clone(), "inserted")));
                 posts.extend(applied.deleted.iter().map(|stored| (stored.post.id.clone(), "deleted")));
@@ -324,12 +364,13 @@ async fn processed_batches_reach_every_feed_node() {
             shutdown.clone(),
         )));
     }
-    let inserted: Vec<StoredPost> = (1..=450).map(|n| stored_post(&n.to_string())).collect();
+    let mut inserted: Vec<StoredPost> = (1..=450).map(|n| stored_post(&n.to_string())).collect();
+    inserted[0] = with_pictures(inserted[0].clone());
     publisher.publish(&Arc::new(Applied { inserted: inserted.clone(), ..Applied::default() })).await.unwrap();
     publisher.publish(&Arc::new(Applied { deleted: vec![stored_post("7")], ..Applied::default() })).await.unwrap();
 
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    for posts in &received {
+    for (posts, pictured) in &received {
         loop {
             assert!(tokio::time::Instant::now() < deadline, "processed batches not received");
             let done = posts.lock().unwrap().len() == 451;
@@ -346,6 +387,8 @@ async fn processed_batches_reach_every_feed_node() {
         // One post's changes keep their order: inserted, then deleted.
         let of_seven: Vec<&str> = posts.iter().filter(|(id, _)| id == "7").map(|(_, what)| *what).collect();
         assert_eq!(of_seven, vec!["inserted", "deleted"]);
+        // Every picture field crosses the topic as it was sent.
+        assert_eq!(*pictured.lock().unwrap(), [inserted[0].clone()]);
     }
     shutdown.cancel();
     for task in tasks {

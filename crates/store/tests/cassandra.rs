@@ -27,6 +27,11 @@ const SPAN_SECONDS: u64 = 900;
 
 /// Connects to a fresh keyspace, or `None` when engines are skipped.
 async fn fresh_store(test_name: &str) -> Option<(CassandraStore, CassandraConfig)> {
+    fresh_store_with(test_name, None).await
+}
+
+/// [`fresh_store`] with a retention (`--retention`, in seconds).
+async fn fresh_store_with(test_name: &str, retention_secs: Option<u64>) -> Option<(CassandraStore, CassandraConfig)> {
     let contact_points = std::env::var("DECK_TEST_CASSANDRA").or_else(|_| std::env::var("DECK_CASSANDRA"));
     let Ok(contact_points) = contact_points else {
         if std::env::var("DECK_SKIP_ENGINES").as_deref() == Ok("1") {
@@ -46,6 +51,7 @@ async fn fresh_store(test_name: &str) -> Option<(CassandraStore, CassandraConfig
     let config = CassandraConfig {
         keyspace: format!("deck_test_{test_name}_{}", nanos % 1_000_000_000_000),
         bucket_ms: 60_000,
+        retention_secs,
         ..CassandraConfig::single_node(&contact_points)
     };
     let session = CassandraStore::session(&config).await.unwrap();
@@ -315,5 +321,105 @@ async fn checkpoints_commit_with_the_posts() {
     assert_eq!(reopened.checkpoint("jetstream").await.unwrap().as_deref(), Some("1725911162329308"));
     assert_eq!(reopened.count().await.unwrap(), 3);
     assert_eq!(reopened.bucket_ms(), 60_000);
+    drop_keyspace(&store, &config).await;
+}
+
+/// With a retention, every table that grows with posts has it as its default
+/// TTL, the time-bucketed index tables compact by time windows (so expired
+/// rows leave in whole SSTables), and a row written carries the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_puts_a_ttl_on_every_growing_table_and_time_windows_on_the_indexes() {
+    let retention_secs = 7_200;
+    let Some((store, config)) = fresh_store_with("ttl", Some(retention_secs)).await else {
+        return;
+    };
+    store.apply(upserts(&bundles(20, 3))).await.unwrap();
+    for table in ["posts", "tombstones", "retweets", "postings", "term_buckets"] {
+        let result = store
+            .driver_session()
+            .query_unpaged(
+                "SELECT default_time_to_live, compaction FROM system_schema.tables \
+                 WHERE keyspace_name = ? AND table_name = ?",
+                (config.keyspace.as_str(), table),
+            )
+            .await
+            .unwrap();
+        let (ttl, compaction) =
+            result.into_rows_result().unwrap().first_row::<(i32, std::collections::HashMap<String, String>)>().unwrap();
+        assert_eq!(i64::from(ttl), retention_secs as i64, "{table}");
+        if matches!(table, "postings" | "term_buckets") {
+            assert!(compaction["class"].ends_with("TimeWindowCompactionStrategy"), "{table}: {compaction:?}");
+            // About 24 windows over the retention: 7,200 s / 60 / 24 = 5 minutes.
+            assert_eq!(compaction["compaction_window_size"], "5", "{table}: {compaction:?}");
+        }
+    }
+    let result = store
+        .driver_session()
+        .query_unpaged(format!("SELECT TTL(body) FROM {}.posts LIMIT 1", config.keyspace), ())
+        .await
+        .unwrap();
+    let (row_ttl,) = result.into_rows_result().unwrap().first_row::<(Option<i32>,)>().unwrap();
+    let row_ttl = row_ttl.expect("a stored post expires");
+    assert!(row_ttl > 0 && i64::from(row_ttl) <= retention_secs as i64, "{row_ttl}");
+    drop_keyspace(&store, &config).await;
+}
+
+/// Every picture field (issue 16) is stored and read back as written: the
+/// avatar, a photo and a video, the link card, the sensitive mark and the
+/// permalink, on the post and on the original a retweet carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pictures_are_stored_and_read_back_whole() {
+    let Some((store, config)) = fresh_store("pictures").await else {
+        return;
+    };
+    let mut original = post(1, 10, 0);
+    original.text = "photos #bts".into();
+    original.author.avatar_url = Some("https://pbs.twimg.com/profile_images/1/a_normal.jpg".into());
+    original.has_media = true;
+    original.media = vec![
+        model::Media {
+            kind: model::MediaKind::Photo,
+            url: Some("https://pbs.twimg.com/media/A.jpg".into()),
+            preview_url: Some("https://pbs.twimg.com/media/A.jpg?name=small".into()),
+            width: Some(1200),
+            height: Some(800),
+            alt: Some("지민 on stage".into()),
+        },
+        model::Media {
+            kind: model::MediaKind::Video,
+            url: Some("https://video.twimg.com/v.mp4".into()),
+            preview_url: Some("https://pbs.twimg.com/v.jpg".into()),
+            width: None,
+            height: None,
+            alt: None,
+        },
+    ];
+    original.card = Some(model::Card {
+        url: "https://news.example/a".into(),
+        title: "Comeback".into(),
+        description: "The new album".into(),
+        image_url: Some("https://pbs.twimg.com/card.jpg".into()),
+    });
+    original.sensitive = true;
+    original.permalink = Some(format!("https://x.com/{}/status/{}", original.author.handle, original.id));
+    let mut retweet = post(2, 20, 1);
+    retweet.kind = Kind::Retweet;
+    retweet.retweeted_id = Some(original.id.clone());
+    retweet.permalink = Some(format!("https://x.com/{}/status/{}", retweet.author.handle, retweet.id));
+    let bundle = PostBundle { retweeted: Some(Box::new(original.clone())), ..PostBundle::single(retweet.clone()) };
+    store.apply(upserts(&[bundle])).await.unwrap();
+
+    let read = store.get(&[original.id.clone(), retweet.id.clone()]).await.unwrap();
+    let stored_original = read.iter().find(|stored| stored.post.id == original.id).unwrap();
+    assert_eq!(stored_original.post.media, original.media);
+    assert_eq!(stored_original.post.card, original.card);
+    assert_eq!(stored_original.post.author.avatar_url, original.author.avatar_url);
+    assert!(stored_original.post.sensitive);
+    assert_eq!(stored_original.post.permalink, original.permalink);
+    let stored_retweet = read.iter().find(|stored| stored.post.id == retweet.id).unwrap();
+    assert_eq!(stored_retweet.post.permalink, retweet.permalink);
+    let carried = stored_retweet.retweeted.as_ref().expect("the retweet carries its original");
+    assert_eq!(carried.media, original.media);
+    assert_eq!(carried.card, original.card);
     drop_keyspace(&store, &config).await;
 }

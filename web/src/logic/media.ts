@@ -4,34 +4,9 @@
 // picture arrives. Images are served by Deck's own origin (`/media/…`);
 // anything else is not loaded into the page.
 
+import type { Card } from '../bindings/Card';
+import type { Media } from '../bindings/Media';
 import type { Post } from '../bindings/Post';
-
-/** One picture or clip of a post (the `media` items of the wire type). */
-export interface MediaItem {
-  kind: string;
-  url: string;
-  preview_url: string | null;
-  width: number | null;
-  height: number | null;
-  alt: string | null;
-}
-
-/** A link preview (the `card` of the wire type). */
-export interface LinkCard {
-  url: string;
-  title: string;
-  description: string;
-  image_url: string | null;
-}
-
-/** The fields a server before issue 16 did not send: read as optional, so an older server still works. */
-type WithPictures = Post & {
-  media?: MediaItem[] | null;
-  card?: LinkCard | null;
-  sensitive?: boolean | null;
-  permalink?: string | null;
-  author: Post['author'] & { avatar_url?: string | null };
-};
 
 /** TweetDeck's "media preview size". */
 export type MediaSize = 'off' | 'small' | 'large';
@@ -50,14 +25,14 @@ export function ownOrigin(url: string | null | undefined): string | null {
 
 /** The author's picture (Deck origin), if any. */
 export function avatarOf(post: Post): string | null {
-  return ownOrigin((post as WithPictures).author.avatar_url);
+  return ownOrigin(post.author.avatar_url);
 }
 
 /** The post's media: photos with Deck-origin images; clips keep their outside link (opened in a new tab, never loaded). */
-export function mediaOf(post: Post): MediaItem[] {
-  const media = (post as WithPictures).media;
+export function mediaOf(post: Post): Media[] {
+  const media = post.media;
   if (!Array.isArray(media)) return [];
-  const out: MediaItem[] = [];
+  const out: Media[] = [];
   for (const item of media) {
     if (!item || typeof item.kind !== 'string') continue;
     const preview = ownOrigin(item.preview_url);
@@ -69,20 +44,20 @@ export function mediaOf(post: Post): MediaItem[] {
 }
 
 /** The link card, with its picture only when Deck serves it. */
-export function cardOf(post: Post): LinkCard | null {
-  const card = (post as WithPictures).card;
+export function cardOf(post: Post): Card | null {
+  const card = post.card;
   if (!card || typeof card.url !== 'string') return null;
   return { url: card.url, title: card.title ?? '', description: card.description ?? '', image_url: ownOrigin(card.image_url) };
 }
 
 /** Whether the source marked the media sensitive. */
 export function isSensitive(post: Post): boolean {
-  return (post as WithPictures).sensitive === true;
+  return post.sensitive === true;
 }
 
 /** The post on its own network (http or https only). */
 export function permalinkOf(post: Post): string | null {
-  return safeLink((post as WithPictures).permalink);
+  return safeLink(post.permalink);
 }
 
 function safeLink(url: string | null | undefined): string | null {
@@ -99,7 +74,7 @@ function positive(value: number | null | undefined): number | null {
  * its own shape within 1:2 … 2:1 (16:9 when unknown); two to four share a
  * 16:9 box, as on X. Small previews are a flat strip.
  */
-export function mediaBoxes(media: readonly MediaItem[], size: MediaSize): { aspect: number } {
+export function mediaBoxes(media: readonly Media[], size: MediaSize): { aspect: number } {
   if (size === 'small') return { aspect: Math.min(media.length, 4) * 1.0 + 0.5 * (4 - Math.min(media.length, 4)) };
   if (media.length === 1) {
     const only = media[0];

@@ -39,9 +39,15 @@ function avatar(post: Post): HTMLElement {
     img.height = 36;
     img.loading = 'lazy';
     img.decoding = 'async';
+    // A picture that cannot be had (gone from its network, the proxy refused it) becomes the initial.
+    img.addEventListener('error', () => img.replaceWith(initialAvatar(post)), { once: true });
     return img;
   }
-  // No picture: the first letter on a colour of the handle, so faces are told apart at a glance.
+  return initialAvatar(post);
+}
+
+/** No picture: the first letter on a colour of the handle, so faces are told apart at a glance. */
+function initialAvatar(post: Post): HTMLElement {
   const initial = el('span', 'avatar avatar-initial', [...(post.author.name || post.author.handle || '?')][0]?.toUpperCase() ?? '?');
   let hash = 0;
   for (const ch of post.author.handle) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
@@ -111,7 +117,7 @@ function textBlock(post: Post, handlers: CardHandlers): HTMLElement {
 }
 
 /** Photos (grid of 1–4), video and GIF posters with a play badge, each with its space reserved before it loads. */
-function mediaBlock(post: Post, size: MediaSize): HTMLElement | null {
+function mediaBlock(post: Post, size: MediaSize, sensitive: boolean): HTMLElement | null {
   const media = mediaOf(post);
   if (media.length === 0 || size === 'off') return null;
   const grid = el('div', `post-media post-media-${size} post-media-n${Math.min(media.length, 4)}`);
@@ -135,6 +141,8 @@ function mediaBlock(post: Post, size: MediaSize): HTMLElement | null {
       }
       img.loading = 'lazy';
       img.decoding = 'async';
+      // A picture that does not load leaves its box (no jump) with its description in it.
+      img.addEventListener('error', () => img.replaceWith(el('span', 'media-missing', alt)), { once: true });
       link.append(img);
     } else {
       link.append(el('span', 'media-missing', alt));
@@ -144,8 +152,7 @@ function mediaBlock(post: Post, size: MediaSize): HTMLElement | null {
     if (item.alt?.trim()) link.append(el('span', 'alt-badge', 'ALT'));
     grid.append(link);
   });
-  if (isSensitive(post)) return sensitiveWrap(grid);
-  return grid;
+  return sensitive ? sensitiveWrap(grid) : grid;
 }
 
 /** Sensitive media: blurred under a button that reveals it (the size does not change). */
@@ -178,6 +185,7 @@ function linkCard(post: Post, size: MediaSize): HTMLElement | null {
     img.alt = card.title || t.linkPreview;
     img.loading = 'lazy';
     img.decoding = 'async';
+    img.addEventListener('error', () => img.replaceWith(el('span', 'link-card-image link-card-image-missing')), { once: true });
     link.append(img);
   }
   const text = el('span', 'link-card-text');
@@ -250,7 +258,9 @@ export function renderCard(item: DisplayItem, handlers: CardHandlers, options: C
   main.append(authorLine(post, handlers, true, item.via !== undefined));
   if (post.kind === 'reply' && post.reply_to?.handle) main.append(el('div', 'post-reply-to', t.replyingTo(post.reply_to.handle)));
   main.append(textBlock(post, handlers));
-  const media = mediaBlock(post, options.mediaSize);
+  // X marks a retweet sensitive when the retweeting account flags its media, while
+  // the original it carries may not be: either mark blurs the pictures.
+  const media = mediaBlock(post, options.mediaSize, isSensitive(post) || (item.via !== undefined && isSensitive(item.via)));
   if (media) main.append(media);
   const card = linkCard(post, options.mediaSize);
   if (card) main.append(card);
@@ -258,11 +268,12 @@ export function renderCard(item: DisplayItem, handlers: CardHandlers, options: C
     const quote = el('blockquote', 'post-quoted');
     quote.setAttribute('aria-label', t.quoted);
     quote.append(authorLine(post.quoted, handlers, true), textBlock(post.quoted, handlers));
-    const quotedMedia = mediaBlock(post.quoted, options.mediaSize === 'large' ? 'small' : options.mediaSize);
+    const quotedMedia = mediaBlock(post.quoted, options.mediaSize === 'large' ? 'small' : options.mediaSize, isSensitive(post.quoted));
     if (quotedMedia) quote.append(quotedMedia);
     main.append(quote);
   }
-  main.append(countsLine(post, media === null && mediaOf(post).length === 0));
+  // No pictures drawn (none Deck can show, or previews off): the badge says the post has some.
+  main.append(countsLine(post, media === null));
   row.append(main);
   article.append(row);
   const label = `${post.author.name} @${post.author.handle}: ${post.text.slice(0, 80)}`;

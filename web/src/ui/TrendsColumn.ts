@@ -10,7 +10,7 @@ import { ColumnHeader, type ColumnControls, type ColumnState } from './ColumnHea
 import { renderSettings } from './ColumnSettings';
 import { formatCount, refreshTimes, renderCard, type CardHandlers } from './PostCard';
 import type { Stream } from '../stream';
-import { readTrend } from '../logic/trends';
+import { readTrend, trendText } from '../logic/trends';
 
 /** What the trends column needs from the deck. */
 export interface TrendsHost extends Omit<ColumnControls, 'toggleSettings' | 'retry'> {
@@ -168,8 +168,7 @@ export class TrendsColumn {
         const reading = readTrend(row);
         const score = document.createElement('span');
         score.className = `trend-count trend-${reading.kind}`;
-        score.textContent =
-          reading.kind === 'usual' ? t.accountsUsual(reading.accounts, reading.times) : reading.kind === 'new' ? t.accountsNew(reading.accounts) : t.postsCount(formatCount(reading.count));
+        score.textContent = trendText(reading, t, formatCount);
         item.append(link, score);
         risingList.append(item);
       }
