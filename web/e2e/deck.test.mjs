@@ -37,6 +37,18 @@ async function openDeck({ locale = 'en-US', colorScheme = 'dark', viewport = { w
   return { context, page };
 }
 
+/**
+ * Puts the pointer over a column, which holds its new posts back, and waits
+ * until what it draws is settled: a column scrolled back into view draws the
+ * posts it took in while off screen at its next frame, so cards read before
+ * that frame may be gone from it after.
+ */
+async function holdStill(feed) {
+  await feed.locator('.column-body').hover();
+  await waitFor(async () => (await feed.getAttribute('data-offscreen')) === null, 5_000, 'the column back on screen');
+  await feed.page().evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+}
+
 /** Ids of the posts rendered in a column. */
 function articleIds(feed) {
   return feed.locator('article').evaluateAll((nodes) => nodes.map((node) => node.dataset.id));
@@ -58,6 +70,18 @@ describe('the deck', () => {
     assert.match(await trends.locator('.trends-hashtags a').first().textContent(), /^#/);
     await bts.locator('article a[href^="#/tag/"]').first().waitFor();
     assert.equal(await page.getByRole('searchbox').count(), 1);
+    // The first screen uses the width it has: the columns and the "add column"
+    // chooser beside them fill the 1,400-px window, and an example adds its column.
+    const chooser = page.getByRole('region', { name: 'Add a column' });
+    const filled = await page.evaluate(() => {
+      const deck = document.querySelector('#deck').getBoundingClientRect();
+      const last = document.querySelector('.add-column').getBoundingClientRect();
+      return (last.right - deck.left) / deck.width;
+    });
+    assert.ok(filled > 0.9, `the deck fills ${Math.round(filled * 100)} % of the width`);
+    assert.deepEqual(await chooser.locator('.add-column-kind').allTextContents(), ['Search', 'Hashtag', 'User', 'Mentions', 'Media', 'Trends']);
+    await chooser.locator('.add-column-example').filter({ hasText: '#방탄소년단' }).click();
+    await page.getByRole('feed', { name: '#방탄소년단', exact: true }).waitFor();
     await context.close();
   });
 
@@ -101,7 +125,7 @@ describe('the deck', () => {
     // The pointer over the column holds new posts back. A card can still be
     // drawn again (a retweet folding into it), so the links are found by
     // what they point to, not by the card they were first seen in.
-    await bts.locator('.column-body').hover();
+    await holdStill(bts);
     const firstTagLink = bts.locator('article a[href^="#/tag/"]').first();
     const tagHref = await firstTagLink.getAttribute('href');
     const tag = (await firstTagLink.textContent()).trim();
@@ -112,16 +136,32 @@ describe('the deck', () => {
     assert.equal(await page.getByRole('feed').count(), feedsBefore + 1);
     await tagColumn.locator('article').first().waitFor();
 
-    await bts.locator('.column-body').hover();
+    await holdStill(bts);
     const handle = await bts.locator('article').nth(2).locator('.author-link').first().getAttribute('data-user');
     const author = bts.locator(`article .author-link[data-user="${handle}"]`).first();
     await author.click();
     await page.getByRole('feed', { name: `Posts by @${handle}`, exact: true }).waitFor();
     // Clicking what is already open focuses it instead of adding a duplicate.
+    // Each column opened above holds posts with its own link. (The cards
+    // clicked in BTS may be gone from it by now: a click focuses the new
+    // column, the deck scrolls to it and BTS, no longer under the pointer,
+    // takes in new posts.)
     const feeds = await page.getByRole('feed').count();
-    await tagLink.click();
-    await author.click();
+    const userColumn = page.getByRole('feed', { name: `Posts by @${handle}`, exact: true });
+    for (const [column, link] of [
+      [tagColumn, `article a[href="${tagHref}" i]`],
+      [userColumn, `article .author-link[data-user="${handle}"]`],
+    ]) {
+      await holdStill(column);
+      await column.locator(link).first().click();
+    }
     assert.equal(await page.getByRole('feed').count(), feeds);
+    // Typing `@x` asks for the posts that mention x: a column of its own, titled apart from x's posts.
+    await page.getByRole('searchbox').fill(`@${handle}`);
+    await page.getByRole('searchbox').press('Enter');
+    await page.getByRole('feed', { name: `Mentions of @${handle}`, exact: true }).waitFor();
+    assert.equal(await page.getByRole('feed', { name: `Posts by @${handle}`, exact: true }).count(), 1);
+    assert.equal(await page.getByRole('feed').count(), feeds + 1);
     await context.close();
   });
 
@@ -164,7 +204,7 @@ describe('the deck', () => {
     const { context, page } = await openDeck();
     const bts = page.getByRole('feed', { name: 'BTS', exact: true });
     await bts.locator('article').nth(2).waitFor();
-    await bts.locator('.column-body').hover();
+    await holdStill(bts);
     const id = await bts.locator('article').nth(1).getAttribute('data-id');
     await bts.locator(`article[data-id="${id}"] .count-likes`).click();
     const dialog = page.locator('dialog.post-detail');
@@ -174,7 +214,7 @@ describe('the deck', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
     // From the keyboard: focus a card and press Enter.
-    await bts.locator('.column-body').hover();
+    await holdStill(bts);
     const second = await bts.locator('article').nth(1).getAttribute('data-id');
     await bts.locator(`article[data-id="${second}"]`).focus();
     await page.keyboard.press('Enter');
@@ -182,10 +222,63 @@ describe('the deck', () => {
     await dialog.waitFor({ state: 'visible' });
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
-    // Trending rows say accounts and "× usual" or "new", never a bare score.
+    // Trending rows say the accounts added and "× usual" or "new", never a bare score (docs/trends.md).
     const rising = page.locator('.trends-rising .trend-count').first();
     await rising.waitFor({ timeout: 30_000 });
-    assert.match(await rising.textContent(), /accounts · (new|[\d.]+× usual)|posts/);
+    assert.match(await rising.textContent(), /^[+-]\d+ accounts · (new|[\d.]+× usual)$/);
+    await context.close();
+  });
+
+  test('the detail view shows the conversation Deck stored: the post a reply answers above it, and the reply under that post', async () => {
+    // A demo reply whose parent is stored, both recent enough for what the
+    // page reads (found through the API, as a reader would come upon them):
+    // each in the first page of its author's column, the parent in its
+    // author's newest 100 and the reply in the newest 100 replies to them.
+    const timeline = async (q, limit) => (await (await fetch(`${server.baseUrl}/api/timeline?q=${encodeURIComponent(q)}&limit=${limit}`)).json()).posts;
+    const near = (posts, id, within) => {
+      const at = posts.findIndex((post) => post.id === id);
+      return at >= 0 && at < within;
+    };
+    let pair = null;
+    for (const reply of (await timeline('BTS', 100)).filter((post) => post.kind === 'reply' && post.reply_to?.post_id && post.reply_to?.handle)) {
+      const parentAuthor = await timeline(`from:${reply.reply_to.handle}`, 100);
+      const parent = parentAuthor.find((post) => post.id === reply.reply_to.post_id);
+      if (!parent || !near(parentAuthor, parent.id, 20)) continue;
+      if (!near(await timeline(`from:${reply.author.handle}`, 40), reply.id, 20)) continue;
+      if (!near(await timeline(`to:${parent.author.handle}`, 100), reply.id, 50)) continue;
+      pair = { reply, parent };
+      break;
+    }
+    assert.ok(pair, 'a stored reply to a stored post, both recent, among the newest BTS posts');
+    const { reply, parent } = pair;
+    const { context, page } = await openDeck();
+    const dialog = page.locator('dialog.post-detail');
+    const openFrom = async (handle, id) => {
+      await page.goto(`${server.baseUrl}/#/user/${encodeURIComponent(handle)}`);
+      const column = page.getByRole('feed', { name: `Posts by @${handle}`, exact: true });
+      await column.locator('article').first().waitFor();
+      await holdStill(column);
+      // The list draws only the cards near the view: scroll down to the post.
+      const card = column.locator(`article[data-id="${id}"]`);
+      for (let step = 0; step < 30 && (await card.count()) === 0; step++) {
+        await column.locator('.column-body').evaluate((body) => (body.scrollTop += body.clientHeight * 0.8));
+        await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+      }
+      await card.scrollIntoViewIfNeeded();
+      // A reply's text starts with a link (@parent); the counts are plain card.
+      await column.locator(`article[data-id="${id}"] .count-likes`).click();
+      await dialog.waitFor({ state: 'visible' });
+      assert.equal(await dialog.locator('.post-detail-main').getAttribute('data-id'), id);
+    };
+    // The reply: the post it answers above it.
+    await openFrom(reply.author.handle, reply.id);
+    await dialog.locator(`.post-detail-parents article[data-id="${parent.id}"]`).waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    // The post: the reply under it.
+    await openFrom(parent.author.handle, parent.id);
+    await dialog.locator(`.post-detail-reply-list article[data-id="${reply.id}"]`).waitFor();
+    await page.keyboard.press('Escape');
     await context.close();
   });
 
@@ -223,26 +316,90 @@ describe('the deck', () => {
     await context.close();
   });
 
-  test('cards show pictures from Deck\'s own origin with alt text, and times link to the post', async (t) => {
+  test('a column out of view draws no cards until it is scrolled back, then draws the posts it received', async () => {
+    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 900, height: 800 } });
+    const page = await context.newPage();
+    page.on('pageerror', (error) => console.error('page error:', error));
+    // The posts the socket delivers, by subscription, as the page receives them.
+    const delivered = [];
+    page.on('websocket', (socket) =>
+      socket.on('framereceived', ({ payload }) => {
+        const frame = typeof payload === 'string' ? JSON.parse(payload) : null;
+        // A retweet's card is its original's (retweets are folded into one card).
+        if (frame?.type === 'post') delivered.push({ column: frame.column, card: frame.post.retweeted?.id ?? frame.post.id });
+      }),
+    );
+    await page.goto(server.baseUrl);
+    for (const query of ['lang:ko', 'lang:en']) {
+      await page.getByRole('searchbox').fill(query);
+      await page.getByRole('searchbox').press('Enter');
+      await page.getByRole('feed', { name: query, exact: true }).waitFor();
+    }
+    const deck = page.locator('#deck');
+    const bts = page.getByRole('feed', { name: 'BTS', exact: true });
+    const columnId = await bts.getAttribute('data-column-id');
+    await deck.evaluate((node) => (node.scrollLeft = 0));
+    await bts.locator('article').first().waitFor();
+    await deck.evaluate((node) => (node.scrollLeft = node.scrollWidth));
+    await page.locator('[role=feed][aria-label="BTS"][data-offscreen]').waitFor({ state: 'attached' });
+    // Every card the column draws from now on, in order.
+    await bts.evaluate((node) => {
+      window.__drawn = [];
+      new MutationObserver((records) => {
+        for (const record of records) for (const added of record.addedNodes) if (added.nodeName === 'ARTICLE') window.__drawn.push(added.dataset.id);
+      }).observe(node, { childList: true, subtree: true });
+    });
+    const from = delivered.length;
+    const forBts = () => delivered.slice(from).filter((post) => post.column.startsWith(`${columnId}~`));
+    // Live posts keep coming to the column while it is out of view; forty of them span several
+    // of its beats (at most 2 s each), at each of which a column in view would draw.
+    await waitFor(async () => forBts().length >= 40, 60_000, 'forty BTS posts delivered while the column is out of view');
+    assert.deepEqual(await page.evaluate(() => window.__drawn), [], 'no card drawn out of view');
+    // Back in view, it draws cards of the posts delivered to it since it left.
+    await deck.evaluate((node) => (node.scrollLeft = 0));
+    await waitFor(
+      async () => {
+        const received = new Set(forBts().map((post) => post.card));
+        return (await page.evaluate(() => window.__drawn)).some((id) => received.has(id));
+      },
+      5_000,
+      'the posts delivered out of view drawn once the column is back in view',
+    );
+    assert.equal(await bts.getAttribute('data-offscreen'), null);
+    await context.close();
+  });
+
+  test('cards show pictures from Deck\'s own origin with alt text, their space kept before they arrive', async () => {
     const response = await fetch(`${server.baseUrl}/api/timeline?q=${encodeURIComponent('filter:media')}&limit=20`);
     const body = await response.json();
-    if (!body.posts.some((post) => Array.isArray(post.media) && post.media.length > 0)) {
-      t.skip('this server sends no `media` on posts yet (issue 16 server side)');
-      return;
-    }
+    // The demo draws pictures for a quarter of its posts, so a media column always has some.
+    assert.ok(body.posts.some((post) => Array.isArray(post.media) && post.media.length > 0), 'posts of a media column carry `media`');
     const { context, page } = await openDeck();
+    // Pictures are held back until the card is measured, to see that their arrival moves nothing.
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await page.route('**/media/**', async (route) => {
+      await held;
+      await route.continue();
+    });
     await page.getByRole('searchbox').fill('filter:media');
     await page.getByRole('searchbox').press('Enter');
     const column = page.getByRole('feed', { name: 'filter:media', exact: true });
+    await holdStill(column);
     const image = column.locator('article .post-media img').first();
     await image.waitFor();
+    const id = await column.locator('article', { has: page.locator('.post-media img') }).first().getAttribute('data-id');
+    const card = column.locator(`article[data-id="${id}"]`);
+    const heightBefore = await card.evaluate((node) => node.getBoundingClientRect().height);
+    assert.equal(await card.locator('.post-media img').first().evaluate((node) => node.complete && node.naturalWidth > 0), false, 'the picture is still held');
+    release();
     const src = await image.evaluate((node) => node.currentSrc || node.src);
     assert.equal(new URL(src).origin, server.baseUrl);
     assert.match(new URL(src).pathname, /^\/media\//);
     assert.ok((await image.getAttribute('alt')).length > 0);
-    await waitFor(() => image.evaluate((node) => node.complete && node.naturalWidth > 0), 15_000, 'the image to load');
-    const permalinks = await page.locator('a.post-permalink').evaluateAll((nodes) => nodes.map((node) => node.href));
-    if (permalinks.length > 0) assert.ok(permalinks.every((href) => /^https?:/.test(href)));
+    await waitFor(() => card.locator('.post-media img').first().evaluate((node) => node.complete && node.naturalWidth > 0), 15_000, 'the image to load');
+    assert.equal(await card.evaluate((node) => node.getBoundingClientRect().height), heightBefore, 'the card keeps its height when its picture arrives');
+    // Permalinks are checked on real posts in pictures.test.mjs (demo posts have none).
     await context.close();
   });
 
@@ -306,6 +463,17 @@ describe('the deck', () => {
     const other = await openDeck();
     await other.page.goto(shared);
     await other.page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    // A browser that already keeps the most decks it may is told so, and keeps the decks it has.
+    await other.page.evaluate(() => {
+      const library = JSON.parse(localStorage.getItem('deck.library'));
+      while (library.decks.length < 20) library.decks.push({ ...library.decks[0], id: `full${library.decks.length}`, name: `Deck ${library.decks.length + 1}` });
+      localStorage.setItem('deck.library', JSON.stringify(library));
+    });
+    await other.page.goto(`${server.baseUrl}/`);
+    await other.page.getByRole('feed').first().waitFor();
+    await other.page.goto(shared);
+    await other.page.locator('dialog.decks-dialog[open] .decks-status').filter({ hasText: 'at most 20 decks' }).waitFor();
+    assert.equal((await other.page.evaluate(() => JSON.parse(localStorage.getItem('deck.library')))).decks.length, 20);
     await other.context.close();
     await context.close();
   });
@@ -439,13 +607,25 @@ describe('the deck', () => {
     await box.fill('#ARMY');
     await box.press('Enter');
     await page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
-    // The deck reaches the server shortly after a change.
+    // A second named deck with a deck-wide mute; then back to the first.
+    page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? 'Comeback' : undefined));
+    await page.locator('.decks-button').click();
+    const decks = page.locator('dialog.decks-dialog');
+    await decks.getByRole('button', { name: 'New deck' }).click();
+    await decks.locator('.decks-item.current .decks-open').filter({ hasText: 'Comeback' }).waitFor();
+    await decks.locator('textarea.decks-mutes').fill('spoiler');
+    await decks.getByRole('button', { name: 'Apply' }).click();
+    await decks.locator('.decks-open').first().click();
+    await page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    await page.keyboard.press('Escape');
+    // The decks reach the server shortly after a change: the open one, and the library with its mutes.
     await waitFor(async () => {
       const token = await page.evaluate(() => JSON.parse(localStorage.getItem('deck.session') ?? 'null')?.access);
       const response = await fetch(`${server.baseUrl}/api/me/deck`, { headers: { Authorization: `Bearer ${token}` } });
       const deck = await response.json();
-      return deck.columns?.some((column) => column.query === '#ARMY');
-    }, 10_000, 'the deck saved on the server');
+      const comeback = deck.library?.decks?.find((named) => named.name === 'Comeback');
+      return deck.columns?.some((column) => column.query === '#ARMY') && comeback?.mutes?.includes('spoiler');
+    }, 10_000, 'the decks saved on the server');
     await context.close();
 
     const other = await openDeck();
@@ -455,6 +635,13 @@ describe('the deck', () => {
     await other.page.getByLabel('Password').fill(password);
     await other.page.getByRole('dialog').getByRole('button', { name: 'Log in' }).click();
     await other.page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
+    // The other named deck came too, with its mutes.
+    await other.page.keyboard.press('Escape');
+    await other.page.locator('.decks-button').click();
+    const otherDecks = other.page.locator('dialog.decks-dialog');
+    await otherDecks.locator('.decks-open').filter({ hasText: 'Comeback' }).click();
+    await otherDecks.locator('.decks-item.current .decks-open').filter({ hasText: 'Comeback' }).waitFor();
+    assert.equal(await otherDecks.locator('textarea.decks-mutes').inputValue(), 'spoiler');
     await other.context.close();
   });
 
@@ -470,7 +657,23 @@ describe('the deck', () => {
         await page.getByRole('searchbox').press('Enter');
         await page.getByRole('feed').nth(2).locator('article').first().waitFor();
         await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
-        await page.screenshot({ path: join(screenshotsDir, `deck-${theme}-${lang}.png`) });
+        // The pictures in view (avatars, photos) are in the shot, not their empty
+        // boxes: live posts keep coming, so the shot is taken again (a few times
+        // at most) until every picture in view was loaded before and after it.
+        const picturesInView = () =>
+          page.evaluate(() =>
+            [...document.querySelectorAll('img')]
+              .filter((img) => {
+                const box = img.getBoundingClientRect();
+                return box.bottom > 0 && box.top < innerHeight && box.right > 0 && box.left < innerWidth;
+              })
+              .every((img) => img.complete && img.naturalWidth > 0),
+          );
+        for (let attempt = 0; attempt < 5; attempt++) {
+          await waitFor(picturesInView, 15_000, 'the pictures in view to load');
+          await page.screenshot({ path: join(screenshotsDir, `deck-${theme}-${lang}.png`) });
+          if (await picturesInView()) break;
+        }
         await context.close();
       }
     }

@@ -40,11 +40,15 @@ export async function waitFor(check, timeoutMs = 20_000, what = 'condition') {
   }
 }
 
-/** Starts `deck serve --source demo` and waits for /healthz. */
+/** The third-party recordings beside the repository (never edited). */
+export const testdataDir = resolve(repoDir, '..', 'shared', 'testdata');
+
+/** Starts `deck serve` (source `demo` unless `extraArgs` names one) and waits for /healthz. */
 export async function startServer(extraArgs = []) {
   const dataDir = await mkdtemp(join(tmpdir(), 'deck-e2e-'));
   const port = await freePort();
-  const args = ['serve', '--port', String(port), '--data-dir', dataDir, '--source', 'demo', ...extraArgs];
+  const source = extraArgs.includes('--source') ? [] : ['--source', 'demo'];
+  const args = ['serve', '--port', String(port), '--data-dir', dataDir, ...source, ...extraArgs];
   const child = spawn(deckBin, args, {
     env: { ...process.env, DECK_WEB_DIR: join(webDir, 'dist'), RUST_LOG: process.env.RUST_LOG ?? 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -38,7 +38,7 @@ export interface ColumnConfig {
 /** The saved deck. */
 export interface DeckConfig {
   columns: ColumnConfig[];
-  /** Deck-wide mutes (words, /regex/, @account), applied to every column. Kept in this browser. */
+  /** Deck-wide mutes (words, /regex/, @account), applied to every column. */
   mutes?: string[];
 }
 
@@ -48,14 +48,22 @@ export interface NamedDeck extends DeckConfig {
   name: string;
 }
 
-/** Every deck of this browser, and which one is open. */
+/** Every deck of the reader (this browser's, and the account's when signed in), and which one is open. */
 export interface DeckLibrary {
   current: string;
   decks: NamedDeck[];
 }
 
 const LIBRARY_KEY = 'deck.library';
-const MAX_DECKS = 20;
+/** Decks a library holds at most (`loadLibrary` keeps no more; `logic/library.ts` adds no more). */
+export const MAX_DECKS = 20;
+/** Characters of a deck's name kept. */
+export const MAX_DECK_NAME = 60;
+
+/** A library of one deck, open, under `name`. */
+export function libraryOf(deck: DeckConfig, name: string): DeckLibrary {
+  return { current: 'd1', decks: [{ ...deck, id: 'd1', name: name.slice(0, MAX_DECK_NAME) }] };
+}
 
 const LOCAL_KEY = 'deck.columns';
 /** Column widths a reader can pick from; drag-resizing gives any width in between. */
@@ -99,25 +107,31 @@ export function sanitizeDeck(value: unknown): DeckConfig | null {
   return mutes.length > 0 ? { columns, mutes } : { columns };
 }
 
+/** Keeps only well-formed decks of a library from untrusted JSON (localStorage or server); null when none is left. */
+export function sanitizeLibrary(value: unknown, fallbackName: string): DeckLibrary | null {
+  const parsed = value as DeckLibrary | null;
+  if (!parsed || typeof parsed !== 'object' || !Array.isArray(parsed.decks)) return null;
+  const decks: NamedDeck[] = [];
+  for (const entry of parsed.decks.slice(0, MAX_DECKS)) {
+    const deck = sanitizeDeck(entry);
+    if (!deck || typeof entry.id !== 'string' || !entry.id || decks.some((other) => other.id === entry.id)) continue;
+    decks.push({ ...deck, id: entry.id, name: typeof entry.name === 'string' && entry.name.trim() ? entry.name.trim().slice(0, MAX_DECK_NAME) : fallbackName });
+  }
+  if (decks.length === 0) return null;
+  return { current: decks.some((deck) => deck.id === parsed.current) ? parsed.current : decks[0].id, decks };
+}
+
 /** The library kept in this browser; a browser from before named decks gets its one deck as "Deck". */
 export function loadLibrary(fallbackName: string): DeckLibrary | null {
   try {
     const raw = localStorage.getItem(LIBRARY_KEY);
-    const parsed = raw ? (JSON.parse(raw) as DeckLibrary) : null;
-    if (parsed && Array.isArray(parsed.decks)) {
-      const decks: NamedDeck[] = [];
-      for (const entry of parsed.decks.slice(0, MAX_DECKS)) {
-        const deck = sanitizeDeck(entry);
-        if (!deck || typeof entry.id !== 'string') continue;
-        decks.push({ ...deck, id: entry.id, name: typeof entry.name === 'string' && entry.name.trim() ? entry.name.trim().slice(0, 60) : fallbackName });
-      }
-      if (decks.length > 0) return { current: decks.some((deck) => deck.id === parsed.current) ? parsed.current : decks[0].id, decks };
-    }
+    const library = raw ? sanitizeLibrary(JSON.parse(raw), fallbackName) : null;
+    if (library) return library;
   } catch {
     // A broken library falls back to the single deck below.
   }
   const single = loadLocalDeck();
-  return single ? { current: 'd1', decks: [{ ...single, id: 'd1', name: fallbackName }] } : null;
+  return single ? libraryOf(single, fallbackName) : null;
 }
 
 /** Keeps the library in this browser (the open deck also under the old single-deck key). */
@@ -163,26 +177,41 @@ export function loadLocalDeck(): DeckConfig | null {
 
 let saveTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** Saves the deck here at once and, when signed in, to the server shortly after (debounced). */
-export function persistDeck(deck: DeckConfig, onServerError?: (error: unknown) => void): void {
+/**
+ * What the server keeps (`PUT /api/me/deck`, docs/api.md): the open deck's
+ * columns and mutes, and the whole library of named decks with theirs.
+ */
+function serverSnapshot(deck: DeckConfig, library: DeckLibrary): unknown {
+  const body = { columns: deck.columns, ...(deck.mutes?.length ? { mutes: deck.mutes } : {}), library: { current: library.current, decks: library.decks } };
+  return JSON.parse(JSON.stringify(body));
+}
+
+/** Saves the deck here at once and, when signed in, the library to the server shortly after (debounced). */
+export function persistDeck(deck: DeckConfig, library: DeckLibrary, onServerError?: (error: unknown) => void): void {
   localStorage.setItem(LOCAL_KEY, JSON.stringify(deck));
   if (!signedInEmail()) return;
   clearTimeout(saveTimer);
-  // The server keeps the open deck's columns (its shape is `{columns}` only).
-  const snapshot = JSON.parse(JSON.stringify({ columns: deck.columns })) as DeckConfig;
+  const snapshot = serverSnapshot(deck, library);
   saveTimer = setTimeout(() => {
     saveDeck(snapshot).catch((error) => onServerError?.(error));
   }, 400);
 }
 
-/** Saves the deck to the server now (after login, when the server has none). */
-export async function pushDeckNow(deck: DeckConfig): Promise<void> {
+/** Saves the deck and library to the server now (after login, when the server has none). */
+export async function pushDeckNow(deck: DeckConfig, library: DeckLibrary): Promise<void> {
   clearTimeout(saveTimer);
-  await saveDeck({ columns: deck.columns });
+  await saveDeck(serverSnapshot(deck, library));
 }
 
-/** The signed-in user's saved deck, or null when they have none yet. */
-export async function loadServerDeck(): Promise<DeckConfig | null> {
-  const deck = sanitizeDeck(await fetchSavedDeck<unknown>());
-  return deck && deck.columns.length > 0 ? deck : null;
+/**
+ * The signed-in user's saved decks, or null when they have none yet: the
+ * library when the server has one, else (saved before named decks) the one
+ * deck as a library of one named `fallbackName`.
+ */
+export async function loadServerLibrary(fallbackName: string): Promise<DeckLibrary | null> {
+  const saved = await fetchSavedDeck<{ library?: unknown } | null>();
+  const library = saved && typeof saved === 'object' ? sanitizeLibrary(saved.library, fallbackName) : null;
+  if (library) return library;
+  const deck = sanitizeDeck(saved);
+  return deck && deck.columns.length > 0 ? libraryOf(deck, fallbackName) : null;
 }

@@ -3,7 +3,7 @@
 
 import type { Lang } from './logic/time';
 
-const en = {
+export const en = {
   appName: 'Deck',
   search: 'Search',
   searchPlaceholder: 'Search or add a column…  (/ to focus)',
@@ -125,8 +125,8 @@ const en = {
   parentMissing: 'The post it answers is not stored here.',
   openThread: 'Open the whole conversation on its network',
   loading: 'Loading…',
-  accountsUsual: (accounts: number, times: string) => `${accounts} accounts · ${times}× usual`,
-  accountsNew: (accounts: number) => `${accounts} accounts · new`,
+  accountsUsual: (added: string, times: string) => `${added} accounts · ${times}× usual`,
+  accountsNew: (added: string) => `${added} accounts · new`,
   postsCount: (n: string) => `${n} posts`,
   retweetsCount: (n: string) => `${n} retweets`,
   columnRemoved: (title: string) => `Removed “${title}”`,
@@ -143,6 +143,7 @@ const en = {
   importDeck: 'Import JSON',
   importFailed: 'That file is not a deck.',
   sharedDeck: 'Shared deck',
+  decksFull: (max: number) => `A library holds at most ${max} decks: delete one to add another.`,
   query: 'Query',
   queryEmpty: 'The query is empty.',
   unknownLanguage: (code: string) => `“${code}” is not a language code this filter knows (Japanese is ja, Korean ko, English en).`,
@@ -163,7 +164,7 @@ const en = {
   ] as [string, string, string][],
 };
 
-const ko: typeof en = {
+export const ko: typeof en = {
   appName: 'Deck',
   search: '검색',
   searchPlaceholder: '검색하거나 칼럼 추가…  (/ 로 이동)',
@@ -285,8 +286,8 @@ const ko: typeof en = {
   parentMissing: '답글 대상 글이 여기에 저장되어 있지 않습니다.',
   openThread: '원래 네트워크에서 대화 전체 보기',
   loading: '불러오는 중…',
-  accountsUsual: (accounts: number, times: string) => `계정 ${accounts}개 · 평소의 ${times}배`,
-  accountsNew: (accounts: number) => `계정 ${accounts}개 · 새로 등장`,
+  accountsUsual: (added: string, times: string) => `계정 ${added}개 · 평소의 ${times}배`,
+  accountsNew: (added: string) => `계정 ${added}개 · 새로 등장`,
   postsCount: (n: string) => `글 ${n}개`,
   retweetsCount: (n: string) => `리트윗 ${n}회`,
   columnRemoved: (title: string) => `“${title}” 칼럼을 삭제했습니다`,
@@ -303,6 +304,7 @@ const ko: typeof en = {
   importDeck: 'JSON 가져오기',
   importFailed: '덱 파일이 아닙니다.',
   sharedDeck: '공유받은 덱',
+  decksFull: (max: number) => `덱은 ${max}개까지 둘 수 있습니다. 하나를 삭제한 뒤 추가하세요.`,
   query: '검색어',
   queryEmpty: '검색어가 비어 있습니다.',
   unknownLanguage: (code: string) => `“${code}”는 이 필터가 아는 언어 코드가 아닙니다 (일본어 ja, 한국어 ko, 영어 en).`,

@@ -21,7 +21,7 @@ use crate::tokens::Claims;
 use api::client::{bearer_token, client_ip};
 
 /// Largest body any of these routes reads (the deck is the largest).
-const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The routes of the accounts role, with the service as state.
 pub fn router(service: Arc<AuthService>) -> Router {

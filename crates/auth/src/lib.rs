@@ -24,7 +24,7 @@ mod tokens;
 
 pub use api::client::{bearer_token, client_ip, rate_key_for_ip};
 pub use config::{Argon2Config, AuthBackends, AuthConfig, JwtKey, RateLimits, SmtpConfig, SmtpTls};
-pub use deck::{Deck, DeckColumn, DeckLimits, validate_deck};
+pub use deck::{Deck, DeckColumn, DeckLibrary, DeckLimits, NamedDeck, validate_deck};
 pub use error::{AuthError, MailError, StoreError};
 pub use files::{create_private_dir, open_private_file, precreate_private_file, write_private_file};
 pub use http::{ClientIp, is_json_content_type, router};

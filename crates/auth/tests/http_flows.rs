@@ -748,12 +748,32 @@ async fn saved_decks_are_validated_and_bounded() {
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
         assert_eq!(answer.body["field"], field, "{:?}", answer.body);
     }
-    let huge = json!({"columns": [{"id": "a", "title": "t", "query": "q", "width": 340, "filters": {"pad": "x".repeat(70_000)}}]});
+    let huge = json!({"columns": [{"id": "a", "title": "t", "query": "q", "width": 340, "filters": {"pad": "x".repeat(300_000)}}]});
     let answer = call(&harness.router, Method::PUT, "/api/me/deck", Some(huge), access, IP).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.body["code"], "too_large");
     // Nothing of the refused decks was stored.
     assert_eq!(call(&harness.router, Method::GET, "/api/me/deck", None, access, IP).await.body, deck);
+
+    // The library of named decks and their deck-wide mutes is kept whole.
+    let full = |id: &str| json!({"id": id, "title": "t", "query": "q", "width": 340.0, "filters": {}});
+    let library = json!({
+        "columns": [full("a")],
+        "mutes": ["spoiler", "@troll"],
+        "library": {"current": "d2", "decks": [
+            {"id": "d1", "name": "Comeback", "columns": [full("a"), full("b")]},
+            {"id": "d2", "name": "방탄 덱", "columns": [full("a")], "mutes": ["spoiler", "@troll"]}
+        ]}
+    });
+    let saved = call(&harness.router, Method::PUT, "/api/me/deck", Some(library.clone()), access, IP).await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+    assert_eq!(call(&harness.router, Method::GET, "/api/me/deck", None, access, IP).await.body, library);
+    let lost =
+        json!({"columns": [], "library": {"current": "d9", "decks": [{"id": "d1", "name": "x", "columns": []}]}});
+    let answer = call(&harness.router, Method::PUT, "/api/me/deck", Some(lost), access, IP).await;
+    assert_eq!((answer.status, answer.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("library.current")));
+    let answer = call(&harness.router, Method::PUT, "/api/me/deck", Some(deck.clone()), access, IP).await;
+    assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(
         call(&harness.router, Method::PUT, "/api/me/deck", Some(deck), None, IP).await.status,
         StatusCode::UNAUTHORIZED

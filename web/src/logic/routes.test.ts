@@ -50,22 +50,6 @@ describe('deep links', () => {
   });
 });
 
-import { readTrend } from './trends';
-
-describe('trending rows', () => {
-  it('reads accounts against the usual level, or new', () => {
-    expect(readTrend({ score: 3006756, accounts: 120, expected: 15 })).toEqual({ kind: 'usual', accounts: 120, times: '8' });
-    expect(readTrend({ score: 1, accounts: 30, expected: 12 })).toEqual({ kind: 'usual', accounts: 30, times: '2.5' });
-    expect(readTrend({ score: 1, accounts: 9, expected: 0 })).toEqual({ kind: 'new', accounts: 9 });
-    expect(readTrend({ score: 1, accounts: 200, expected: 10 })).toEqual({ kind: 'usual', accounts: 200, times: '20' });
-  });
-  it("prefers the server's reading (docs/trends.md) when it sends one", () => {
-    expect(readTrend({ score: 105, accounts: 120, expected: 14, new: false, ratio: 8 })).toEqual({ kind: 'usual', accounts: 120, times: '8' });
-    expect(readTrend({ score: 9, accounts: 9, expected: 0, new: true, ratio: null })).toEqual({ kind: 'new', accounts: 9 });
-    expect(readTrend({ score: 1, accounts: 30, expected: 12, new: false, ratio: 2.5 })).toEqual({ kind: 'usual', accounts: 30, times: '2.5' });
-  });
-});
-
 import { errorText, knownLanguage } from './errors';
 
 describe('server errors in the reader language', () => {

@@ -6,7 +6,8 @@
 import { ApiError, fetchTimeline } from '../api';
 import type { Post } from '../bindings/Post';
 import type { ServerMessage } from '../bindings/ServerMessage';
-import { clearLocalDecks, deckFromLink, defaultDeck, loadLibrary, loadServerDeck, newColumnId, persistDeck, pushDeckNow, saveLibrary, WIDTHS, type ColumnConfig, type DeckConfig, type DeckLibrary } from '../deck';
+import { clearLocalDecks, deckFromLink, loadLibrary, MAX_DECKS, loadServerLibrary, newColumnId, persistDeck, pushDeckNow, saveLibrary, WIDTHS, type ColumnConfig, type DeckConfig, type DeckLibrary } from '../deck';
+import { addDeck, freshLibrary, openDeck, removeDeck, renameDeck, storeOpenDeck } from '../logic/library';
 import { DecksDialog } from './DecksDialog';
 import { notifyPost } from './notifications';
 import { applyTheme, initialTheme } from './theme';
@@ -68,8 +69,8 @@ export class App {
       },
       this.cards,
     );
-    this.library = loadLibrary(t.deckName(1)) ?? { current: 'd1', decks: [{ ...defaultDeck(t.trends), id: 'd1', name: t.deckName(1) }] };
-    this.deck = this.openDeckOf(this.library);
+    this.library = loadLibrary(t.deckName(1)) ?? freshLibrary(t.trends, t.deckName(1));
+    this.deck = openDeck(this.library);
     applyTheme(initialTheme(), false);
 
     this.topBar = new TopBar({
@@ -89,22 +90,16 @@ export class App {
     this.decksDialog = new DecksDialog({
       library: () => this.library,
       switchTo: (id) => this.switchDeck(id),
-      create: (name) => {
-        const id = newColumnId();
-        this.library.decks.push({ id, name, columns: [] });
-        this.switchDeck(id);
-      },
+      create: (name) => this.importDeck({ columns: [] }, name),
       rename: (id, name) => {
-        const entry = this.library.decks.find((deck) => deck.id === id);
-        if (entry) entry.name = name;
+        if (!renameDeck(this.library, id, name)) return;
         saveLibrary(this.library);
         this.relabel();
       },
       remove: (id) => {
-        if (this.library.decks.length <= 1) return;
-        this.library.decks = this.library.decks.filter((deck) => deck.id !== id);
-        if (this.library.current === id) this.switchDeck(this.library.decks[0].id);
-        else saveLibrary(this.library);
+        const removed = removeDeck(this.library, id);
+        if (removed.kind === 'open') this.switchDeck(removed.id);
+        else if (removed.kind === 'saved') saveLibrary(this.library);
       },
       setMutes: (mutes) => {
         this.deck.mutes = mutes.length > 0 ? mutes : undefined;
@@ -296,37 +291,27 @@ export class App {
     );
   }
 
-  /** The open deck of a library (a copy the page edits). */
-  private openDeckOf(library: DeckLibrary): DeckConfig {
-    const entry = library.decks.find((deck) => deck.id === library.current) ?? library.decks[0];
-    return { columns: entry.columns.map((column) => ({ ...column, filters: { ...column.filters } })), ...(entry.mutes ? { mutes: [...entry.mutes] } : {}) };
-  }
-
   /** Opens another deck of the library. */
   private switchDeck(id: string): void {
     if (!this.library.decks.some((deck) => deck.id === id)) return;
     this.library.current = id;
-    this.replaceDeck(this.openDeckOf(this.library));
+    this.replaceDeck(openDeck(this.library));
     this.relabel();
   }
 
-  /** Adds a deck (a shared link or an imported file) to the library and opens it. */
-  private importDeck(deck: DeckConfig, name: string): void {
-    const id = newColumnId();
-    this.library.decks.push({ id, name: name.slice(0, 60), columns: deck.columns, ...(deck.mutes ? { mutes: deck.mutes } : {}) });
+  /** Adds a deck (new, a shared link or an imported file) to the library and opens it; false when the library is full. */
+  private importDeck(deck: DeckConfig, name: string): boolean {
+    const id = addDeck(this.library, deck, name);
+    if (id === null) return false;
     this.switchDeck(id);
+    return true;
   }
 
   private save(): void {
-    const entry = this.library.decks.find((deck) => deck.id === this.library.current);
-    if (entry) {
-      entry.columns = this.deck.columns;
-      if (this.deck.mutes) entry.mutes = this.deck.mutes;
-      else delete entry.mutes;
-    }
+    storeOpenDeck(this.library, this.deck);
     saveLibrary(this.library);
     this.updateSwitcher();
-    persistDeck(this.deck, (error) => {
+    persistDeck(this.deck, this.library, (error) => {
       if (error instanceof ApiError && error.status === 401) this.refreshAccount();
     });
   }
@@ -420,12 +405,18 @@ export class App {
     await this.restoreServerDeck(true);
   }
 
-  /** Restores the signed-in user's deck; a user without one gets the current deck saved. */
+  /** Restores the signed-in user's decks (the library, and the deck it has open); a user without any gets this browser's saved. */
   private async restoreServerDeck(pushIfNone: boolean): Promise<void> {
     try {
-      const saved = await loadServerDeck();
-      if (saved) this.replaceDeck(saved);
-      else if (pushIfNone) await pushDeckNow(this.deck);
+      const saved = await loadServerLibrary(t.deckName(1));
+      if (saved) {
+        this.library = saved;
+        saveLibrary(this.library);
+        this.replaceDeck(openDeck(this.library));
+        this.relabel();
+      } else if (pushIfNone) {
+        await pushDeckNow(this.deck, this.library);
+      }
     } catch {
       // The deck in this browser stays; the next change tries the server again.
     }
@@ -434,8 +425,8 @@ export class App {
   /** Logging out leaves nothing of the reader's decks and mutes on this machine. */
   private afterLogout(): void {
     clearLocalDecks();
-    this.library = { current: 'd1', decks: [{ ...defaultDeck(t.trends), id: 'd1', name: t.deckName(1) }] };
-    this.replaceDeck(this.openDeckOf(this.library));
+    this.library = freshLibrary(t.trends, t.deckName(1));
+    this.replaceDeck(openDeck(this.library));
     this.refreshAccount();
     this.relabel();
     this.stream.reconnectNow();
@@ -473,7 +464,8 @@ export class App {
       case 'deck': {
         const shared = deckFromLink(route.data);
         history.replaceState(null, '', location.pathname);
-        if (shared) this.importDeck(shared, t.sharedDeck);
+        // A full library cannot take it: the decks dialog says so.
+        if (shared && !this.importDeck(shared, t.sharedDeck)) this.decksDialog.open(t.decksFull(MAX_DECKS));
         break;
       }
       default:

@@ -3,7 +3,7 @@
 // link that shares the deck's columns.
 
 import type { DeckConfig, DeckLibrary } from '../deck';
-import { deckLink, sanitizeDeck } from '../deck';
+import { deckLink, MAX_DECKS, sanitizeDeck } from '../deck';
 import { t } from '../i18n';
 import { el } from './dom';
 
@@ -11,11 +11,13 @@ import { el } from './dom';
 export interface DecksActions {
   library(): DeckLibrary;
   switchTo(id: string): void;
-  create(name: string): void;
+  /** Adds and opens a deck; false when the library is full. */
+  create(name: string): boolean;
   rename(id: string, name: string): void;
   remove(id: string): void;
   setMutes(mutes: string[]): void;
-  importDeck(deck: DeckConfig, name: string): void;
+  /** Adds and opens a deck; false when the library is full. */
+  importDeck(deck: DeckConfig, name: string): boolean;
 }
 
 function button(text: string, onClick: () => void, className = ''): HTMLButtonElement {
@@ -34,13 +36,13 @@ export class DecksDialog {
     this.el.addEventListener('keydown', (event) => event.stopPropagation());
   }
 
-  /** Opens (or redraws) the dialog. */
-  open(): void {
-    this.draw();
+  /** Opens (or redraws) the dialog, with `message` in its status line. */
+  open(message = ''): void {
+    this.draw(message);
     if (!this.el.open) this.el.showModal();
   }
 
-  private draw(): void {
+  private draw(message = ''): void {
     const library = this.actions.library();
     const current = library.decks.find((deck) => deck.id === library.current) ?? library.decks[0];
     const heading = el('h2', undefined, t.decks);
@@ -48,6 +50,7 @@ export class DecksDialog {
     close.setAttribute('aria-label', t.close);
     const status = el('p', 'decks-status');
     status.setAttribute('role', 'status');
+    status.textContent = message;
 
     const list = el('ul', 'decks-list');
     for (const deck of library.decks) {
@@ -76,10 +79,7 @@ export class DecksDialog {
     }
     const create = button(t.newDeck, () => {
       const name = window.prompt(t.newDeck, t.deckName(library.decks.length + 1))?.trim();
-      if (name) {
-        this.actions.create(name);
-        this.draw();
-      }
+      if (name) this.draw(this.actions.create(name) ? '' : t.decksFull(MAX_DECKS));
     }, 'primary');
 
     const mutesLabel = el('label', 'decks-label', t.deckMutes);
@@ -118,8 +118,8 @@ export class DecksDialog {
         const parsed = JSON.parse(await chosen.text()) as { name?: unknown };
         const deck = sanitizeDeck(parsed);
         if (!deck) throw new Error('not a deck');
-        this.actions.importDeck(deck, typeof parsed.name === 'string' && parsed.name.trim() ? parsed.name.trim() : chosen.name.replace(/\.json$/i, ''));
-        this.draw();
+        const added = this.actions.importDeck(deck, typeof parsed.name === 'string' && parsed.name.trim() ? parsed.name.trim() : chosen.name.replace(/\.json$/i, ''));
+        this.draw(added ? '' : t.decksFull(MAX_DECKS));
       } catch {
         status.textContent = t.importFailed;
       }
