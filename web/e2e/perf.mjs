@@ -17,22 +17,31 @@ const option = (name, fallback) => {
 const seconds = option('seconds', 60);
 const nColumns = option('columns', 10);
 const rate = option('rate', 200);
+// `--from S`: start measuring S seconds after the server started, e.g. `--from 50` to take in
+// the demo's comeback burst (10x the rate for 30 s, 60 s after the start).
+const from = option('from', 0);
 // `--breakdown`: also trace what ran inside each task (devtools.timeline), to name the five
-// longest; that tracing slows the page, so its task figures are not comparable to a plain run.
+// longest, and print the run's main-thread time by kind, what ran inside the animation frames,
+// and the cards drawn per second (and per column); that tracing slows the page, so its task
+// figures are not comparable to a plain run.
 const breakdown = args.includes('--breakdown');
 // `--profile`: sample the page's JavaScript and print the functions with the most self time.
 const profile = args.includes('--profile');
 
 // `--web-dir DIR`: serve the client built there (e.g. `npx vite build --minify false --outDir DIR`,
 // so that `--profile` names the functions) instead of the one the binary embeds.
+// `--no-images`: refuse every image request, to tell the cost of pictures from the cost of cards.
+const noImages = args.includes('--no-images');
 const webDir = args.includes('--web-dir') ? args[args.indexOf('--web-dir') + 1] : null;
 const server = process.env.DECK_URL
   ? { baseUrl: process.env.DECK_URL, stop: async () => {} }
   : await startServer(['--demo-rate', String(rate), ...(webDir ? ['--web-dir', webDir] : [])]);
+const serverStarted = Date.now();
 const browser = await launchBrowser();
 try {
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, locale: 'en-US' });
   const page = await context.newPage();
+  if (noImages) await page.route((url) => url.pathname.startsWith('/media/'), (route) => route.abort());
   const scripts = [];
   page.on('response', async (response) => {
     if (response.request().resourceType() === 'script') scripts.push(response.body().then((body) => gzipSync(body).length).catch(() => 0));
@@ -40,7 +49,7 @@ try {
   await page.addInitScript(() => {
     window.__longTasks = [];
     new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) window.__longTasks.push(Math.round(entry.duration));
+      for (const entry of list.getEntries()) window.__longTasks.push([Math.round(entry.duration), entry.startTime]);
     }).observe({ type: 'longtask', buffered: true });
   });
   const started = Date.now();
@@ -56,6 +65,8 @@ try {
     await page.getByRole('searchbox').press('Enter');
     await page.getByRole('feed', { name: query, exact: true }).last().waitFor();
   }
+  const waitMs = serverStarted + from * 1000 - Date.now();
+  if (waitMs > 0) await page.waitForTimeout(waitMs);
   const cdp = await context.newCDPSession(page);
   await cdp.send('Performance.enable');
   const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
@@ -79,7 +90,24 @@ try {
     await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
     await cdp.send('Profiler.start');
   }
-  await page.evaluate(() => (window.__longTasks = []));
+  const measuredFrom = await page.evaluate(() => {
+    window.__longTasks = [];
+    return performance.now();
+  });
+  if (breakdown) {
+    // Cards drawn (articles put into the page) during the run.
+    await page.evaluate(() => {
+      window.__cardsDrawn = 0;
+      window.__cardsByColumn = {};
+      new MutationObserver((records) => {
+        for (const record of records) for (const node of record.addedNodes) if (node.nodeName === 'ARTICLE') {
+          window.__cardsDrawn++;
+          const label = record.target.closest?.('[role=feed]')?.getAttribute('aria-label') ?? '?';
+          window.__cardsByColumn[label] = (window.__cardsByColumn[label] ?? 0) + 1;
+        }
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+  }
   await page.waitForTimeout(seconds * 1000);
   let hotFunctions;
   if (profile) {
@@ -96,7 +124,13 @@ try {
     }
     hotFunctions = [...selfUs.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([name, n]) => `${((100 * n) / total).toFixed(1)}% ${name}`);
   }
-  const longTasks = await page.evaluate(() => window.__longTasks);
+  const longTaskEntries = await page.evaluate(() => window.__longTasks);
+  const longTasks = longTaskEntries.map(([duration]) => duration);
+  // When each long task started, in seconds into the run and since the server started (the demo's burst comes 60 s after that).
+  const longTaskStarts = longTaskEntries.map(([, startTime]) => Math.round((startTime - measuredFrom) / 100) / 10);
+  const runStartedAfterServerS = Math.round((started - serverStarted + measuredFrom) / 100) / 10;
+  const cardsDrawnPerSecond = breakdown ? Math.round((await page.evaluate(() => window.__cardsDrawn)) / seconds) : undefined;
+  const cardsByColumn = breakdown ? await page.evaluate(() => window.__cardsByColumn) : undefined;
   const after = await metrics();
   await cdp.send('Tracing.end');
   await traced;
@@ -109,30 +143,49 @@ try {
   const mainThread = [...byThread.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   const mainTasks = traceEvents.filter((event) => `${event.pid}:${event.tid}` === mainThread);
   const cpuLong = mainTasks.filter((event) => event.tdur > 50_000).map((event) => Math.round(event.tdur / 1000));
+  // What ran on the main thread, in time order (an enclosing event before the ones inside it).
+  const mainEvents = innerEvents.filter((event) => `${event.pid}:${event.tid}` === mainThread).sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+  // The outermost of time-ordered events, so that nothing is counted twice.
+  const outermost = (events) => {
+    let coveredUntil = -1;
+    return events.filter((event) => {
+      if (event.ts < coveredUntil) return false;
+      coveredUntil = event.ts + event.dur;
+      return true;
+    });
+  };
+  const within = (outer) => (event) => event.ts >= outer.ts && event.ts + event.dur <= outer.ts + outer.dur;
   // The five longest main-thread tasks (by wall time), each with the time of what ran in it
   // by kind: the outermost events only, so nothing is counted twice.
   const longest = [...mainTasks].sort((a, b) => b.dur - a.dur).slice(0, 5);
   const longestTasks = longest.map((task) => {
-    const inside = innerEvents
-      .filter((event) => `${event.pid}:${event.tid}` === mainThread && event.ts >= task.ts && event.ts + event.dur <= task.ts + task.dur)
-      .sort((a, b) => a.ts - b.ts || b.dur - a.dur);
     const byKind = {};
-    let coveredUntil = -1;
-    for (const event of inside) {
-      if (event.ts < coveredUntil) continue;
-      coveredUntil = event.ts + event.dur;
+    for (const event of outermost(mainEvents.filter(within(task)))) {
       const kind = event.args?.data?.type ? `${event.name}:${event.args.data.type}` : event.args?.data?.functionName ? `${event.name}:${event.args.data.functionName}` : event.name;
       byKind[kind] = Math.round(((byKind[kind] ?? 0) + event.dur / 1000) * 10) / 10;
     }
     return { wallMs: Math.round(task.dur / 1000), cpuMs: Math.round(task.tdur / 1000), byKind };
   });
+  // With `--breakdown`, also the whole run's main-thread time by kind (outermost events only)
+  // and the layout and style work inside the animation frames, in ms per second.
+  const allKinds = {};
+  let animationFrames;
+  if (breakdown) {
+    const add = (kind, event) => (allKinds[kind] = (allKinds[kind] ?? 0) + event.dur / 1000 / seconds);
+    for (const event of outermost(mainEvents)) add(event.name, event);
+    const frames = mainEvents.filter((event) => event.name === 'FireAnimationFrame');
+    animationFrames = { count: frames.length, over16ms: frames.filter((frame) => frame.dur > 16_000).length };
+    const forced = mainEvents.filter((event) => event.name === 'Layout' || event.name === 'UpdateLayoutTree' || event.name === 'ParseHTML');
+    for (const frame of frames) for (const event of forced.filter(within(frame))) add(`FireAnimationFrame/${event.name}`, event);
+    for (const kind of Object.keys(allKinds)) allKinds[kind] = Math.round(allKinds[kind] * 10) / 10;
+  }
   const cpu = { tasksOver50msCpu: cpuLong.length, longestTaskCpuMs: Math.max(0, ...cpuLong), mainThreadCpuMsPerSecond: Math.round(mainTasks.reduce((sum, event) => sum + event.tdur, 0) / 1000 / seconds) };
   // Main-thread time spent per second of wall time, by kind (these inflate on a loaded machine, but compare builds fairly).
   const busy = (name) => Math.round(((after[name] - before[name]) / seconds) * 1000);
   await cdp.send('HeapProfiler.collectGarbage');
   const { usedSize } = await cdp.send('Runtime.getHeapUsage');
   const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
-  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), ...cpu, busyMsPerSecond: { task: busy('TaskDuration'), script: busy('ScriptDuration'), layout: busy('LayoutDuration'), style: busy('RecalcStyleDuration') }, heapUsedBytes: usedSize, domNodes, ...(breakdown ? { longestTasks } : {}), ...(profile ? { hotFunctions } : {}) }, null, 2));
+  console.log(JSON.stringify({ jsGzipBytes, firstPostMs, seconds, columns: nColumns, longTasksOver50ms: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), longTaskStarts, runStartedAfterServerS, ...cpu, busyMsPerSecond: { task: busy('TaskDuration'), script: busy('ScriptDuration'), layout: busy('LayoutDuration'), style: busy('RecalcStyleDuration') }, heapUsedBytes: usedSize, domNodes, ...(breakdown ? { cardsDrawnPerSecond, cardsByColumn, animationFrames, msPerSecondByKind: Object.fromEntries(Object.entries(allKinds).sort((a, b) => b[1] - a[1]).slice(0, 15)), longestTasks } : {}), ...(profile ? { hotFunctions } : {}) }, null, 2));
 } finally {
   await browser.close();
   await server.stop();

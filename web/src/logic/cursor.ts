@@ -24,6 +24,54 @@ export function newerCursor(a: string | null, b: string | null): string | null {
   return compareCursors(a, b) >= 0 ? a : b;
 }
 
+/** The time (ms since the epoch) a cursor sorts at, or null when it is not one of the server's. */
+export function cursorTime(cursor: string): number | null {
+  try {
+    const binary = atob(cursor.replace(/-/g, '+').replace(/_/g, '/'));
+    if (binary.length < 10) return null;
+    const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
+    const raw = new DataView(bytes.buffer).getBigUint64(0) ^ (1n << 63n);
+    return Number(BigInt.asIntN(64, raw));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Live posts reach a feed node in the order they were processed, which across
+ * Kafka partitions is not quite their order in time: a partition that lags
+ * delivers posts older than ones already shown. So a column resumes this long
+ * before its newest post, and drops the posts it already holds...
+ */
+export const RESUME_OVERLAP_MS = 10_000;
+/** ...but never further back than this many of its newest posts, so a busy column's catch-up stays small. */
+export const RESUME_OVERLAP_POSTS = 50;
+
+/**
+ * Where a column resumes: RESUME_OVERLAP_MS before its newest post, or its
+ * RESUME_OVERLAP_POSTS-th newest post if that is later (`held`: the cursors
+ * of the posts it holds, any order). The newest cursor itself when it cannot
+ * be read.
+ */
+export function resumeCursor(newest: string, held: readonly string[] = []): string {
+  const ms = cursorTime(newest);
+  if (ms === null) return newest;
+  const byTime = makeCursor(ms - RESUME_OVERLAP_MS, '');
+  const newestFirst = [...held].sort((a, b) => compareCursors(b, a));
+  const byCount = newestFirst[Math.min(RESUME_OVERLAP_POSTS, newestFirst.length) - 1];
+  return byCount !== undefined && compareCursors(byCount, byTime) > 0 && compareCursors(byCount, newest) < 0 ? byCount : byTime;
+}
+
+/**
+ * Whether a post a resumed column receives while catching up lies in the
+ * overlap it asked for again: at or before `resumedFrom`, the newest cursor
+ * it held when it resumed. A slow-mode column drops those (it had sampled
+ * them already); any other column keeps what it does not hold.
+ */
+export function inOverlap(cursor: string, resumedFrom: string | null): boolean {
+  return resumedFrom !== null && compareCursors(cursor, resumedFrom) <= 0;
+}
+
 /** Builds a cursor the way the server does (8-byte time with the sign bit flipped, 2-byte id length, id); used by tests. */
 export function makeCursor(createdMs: number, id: string): string {
   const idBytes = new TextEncoder().encode(id);

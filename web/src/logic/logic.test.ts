@@ -212,3 +212,38 @@ describe('backoff', () => {
     expect(backoffDelay(3, 0.5)).toBeGreaterThan(backoffDelay(2, 0.5));
   });
 });
+
+import { cursorTime, inOverlap, makeCursor as cursorAt, RESUME_OVERLAP_MS, RESUME_OVERLAP_POSTS, resumeCursor } from './cursor';
+
+describe('resuming a column', () => {
+  it('reads the time of a cursor, and resumes RESUME_OVERLAP_MS before the newest post', () => {
+    const newest = cursorAt(1_764_633_600_000, '1950000000000000109');
+    expect(cursorTime(newest)).toBe(1_764_633_600_000);
+    const resume = resumeCursor(newest);
+    expect(cursorTime(resume)).toBe(1_764_633_600_000 - RESUME_OVERLAP_MS);
+    // Older than the newest post, and than a post 9 s before it (a lagging partition's).
+    expect(compareCursors(resume, cursorAt(1_764_633_600_000 - 9_000, '1950000000000000002'))).toBeLessThan(0);
+    expect(cursorTime(cursorAt(-5, 'x'))).toBe(-5);
+    expect(cursorTime('not a cursor!')).toBeNull();
+    expect(resumeCursor('AA')).toBe('AA');
+  });
+
+  it('tells the posts of the overlap asked for again from the ones after it', () => {
+    const resumedFrom = cursorAt(1_000_000, 'p9');
+    expect(inOverlap(cursorAt(999_000, 'p1'), resumedFrom)).toBe(true);
+    expect(inOverlap(resumedFrom, resumedFrom)).toBe(true);
+    expect(inOverlap(cursorAt(1_000_001, 'p10'), resumedFrom)).toBe(false);
+    expect(inOverlap(cursorAt(999_000, 'p1'), null)).toBe(false);
+  });
+
+  it('goes back at most RESUME_OVERLAP_POSTS posts in a busy column', () => {
+    const newestMs = 1_764_633_600_000;
+    // 200 posts in the last 2 s: the 50th newest is 0.5 s back, well inside the 10 s.
+    const busy = Array.from({ length: 200 }, (_, n) => cursorAt(newestMs - n * 10, `p${n}`));
+    const resume = resumeCursor(busy[0], [...busy].reverse());
+    expect(resume).toBe(busy[RESUME_OVERLAP_POSTS - 1]);
+    // A quiet column: 3 posts a minute apart; the 10 s wins.
+    const quiet = [0, 60_000, 120_000].map((back, n) => cursorAt(newestMs - back, `q${n}`));
+    expect(cursorTime(resumeCursor(quiet[0], quiet))).toBe(newestMs - RESUME_OVERLAP_MS);
+  });
+});

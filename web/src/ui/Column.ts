@@ -13,7 +13,7 @@ import { backoffDelay } from '../logic/backoff';
 import { shownPost, type DisplayItem } from '../logic/collapse';
 import { addLiveAt, appendOlder, emptyColumn, flushPendingOnTop, holdersOf, loadFirstPage, pendingCount, removePost, trimOldest, updateCounts, type ColumnData } from '../logic/column';
 import { DisplayList } from '../logic/display';
-import { newerCursor } from '../logic/cursor';
+import { inOverlap, newerCursor, RESUME_OVERLAP_POSTS, resumeCursor } from '../logic/cursor';
 import { compileMutes, isMuted, mutesEmpty, type Mutes } from '../logic/mute';
 import { effectiveQuery } from '../logic/query';
 import { createSlowSampler, type SlowSampler } from '../logic/slow';
@@ -21,6 +21,7 @@ import type { Stream } from '../stream';
 import { ColumnHeader, type ColumnControls, type ColumnState } from './ColumnHeader';
 import { renderSettings } from './ColumnSettings';
 import { refreshTimes, renderCard, updateCardCounts, type CardHandlers } from './PostCard';
+import { LiveBeat } from './beat';
 import { cancelFrame, nextFrame, type FrameTask } from './frame';
 import { VirtualList } from './VirtualList';
 
@@ -30,8 +31,6 @@ const LOAD_MORE_PX = 1200;
 /** Posts kept on screen at most; beyond MAX_SHOWN + TRIM_SLACK the oldest go (and come back as older pages). */
 const MAX_SHOWN = 600;
 const TRIM_SLACK = 100;
-/** Live posts are drawn in beats of this length (see scheduleLive). */
-const LIVE_INTERVAL_MS = 500;
 const SUBSCRIBE_TIMEOUT_MS = 15_000;
 
 /** What a column needs from the deck. */
@@ -70,9 +69,23 @@ export class Column {
     measure: () => this.list.paintMeasure(),
     place: () => this.framePlace(),
   };
+  /**
+   * Whether any of the column is in view. Off screen a column keeps its
+   * posts up to date (under the same caps) but writes nothing to the DOM
+   * until it is back: a deck wider than the window draws only what the
+   * reader can see.
+   */
+  private onScreen = true;
+  /** Changes waited off screen for the column to come back into view. */
+  private parked = false;
+  /** Counts changed off screen, so the cards kept in the DOM are drawn again when it is back. */
+  private cardsStale = false;
+  /** Posts, deletes or trims wait to go into the list at the next frame (see scheduleRefresh). */
+  private changesDue = false;
+  private readonly visibility: IntersectionObserver | null;
   private shownPending = -1;
-  private liveTimer: ReturnType<typeof setTimeout> | undefined;
-  private lastLivePaint = 0;
+  /** When live posts go on screen (see beat.ts). */
+  private readonly beat: LiveBeat;
   private footerText: string | null = null;
   private footerTop = -1;
   private generation = 0;
@@ -83,6 +96,8 @@ export class Column {
   private historyLoaded = false;
   private subscribed = false;
   private catchingUp = false;
+  /** The newest cursor the column held when it last resumed (the end of the overlap it asked for again). */
+  private resumedFrom: string | null = null;
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private subscribeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -115,9 +130,15 @@ export class Column {
     this.body.className = 'column-body';
     this.footer = document.createElement('div');
     this.footer.className = 'column-footer';
-    this.list = new VirtualList<DisplayItem>(this.body, (item) => renderCard(item, host.cards, { mediaSize: this.config.filters.media_size ?? 'large' }), () => this.onScroll(), () => nextFrame(this.frameTask));
+    this.beat = new LiveBeat(
+      () => this.scheduleRefresh(),
+      () => this.list.screenful,
+    );
+    this.list = new VirtualList<DisplayItem>(this.body, (item) => renderCard(item, host.cards, { mediaSize: this.config.filters.media_size ?? 'large' }), () => this.onScroll(), () => this.scheduleRefresh(false));
     this.body.append(this.footer);
     this.el.append(this.header.el, this.newButton, this.body);
+    this.visibility = typeof IntersectionObserver === 'undefined' ? null : new IntersectionObserver((entries) => this.onVisibility(entries));
+    this.visibility?.observe(this.el);
     this.el.addEventListener('mouseenter', () => {
       this.hovering = true;
       this.updateState();
@@ -220,12 +241,14 @@ export class Column {
     this.retryTimer = setTimeout(retry, backoffDelay(this.failures, Math.random(), 1000, 60_000));
   }
 
-  /** Subscribes (or resubscribes after a reconnect) since the newest cursor. */
+  /** Subscribes (or resubscribes after a reconnect) a little before the newest cursor (`resumeCursor`); posts it holds already are dropped. */
   subscribe(): void {
     if (!this.historyLoaded) return;
     clearTimeout(this.subscribeTimer);
     this.subscribed = false;
-    const since = this.data.newest ?? undefined;
+    const held = [...this.data.pending.slice(0, RESUME_OVERLAP_POSTS), ...this.data.shown.slice(0, RESUME_OVERLAP_POSTS)].map((post) => post.cursor);
+    const since = this.data.newest ? resumeCursor(this.data.newest, held) : undefined;
+    this.resumedFrom = this.data.newest;
     const sent = this.host.stream.send({ type: 'subscribe', column: this.subscriptionId, q: this.query, ...(since ? { since } : {}) });
     if (!sent) {
       this.setState(this.host.stream.state === 'offline' ? 'offline' : 'connecting');
@@ -315,6 +338,8 @@ export class Column {
 
   private onLivePost(post: Post): void {
     const live = !this.catchingUp;
+    // The overlap a slow-mode column asked for again was sampled already.
+    if (!live && this.sampler && inOverlap(post.cursor, this.resumedFrom)) return;
     if (live && this.sampler && !this.sampler.accept(Date.now())) {
       // Not shown, but resuming must still start after it.
       this.data.newest = newerCursor(this.data.newest, post.cursor);
@@ -329,27 +354,9 @@ export class Column {
       else this.rebuild = true;
     }
     if (live && this.config.filters.notify && !isMuted(this.mutes, post)) this.host.notify(this.config, post);
-    this.scheduleLive();
-  }
-
-  /**
-   * Live posts reach the screen at most every LIVE_INTERVAL_MS: a busy
-   * column then draws the few cards in view once per beat instead of a card
-   * or two on every frame, which no reader can follow anyway.
-   */
-  private scheduleLive(): void {
-    if (this.liveTimer !== undefined) return;
-    const wait = this.lastLivePaint + LIVE_INTERVAL_MS - performance.now();
-    if (wait <= 0) {
-      this.lastLivePaint = performance.now();
-      this.scheduleRefresh();
-      return;
-    }
-    this.liveTimer = setTimeout(() => {
-      this.liveTimer = undefined;
-      this.lastLivePaint = performance.now();
-      this.scheduleRefresh();
-    }, wait);
+    // Held back, it changes only the "new posts" count, which the beat writes as well.
+    if (hold) this.beat.request();
+    else this.beat.post();
   }
 
   /** Moves the held-back posts on screen (cards on top, or a rebuild when they do not simply stack). */
@@ -370,10 +377,43 @@ export class Column {
   counts(id: string, retweets: number, likes: number): void {
     if (holdersOf(this.data, id).length === 0) return;
     this.countUpdates.set(id, [retweets, likes]);
-    this.scheduleRefresh();
+    this.scheduleRefresh(false);
   }
 
-  private scheduleRefresh(): void {
+  /**
+   * Asks for a frame. `changes`: the posts, deletes and trims waiting in the
+   * model go into the list at that frame; a frame asked for only by counts,
+   * a scroll or a resize leaves them for the next beat, so that a stream of
+   * counts does not draw every live post as it comes.
+   */
+  private scheduleRefresh(changes = true): void {
+    if (changes) this.changesDue = true;
+    if (this.onScreen) {
+      nextFrame(this.frameTask);
+      return;
+    }
+    // Off screen: the drawing waits. Counts go into the posts now (so nothing
+    // piles up), and so do posts, trims and deletes when they are what asked
+    // (a beat or a delete, never a paint of the list: a frame asked for only
+    // to draw, e.g. by cards measured late, must not change the list under it).
+    this.parked = true;
+    if (this.applyCounts(false)) this.cardsStale = true;
+    if (changes) this.applyChanges();
+  }
+
+  private onVisibility(entries: IntersectionObserverEntry[]): void {
+    const entry = entries[entries.length - 1];
+    if (!entry) return;
+    const back = entry.isIntersecting && !this.onScreen;
+    this.onScreen = entry.isIntersecting;
+    this.el.toggleAttribute('data-offscreen', !this.onScreen);
+    if (back) refreshTimes(this.body);
+    if (!this.onScreen || !this.parked) return;
+    this.parked = false;
+    if (this.cardsStale) {
+      this.cardsStale = false;
+      this.list.rerenderAll();
+    }
     nextFrame(this.frameTask);
   }
 
@@ -387,11 +427,12 @@ export class Column {
 
   /** Frame phase 1: batched deletes, trims and card changes into the list, then its DOM writes. */
   private frameWrite(): void {
-    this.applyChanges();
+    if (this.changesDue) this.applyChanges();
     this.list.paintWrite();
   }
 
   private applyChanges(): void {
+    this.changesDue = false;
     for (const id of this.deletes) if (removePost(this.data, id)) this.rebuild = true;
     this.deletes.clear();
     if (!this.holding() && this.data.shown.length > MAX_SHOWN + TRIM_SLACK) {
@@ -426,19 +467,7 @@ export class Column {
   /** Frame phase 3: positions, then counts, the "new posts" control, the footer and the state, each written only when it changed. */
   private framePlace(placeList = true): void {
     if (placeList) this.list.paintPlace();
-    if (this.countUpdates.size > 0) {
-      const collapse = this.config.filters.collapse !== false;
-      for (const [id, [retweets, likes]] of this.countUpdates) {
-        if (!updateCounts(this.data, id, retweets, likes)) continue;
-        for (const holder of holdersOf(this.data, id)) {
-          const key = collapse ? shownPost(holder).id : holder.id;
-          const node = this.list.node(key);
-          const item = this.display.item(key);
-          if (node && item) updateCardCounts(node, item.post);
-        }
-      }
-      this.countUpdates.clear();
-    }
+    this.applyCounts(true);
     const pending = pendingCount(this.data);
     if (pending !== this.shownPending) {
       this.shownPending = pending;
@@ -448,6 +477,26 @@ export class Column {
     }
     this.updateFooter();
     this.updateState();
+  }
+
+  /** Applies the batched live counts to the posts, and to their cards when `draw`; whether any post changed. */
+  private applyCounts(draw: boolean): boolean {
+    if (this.countUpdates.size === 0) return false;
+    let changed = false;
+    const collapse = this.config.filters.collapse !== false;
+    for (const [id, [retweets, likes]] of this.countUpdates) {
+      if (!updateCounts(this.data, id, retweets, likes)) continue;
+      changed = true;
+      if (!draw) continue;
+      for (const holder of holdersOf(this.data, id)) {
+        const key = collapse ? shownPost(holder).id : holder.id;
+        const node = this.list.node(key);
+        const item = this.display.item(key);
+        if (node && item) updateCardCounts(node, item.post);
+      }
+    }
+    this.countUpdates.clear();
+    return changed;
   }
 
   private updateFooter(): void {
@@ -598,13 +647,14 @@ export class Column {
 
   /** Updates relative times of the visible cards. */
   tick(): void {
-    refreshTimes(this.body);
+    if (this.onScreen) refreshTimes(this.body);
   }
 
   /** Stops the column for good. */
   destroy(): void {
     cancelFrame(this.frameTask);
-    clearTimeout(this.liveTimer);
+    this.visibility?.disconnect();
+    this.beat.stop();
     this.generation++;
     clearTimeout(this.retryTimer);
     clearTimeout(this.subscribeTimer);

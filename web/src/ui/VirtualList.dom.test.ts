@@ -138,6 +138,50 @@ describe('VirtualList', () => {
     expect(scroller.scrollTop).toBe(0);
   });
 
+  it('an update draws its card again at the next paint, measured anew, and touches no other card', () => {
+    const { list, keys, topOf, renders } = setup();
+    list.append(make(0, 20));
+    list.paint();
+    const drawn = renders();
+    list.update({ key: 'k2', sig: 'retweeted', height: 90 });
+    // Nothing is written before the paint (a column out of view updates without drawing).
+    expect(renders()).toBe(drawn);
+    list.paint();
+    expect(renders() - drawn).toBe(1);
+    expect(keys().slice(0, 4)).toEqual(['k0', 'k1', 'k2', 'k3']);
+    // The new height was measured: the card below moved down by the 40 px it grew.
+    expect(topOf('k3')).toBe(3 * 50 + 40);
+  });
+
+  it('a reset right after an update draws the updated card, not the stale one', () => {
+    const { scroller, list, renders } = setup();
+    list.append(make(0, 20));
+    list.paint();
+    const drawn = renders();
+    const stale = scroller.querySelector('article[data-key="k2"]');
+    list.update({ key: 'k2', sig: 'retweeted', height: 50 });
+    list.reset([...make(0, 2), { key: 'k2', sig: 'retweeted', height: 50 }, ...make(3, 20)]);
+    list.paint();
+    const card = scroller.querySelector('article[data-key="k2"]');
+    expect(card).not.toBeNull();
+    expect(card).not.toBe(stale);
+    expect(stale?.isConnected).toBe(false);
+    // Only that card was drawn again.
+    expect(renders() - drawn).toBe(1);
+  });
+
+  it('two resets without a paint between them leave no orphaned card', () => {
+    const { scroller, list } = setup();
+    list.append(make(0, 20));
+    list.paint();
+    list.reset(make(5, 20));
+    list.reset(make(10, 20));
+    list.paint();
+    const inLayer = scroller.querySelectorAll('article').length;
+    expect(inLayer).toBe(list.renderedNodes().length);
+    expect(list.renderedRange[0]).toBe(0);
+  });
+
   it('reset keeps the nodes of keys that stay and drops the others', () => {
     const { list, keys, renders } = setup();
     list.append(make(0, 20));

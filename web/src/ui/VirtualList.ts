@@ -122,6 +122,11 @@ export class VirtualList<T extends Keyed> {
     return this.readViewport() || 800;
   }
 
+  /** How many cards of the estimated height fill the viewport. */
+  get screenful(): number {
+    return Math.max(1, Math.ceil(this.viewportHeight / this.estimatePx));
+  }
+
   /** Total height of the list. */
   get totalHeight(): number {
     const n = this.items.length;
@@ -236,25 +241,35 @@ export class VirtualList<T extends Keyed> {
     for (let i = at; i < this.tops.length; i++) this.tops[i] -= height;
   }
 
-  /** Replaces the item with the same key; its card is drawn again if it is rendered. */
+  /** Replaces the item with the same key; its card is drawn again at the next paint if it is rendered. */
   update(item: T): void {
     const at = this.indexOfKey(item.key);
     if (at < 0) return;
     this.items[at] = item;
     if (at >= this.start && at < this.end) {
-      const old = this.nodes[at - this.start];
-      const node = this.renderNode(item);
-      old.replaceWith(node);
-      this.nodes[at - this.start] = node;
+      this.redraw.add(item.key);
       this.known.delete(item.key);
     }
   }
+
+  /** Keys of rendered cards to draw again at the next paint (their items changed). */
+  private readonly redraw = new Set<string>();
 
   /** Replaces every item; cards of keys that stay (with the same signature) are kept, heights are remembered. */
   reset(items: readonly T[]): void {
     this.captureAnchor();
     const keep = new Map<string, HTMLElement>();
-    for (let i = this.start; i < this.end; i++) keep.set(this.items[i].key + '\u0000' + (this.items[i].sig ?? ''), this.nodes[i - this.start]);
+    for (let i = this.start; i < this.end; i++) {
+      const node = this.nodes[i - this.start];
+      // A card whose item changed since it was drawn (an update waiting for the paint) is stale: drawn anew.
+      if (this.redraw.has(this.items[i].key)) node.remove();
+      else keep.set(this.items[i].key + '\u0000' + (this.items[i].sig ?? ''), node);
+    }
+    // Two resets without a paint between them (a column off screen): cards kept by the first stay candidates.
+    for (const [key, node] of this.recycled ?? []) {
+      if (keep.has(key)) node.remove();
+      else keep.set(key, node);
+    }
     const previousTop = this.items.length > 0 ? this.tops[0] : 0;
     this.items = items.slice();
     this.heights = this.items.map((item) => this.heightFor(item));
@@ -265,6 +280,7 @@ export class VirtualList<T extends Keyed> {
       y += this.heights[i];
     }
     this.recycled = keep;
+    this.redraw.clear();
     this.start = 0;
     this.end = 0;
     this.nodes = [];
@@ -279,6 +295,7 @@ export class VirtualList<T extends Keyed> {
 
   /** Forgets every card (e.g. after a language switch) so the next paint draws them again. */
   rerenderAll(): void {
+    this.redraw.clear();
     for (const node of this.nodes) node.remove();
     this.nodes = [];
     this.start = 0;
@@ -469,6 +486,7 @@ export class VirtualList<T extends Keyed> {
       this.layer.append(fragment);
       this.start = first;
       this.end = last;
+      this.redraw.clear();
       return fresh;
     }
     // Drop what left the window at either end.
@@ -504,10 +522,27 @@ export class VirtualList<T extends Keyed> {
       this.layer.insertBefore(fragment, after);
       this.end = last;
     }
+    this.redrawChanged();
     for (let i = this.start; i < this.end; i++) {
       if (!this.known.has(this.items[i].key) && !fresh.includes(i)) fresh.push(i);
     }
     return fresh;
+  }
+
+  /** Draws again the rendered cards whose items changed (they are measured again as fresh ones). */
+  private redrawChanged(): void {
+    if (this.redraw.size === 0) return;
+    for (let i = this.start; i < this.end; i++) {
+      const item = this.items[i];
+      if (!this.redraw.has(item.key)) continue;
+      const old = this.nodes[i - this.start];
+      const node = this.renderNode(item);
+      node.style.transform = old.style.transform;
+      this.nodeTops.set(node, this.nodeTops.get(old) ?? this.tops[i]);
+      old.replaceWith(node);
+      this.nodes[i - this.start] = node;
+    }
+    this.redraw.clear();
   }
 
   /** A card for item `index`: one kept from before a reset, or a new one (then listed in `fresh`). */
