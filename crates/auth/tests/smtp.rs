@@ -17,19 +17,28 @@ use common::*;
 use http::StatusCode;
 use serde_json::json;
 
+/// The venv's python with aiosmtpd (`scripts/install-deps` makes it; a test
+/// run without it makes it here). Made once per test binary: the tests run in
+/// parallel, and two `python3 -m venv` into one folder at once fail.
 fn venv_python() -> PathBuf {
-    let home = std::env::var("HOME").expect("HOME");
-    let venv = PathBuf::from(home).join(".cache/deck/venv");
-    let python = venv.join("bin/python");
-    let has_aiosmtpd = python.exists()
-        && Command::new(&python).args(["-c", "import aiosmtpd"]).status().is_ok_and(|status| status.success());
-    if !has_aiosmtpd {
-        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3");
-        assert!(made.success(), "python3 -m venv failed");
-        let installed = Command::new(venv.join("bin/pip")).args(["install", "-q", "aiosmtpd"]).status().expect("pip");
-        assert!(installed.success(), "pip install aiosmtpd failed");
-    }
-    python
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let home = std::env::var("HOME").expect("HOME");
+            let venv = PathBuf::from(home).join(".cache/deck/venv");
+            let python = venv.join("bin/python");
+            let has_aiosmtpd = python.exists()
+                && Command::new(&python).args(["-c", "import aiosmtpd"]).status().is_ok_and(|status| status.success());
+            if !has_aiosmtpd {
+                let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3");
+                assert!(made.success(), "python3 -m venv failed");
+                let installed =
+                    Command::new(venv.join("bin/pip")).args(["install", "-q", "aiosmtpd"]).status().expect("pip");
+                assert!(installed.success(), "pip install aiosmtpd failed");
+            }
+            python
+        })
+        .clone()
 }
 
 /// A running aiosmtpd that files each received message in `folder`.
