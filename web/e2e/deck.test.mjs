@@ -313,6 +313,14 @@ describe('the deck', () => {
     await page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
     const order = await page.getByRole('feed').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('aria-label')));
     assert.equal(order[2], '#ARMY', `the column returns to its place: ${order}`);
+    // Alt+← moves the focused column one place left; the "add column" panel stays last.
+    await page.getByRole('feed', { name: '#ARMY', exact: true }).focus();
+    await page.keyboard.press('Alt+ArrowLeft');
+    await waitFor(async () => {
+      const moved = await page.getByRole('feed').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('aria-label')));
+      return moved[1] === '#ARMY' && moved[2] === order[1];
+    }, 5_000, 'the column moved one place left');
+    assert.equal(await deck.evaluate((node) => node.lastElementChild?.classList.contains('add-column')), true, 'the add-column panel is last');
     await context.close();
   });
 
@@ -660,15 +668,19 @@ describe('the deck', () => {
         // The pictures in view (avatars, photos) are in the shot, not their empty
         // boxes: live posts keep coming, so the shot is taken again (a few times
         // at most) until every picture in view was loaded before and after it.
+        // (Loaded is not yet painted: the cards' images decode off the main
+        // thread, so each one in view is also decoded before the shot.)
         const picturesInView = () =>
-          page.evaluate(() =>
-            [...document.querySelectorAll('img')]
-              .filter((img) => {
-                const box = img.getBoundingClientRect();
-                return box.bottom > 0 && box.top < innerHeight && box.right > 0 && box.left < innerWidth;
-              })
-              .every((img) => img.complete && img.naturalWidth > 0),
-          );
+          page.evaluate(async () => {
+            const inView = [...document.querySelectorAll('img')].filter((img) => {
+              const box = img.getBoundingClientRect();
+              return box.bottom > 0 && box.top < innerHeight && box.right > 0 && box.left < innerWidth;
+            });
+            if (!inView.every((img) => img.complete && img.naturalWidth > 0)) return false;
+            await Promise.all(inView.map((img) => img.decode().catch(() => undefined)));
+            await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+            return true;
+          });
         for (let attempt = 0; attempt < 5; attempt++) {
           await waitFor(picturesInView, 15_000, 'the pictures in view to load');
           await page.screenshot({ path: join(screenshotsDir, `deck-${theme}-${lang}.png`) });

@@ -1,19 +1,17 @@
-// App: the deck page — the row of columns and the deck they belong to, the
-// WebSocket that feeds them, keyboard shortcuts (mapped in
-// `logic/shortcuts.ts`), and the hash routes of deep and mailed links. The
-// bar above the deck is `TopBar`.
+// App: the deck page. It owns which deck is open (the library, where it is
+// saved: this browser, and the server when signed in), the WebSocket that
+// feeds the columns, the keyboard shortcuts (mapped in `logic/shortcuts.ts`),
+// the hash routes of deep and mailed links, and the language. The bar above
+// the deck is `TopBar`; the row of columns is `DeckView`.
 
 import { ApiError, fetchTimeline } from '../api';
-import type { Post } from '../bindings/Post';
 import type { ServerMessage } from '../bindings/ServerMessage';
-import { clearLocalDecks, deckFromLink, loadLibrary, MAX_DECKS, loadServerLibrary, newColumnId, persistDeck, pushDeckNow, saveLibrary, WIDTHS, type ColumnConfig, type DeckConfig, type DeckLibrary } from '../deck';
+import { clearLocalDecks, deckFromLink, loadLibrary, MAX_DECKS, loadServerLibrary, persistDeck, pushDeckNow, saveLibrary, type DeckConfig, type DeckLibrary } from '../deck';
 import { addDeck, freshLibrary, openDeck, removeDeck, renameDeck, storeOpenDeck } from '../logic/library';
 import { DecksDialog } from './DecksDialog';
-import { notifyPost } from './notifications';
 import { applyTheme, initialTheme } from './theme';
-import { ColumnSwitcher } from './ColumnSwitcher';
 import { lang, setLang, t } from '../i18n';
-import { parseRoute, sameQuery } from '../logic/routes';
+import { parseRoute } from '../logic/routes';
 import { shortcutFor } from '../logic/shortcuts';
 import { errorText } from '../logic/errors';
 import { signedInEmail } from '../session';
@@ -21,31 +19,22 @@ import { Stream, type StreamState } from '../stream';
 import { AccountDialog } from './AccountDialog';
 import { Column, type Preloaded } from './Column';
 import type { CardHandlers } from './PostCard';
-import { TrendsColumn } from './TrendsColumn';
+import { DeckView } from './DeckView';
 import { PostDetail } from './PostDetail';
-import { AddColumnPanel } from './AddColumnPanel';
 import { Toast } from './Toast';
 import { TopBar } from './TopBar';
-import { el } from './dom';
-
-type AnyColumn = Column | TrendsColumn;
 
 /** The whole page. */
 export class App {
-  private deck: DeckConfig;
   private library: DeckLibrary;
+  private readonly view: DeckView;
   private readonly decksDialog: DecksDialog;
-  private readonly switcher: ColumnSwitcher;
-  private readonly columns = new Map<string, AnyColumn>();
   private readonly stream: Stream;
-  private readonly deckEl: HTMLElement;
   private readonly topBar: TopBar;
   private readonly account: AccountDialog;
   private readonly cards: CardHandlers;
   private readonly detail: PostDetail;
-  private readonly addPanel: AddColumnPanel;
   private readonly toast: Toast;
-  private focusedId: string | null = null;
   private streamDetail = '';
 
   constructor(private readonly root: HTMLElement) {
@@ -56,21 +45,8 @@ export class App {
       user: (handle) => this.openQuery(`from:${handle}`),
       open: (post, via) => this.detail.open(post, via),
     };
-    this.detail = new PostDetail(
-      {
-        find: (id) => {
-          for (const column of this.columns.values()) {
-            const found = column instanceof Column ? column.find(id) : undefined;
-            if (found) return found;
-          }
-          return undefined;
-        },
-        repliesTo: (id) => [...this.columns.values()].flatMap((column) => (column instanceof Column ? column.repliesTo(id) : [])),
-      },
-      this.cards,
-    );
+    this.detail = new PostDetail({ find: (id) => this.view.find(id), repliesTo: (id) => this.view.repliesTo(id) }, this.cards);
     this.library = loadLibrary(t.deckName(1)) ?? freshLibrary(t.trends, t.deckName(1));
-    this.deck = openDeck(this.library);
     applyTheme(initialTheme(), false);
 
     this.topBar = new TopBar({
@@ -79,13 +55,7 @@ export class App {
       openDecks: () => this.decksDialog.open(),
       openAccount: () => this.account.open(signedInEmail() ? 'account' : 'login'),
     });
-
-    this.deckEl = el('main', 'deck');
-    this.deckEl.id = 'deck';
-    this.deckEl.setAttribute('aria-label', t.columns);
-    this.deckEl.tabIndex = -1;
     this.account = new AccountDialog(() => void this.afterLogin(), () => this.afterLogout());
-    this.addPanel = new AddColumnPanel({ query: (query) => this.openQuery(query), trends: () => this.addTrends() });
     this.toast = new Toast();
     this.decksDialog = new DecksDialog({
       library: () => this.library,
@@ -102,194 +72,36 @@ export class App {
         else if (removed.kind === 'saved') saveLibrary(this.library);
       },
       setMutes: (mutes) => {
-        this.deck.mutes = mutes.length > 0 ? mutes : undefined;
+        this.view.config.mutes = mutes.length > 0 ? mutes : undefined;
         this.save();
-        for (const column of this.columns.values()) column.applyConfig(column.config);
+        this.view.mutesChanged();
       },
       importDeck: (deck, name) => this.importDeck(deck, name),
     });
-    this.switcher = new ColumnSwitcher(this.deckEl, (id) => {
-      this.focusColumn(id);
-      this.columns.get(id)?.el.scrollIntoView({ behavior: 'smooth', block: 'nearest', inline: 'start' });
-    });
-    root.append(this.topBar.el, this.deckEl, this.switcher.el, this.topBar.helpDialog, this.account.el, this.detail.el, this.decksDialog.el, this.toast.el);
-    this.wireSideways();
-
     this.stream = new Stream({
-      open: () => this.onStreamOpen(),
+      open: () => this.view.subscribeAll(),
       message: (message) => this.onMessage(message),
       state: (state, detail) => this.onStreamState(state, detail),
     });
-    this.deckEl.append(this.addPanel.el);
+    this.view = new DeckView(openDeck(this.library), { stream: this.stream, cards: this.cards, toast: this.toast, saved: () => this.save() });
+    root.append(this.topBar.el, this.view.el, this.view.switcher.el, this.topBar.helpDialog, this.account.el, this.detail.el, this.decksDialog.el, this.toast.el);
     this.relabel();
-    for (const config of this.deck.columns) this.mountColumn(config);
     this.stream.start();
     this.save();
 
     document.addEventListener('keydown', (event) => this.onKey(event));
     window.addEventListener('hashchange', () => this.route());
-    setInterval(() => {
-      for (const column of this.columns.values()) column.tick();
-    }, 15_000);
+    setInterval(() => this.view.tick(), 15_000);
     this.route();
     if (signedInEmail()) void this.restoreServerDeck(false);
   }
 
-  // ----- columns -----
-
-  private mountColumn(config: ColumnConfig, preloaded?: Preloaded, before?: HTMLElement): AnyColumn {
-    const host = {
-      stream: this.stream,
-      cards: this.cards,
-      remove: (id: string) => this.removeColumn(id),
-      move: (id: string, delta: number) => this.moveColumn(id, delta),
-      moveTo: (id: string, targetId: string) => this.moveColumnTo(id, targetId),
-      resized: (id: string, width: number) => this.updateConfig({ ...this.configOf(id), width }),
-      configChanged: (next: ColumnConfig) => this.updateConfig(next),
-      notify: (columnConfig: ColumnConfig, post: Post) => this.notify(columnConfig, post),
-      deckMutes: () => this.deck.mutes ?? [],
-    };
-    const column = config.filters.kind === 'trends' ? new TrendsColumn(config, host) : new Column(config, host, preloaded);
-    this.columns.set(config.id, column);
-    column.el.addEventListener('focusin', () => (this.focusedId = config.id));
-    // The "add column" panel stays last.
-    this.deckEl.insertBefore(column.el, before ?? this.addPanel.el);
-    return column;
-  }
-
-  private configOf(id: string): ColumnConfig {
-    const config = this.deck.columns.find((column) => column.id === id);
-    if (!config) throw new Error(`no column ${id}`);
-    return config;
-  }
-
-  /** The open post column whose base query is `query` (case and spacing aside), if any. */
-  private findColumn(query: string): ColumnConfig | undefined {
-    return this.deck.columns.find((config) => config.filters.kind !== 'trends' && sameQuery(config.query, query));
-  }
-
   /** Focuses the column of `query` when it is open, else adds it. */
   openQuery(query: string, preloaded?: Preloaded): void {
-    const open = this.findColumn(query);
-    if (open) {
-      this.focusColumn(open.id);
-      this.columns.get(open.id)?.el.scrollIntoView({ behavior: 'smooth', block: 'nearest', inline: 'nearest' });
-      return;
-    }
-    this.addColumn(query, preloaded);
+    this.view.openQuery(query, preloaded);
   }
 
-  /** Adds a post column at the end of the deck and brings it into view. Its title follows its query until renamed. */
-  addColumn(query: string, preloaded?: Preloaded): void {
-    const config: ColumnConfig = { id: newColumnId(), title: query.trim(), query: query.trim(), width: WIDTHS.medium, filters: {} };
-    this.deck.columns.push(config);
-    const column = this.mountColumn(config, preloaded);
-    this.save();
-    column.el.scrollIntoView({ behavior: 'smooth', block: 'nearest', inline: 'end' });
-    this.focusedId = config.id;
-  }
-
-  private removeColumn(id: string): void {
-    const column = this.columns.get(id);
-    if (!column) return;
-    const index = this.deck.columns.findIndex((c) => c.id === id);
-    const config = this.deck.columns[index];
-    column.destroy();
-    this.columns.delete(id);
-    this.deck.columns = this.deck.columns.filter((c) => c.id !== id);
-    this.save();
-    const neighbour = this.deck.columns[Math.min(index, this.deck.columns.length - 1)];
-    if (neighbour) this.focusColumn(neighbour.id);
-    // Undo puts the column back where it was, with its settings.
-    this.toast.show(t.columnRemoved(this.columnTitle(config)), t.undo, () => {
-      if (this.columns.has(config.id)) return;
-      const at = Math.min(index, this.deck.columns.length);
-      this.deck.columns.splice(at, 0, config);
-      const next = this.deck.columns[at + 1];
-      this.mountColumn(config, undefined, next ? this.columns.get(next.id)?.el : undefined);
-      this.save();
-      this.focusColumn(config.id);
-    });
-  }
-
-  private columnTitle(config: ColumnConfig): string {
-    return this.columns.get(config.id)?.el.getAttribute('aria-label') ?? (config.title || config.query);
-  }
-
-  /** Adds the trends column (or focuses the one that is open). */
-  private addTrends(): void {
-    const open = this.deck.columns.find((config) => config.filters.kind === 'trends');
-    if (open) {
-      this.focusColumn(open.id);
-      return;
-    }
-    const config: ColumnConfig = { id: newColumnId(), title: t.trends, query: '', width: WIDTHS.medium, filters: { kind: 'trends', window: '1h' } };
-    this.deck.columns.push(config);
-    this.mountColumn(config);
-    this.save();
-    this.focusColumn(config.id);
-  }
-
-  /**
-   * Sideways scrolling anywhere on the deck: a horizontal wheel or trackpad
-   * swipe, or Shift+wheel, moves the deck even over a column's posts (whose
-   * own scrolling is vertical only and does not chain).
-   */
-  private wireSideways(): void {
-    this.deckEl.addEventListener(
-      'wheel',
-      (event) => {
-        if (event.ctrlKey) return;
-        const sideways = Math.abs(event.deltaX) > Math.abs(event.deltaY) ? event.deltaX : event.shiftKey ? event.deltaY || event.deltaX : 0;
-        if (sideways === 0) return;
-        const scale = event.deltaMode === 1 ? 40 : event.deltaMode === 2 ? this.deckEl.clientWidth : 1;
-        event.preventDefault();
-        this.deckEl.scrollBy({ left: sideways * scale });
-      },
-      { passive: false },
-    );
-  }
-
-  private moveColumn(id: string, delta: number): void {
-    const index = this.deck.columns.findIndex((c) => c.id === id);
-    const target = index + delta;
-    if (index < 0 || target < 0 || target >= this.deck.columns.length) return;
-    this.moveColumnTo(id, this.deck.columns[target].id);
-    this.columns.get(id)?.el.querySelector<HTMLElement>(delta < 0 ? '.move-left' : '.move-right')?.focus();
-  }
-
-  private moveColumnTo(id: string, targetId: string): void {
-    const from = this.deck.columns.findIndex((c) => c.id === id);
-    const to = this.deck.columns.findIndex((c) => c.id === targetId);
-    if (from < 0 || to < 0 || from === to) return;
-    const [config] = this.deck.columns.splice(from, 1);
-    this.deck.columns.splice(to, 0, config);
-    this.reorderDom();
-    this.save();
-  }
-
-  private reorderDom(): void {
-    for (const config of this.deck.columns) {
-      const column = this.columns.get(config.id);
-      if (column) this.deckEl.append(column.el);
-    }
-  }
-
-  private updateConfig(next: ColumnConfig): void {
-    const index = this.deck.columns.findIndex((c) => c.id === next.id);
-    if (index < 0) return;
-    this.deck.columns[index] = next;
-    this.columns.get(next.id)?.applyConfig(next);
-    this.save();
-  }
-
-  private updateSwitcher(): void {
-    if (!this.switcher) return;
-    this.switcher.update(
-      this.deck.columns.map((config) => ({ id: config.id, title: this.columnTitle(config) })),
-      t.columns,
-    );
-  }
+  // ----- decks -----
 
   /** Opens another deck of the library. */
   private switchDeck(id: string): void {
@@ -307,22 +119,20 @@ export class App {
     return true;
   }
 
+  /** Saves the open deck into the library, in this browser and (signed in) on the server. */
   private save(): void {
-    storeOpenDeck(this.library, this.deck);
+    const deck = this.view.config;
+    storeOpenDeck(this.library, deck);
     saveLibrary(this.library);
-    this.updateSwitcher();
-    persistDeck(this.deck, this.library, (error) => {
+    this.view.updateSwitcher();
+    persistDeck(deck, this.library, (error) => {
       if (error instanceof ApiError && error.status === 401) this.refreshAccount();
     });
   }
 
-  /** Replaces every column with another deck (after login). */
+  /** Replaces every column with another deck (after login, or a switch). */
   private replaceDeck(deck: DeckConfig): void {
-    for (const column of this.columns.values()) column.destroy();
-    this.columns.clear();
-    this.deck = deck;
-    if (!this.addPanel.el.isConnected) this.deckEl.append(this.addPanel.el);
-    for (const config of deck.columns) this.mountColumn(config);
+    this.view.replace(deck);
     this.save();
   }
 
@@ -330,7 +140,7 @@ export class App {
 
   /** Validates a query against the server, then adds it as a column (or shows the error at its position). */
   private async search(query: string): Promise<void> {
-    if (this.findColumn(query)) {
+    if (this.view.findQuery(query)) {
       this.openQuery(query);
       this.topBar.searchBox.done();
       return;
@@ -350,51 +160,14 @@ export class App {
 
   // ----- stream -----
 
-  private onStreamOpen(): void {
-    for (const column of this.columns.values()) column.subscribe();
-  }
-
   private onStreamState(state: StreamState, detail: { retryAt?: number; reason?: string }): void {
     this.streamDetail = state === 'offline' && detail.retryAt ? t.retryIn(Math.max(1, Math.round((detail.retryAt - Date.now()) / 1000))) : '';
     this.topBar.showConnection(state, [detail.reason ?? '', this.streamDetail]);
-    if (state === 'offline') {
-      for (const column of this.columns.values()) column.offline([detail.reason, this.streamDetail].filter(Boolean).join(', '));
-    }
+    if (state === 'offline') this.view.offline([detail.reason, this.streamDetail].filter(Boolean).join(', '));
   }
 
   private onMessage(message: ServerMessage): void {
-    switch (message.type) {
-      case 'subscribed':
-      case 'caught_up':
-      case 'post':
-      case 'resync':
-        this.columnFor(message.column)?.handle(message);
-        break;
-      case 'error':
-        if (message.column) this.columnFor(message.column)?.handle(message);
-        break;
-      case 'delete':
-        for (const column of this.columns.values()) if (column instanceof Column) column.deletePost(message.id);
-        break;
-      case 'counts':
-        for (const column of this.columns.values()) if (column instanceof Column) column.counts(message.id, message.retweet_count, message.like_count);
-        break;
-      case 'trends':
-        for (const column of this.columns.values()) if (column instanceof TrendsColumn) column.update(message.trends);
-        break;
-      default:
-        break;
-    }
-  }
-
-  private columnFor(subscriptionId: string): Column | undefined {
-    const id = subscriptionId.slice(0, subscriptionId.lastIndexOf('~'));
-    const column = this.columns.get(id);
-    return column instanceof Column && column.owns(subscriptionId) ? column : undefined;
-  }
-
-  private notify(config: ColumnConfig, post: Post): void {
-    notifyPost(config.id, this.columnTitle(config), post);
+    this.view.dispatch(message);
   }
 
   // ----- accounts -----
@@ -415,7 +188,7 @@ export class App {
         this.replaceDeck(openDeck(this.library));
         this.relabel();
       } else if (pushIfNone) {
-        await pushDeckNow(this.deck, this.library);
+        await pushDeckNow(this.view.config, this.library);
       }
     } catch {
       // The deck in this browser stays; the next change tries the server again.
@@ -479,40 +252,28 @@ export class App {
     const oldTrends = t.trends;
     setLang(next, true);
     // The default trends title follows the language; a renamed one stays.
-    for (const config of this.deck.columns) {
-      if (config.filters.kind === 'trends' && config.title === oldTrends) this.updateConfig({ ...config, title: t.trends });
+    for (const config of this.view.config.columns) {
+      if (config.filters.kind === 'trends' && config.title === oldTrends) this.view.updateConfig({ ...config, title: t.trends });
     }
     this.relabel();
-    for (const column of this.columns.values()) column.relabel();
+    this.view.relabel();
     this.account.relabel();
-    this.addPanel.relabel();
   }
 
   private relabel(): void {
     const open = this.library.decks.find((deck) => deck.id === this.library.current);
     this.topBar.relabel(open?.name, this.stream.state);
-    this.deckEl.setAttribute('aria-label', t.columns);
-    this.updateSwitcher();
+    this.view.updateSwitcher();
     this.refreshAccount();
     document.title = 'Deck';
   }
 
   // ----- keyboard -----
 
-  private focusColumn(id: string): void {
-    this.focusedId = id;
-    this.columns.get(id)?.focus();
-  }
-
-  private focusedIndex(): number {
-    const index = this.deck.columns.findIndex((c) => c.id === this.focusedId);
-    return index < 0 ? 0 : index;
-  }
-
   private onKey(event: KeyboardEvent): void {
     const target = event.target as HTMLElement;
-    const columns = this.deck.columns;
-    const index = this.focusedIndex();
+    const columns = this.view.config.columns;
+    const index = this.view.focusedIndex();
     const shortcut = shortcutFor(
       {
         key: event.key,
@@ -526,7 +287,7 @@ export class App {
       columns.length,
     );
     if (!shortcut) return;
-    const current = columns[index] ? this.columns.get(columns[index].id) : undefined;
+    const current = this.view.columnAt(index);
     // `n` leaves the key to the page too, as it always did.
     if (shortcut.kind !== 'show-new') event.preventDefault();
     switch (shortcut.kind) {
@@ -537,11 +298,11 @@ export class App {
         this.topBar.showHelp();
         break;
       case 'move':
-        if (current) this.moveColumn(current.config.id, shortcut.delta);
+        if (current) this.view.move(current.config.id, shortcut.delta);
         current?.focus();
         break;
       case 'focus':
-        this.focusColumn(columns[shortcut.index].id);
+        this.view.focus(columns[shortcut.index].id);
         break;
       case 'scroll':
         current?.scrollBy(shortcut.by);
