@@ -11,6 +11,7 @@ pub use health::{Health, Probe, Readiness, Stage, StageState};
 pub use metrics::{
     Metrics, RETENTION_EXPIRED_POSTS_TOTAL, RETENTION_SWEEPS_TOTAL, STORE_REFUSED_TOTAL, STORE_UNREADABLE_TOTAL,
 };
+pub use sources::{HealthHandle, SourceHealth, SourceStatus};
 
 /// The message of a caught panic (`panic!("…")` or a formatted one), for the
 /// log line and the error that name it; empty when the payload is neither.
@@ -21,4 +22,3 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default()
 }
-pub use sources::{HealthHandle, SourceHealth, SourceStatus};
