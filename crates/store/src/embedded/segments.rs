@@ -54,9 +54,19 @@ impl Segment {
 
     fn open(keyspace: &Keyspace, start: i64, end: i64) -> Result<Segment, StoreError> {
         let open = |kind: &str| {
-            keyspace
-                .open_partition(&partition_name(kind, start, end), PartitionCreateOptions::default())
-                .map_err(engine)
+            // The postings take ~40 keys per post, term first, so every
+            // batch writes all over their key range. Size-tiered compaction
+            // (fewer rewrites per key than leveled, more runs to read) gave
+            // 1.22-1.33x the replay's posts/s with history pages as fast
+            // (BENCHMARKS.md, "Size-tiered compaction of the postings").
+            let options = if kind == POSTINGS {
+                PartitionCreateOptions::default().compaction_strategy(fjall::compaction::Strategy::SizeTiered(
+                    fjall::compaction::SizeTiered::default(),
+                ))
+            } else {
+                PartitionCreateOptions::default()
+            };
+            keyspace.open_partition(&partition_name(kind, start, end), options).map_err(engine)
         };
         Ok(Segment { start, end, posts: open(POSTS)?, postings: open(POSTINGS)?, retweets: open(RETWEETS)? })
     }
