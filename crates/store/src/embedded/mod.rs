@@ -17,7 +17,8 @@
 //!     conjunction with point lookups (bloom-filtered) in the same segment,
 //!     then verify each candidate with the one matcher
 //!     (`search::Query::matches_doc`): the index only narrows, the matcher
-//!     decides, so history and live matching cannot disagree.
+//!     decides, so history and live matching cannot disagree. They compact
+//!     size-tiered (the other partitions leveled): see [`segments`].
 //!   - `retweets_S_E`: `len(original id) original id, retweet id` → empty,
 //!     the retweets seen in the segment (for idempotent counting and for
 //!     deleting a deleted original's retweets), and `len(original id)
