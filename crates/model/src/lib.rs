@@ -4,6 +4,9 @@
 //! These are plain Rust types. The JSON that clients see lives in the `api`
 //! crate; the `serde` derives here are for storage and the internal log only.
 
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
+
 use std::fmt;
 
 use base64::Engine as _;

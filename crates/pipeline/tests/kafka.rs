@@ -299,39 +299,52 @@ fn stored_post(id: &str) -> StoredPost {
     }
 }
 
-/// A post with every picture field a source gives (issue 16): avatar,
-/// photo and video, link card, the sensitive mark and the permalink.
-fn with_pictures(mut stored: StoredPost) -> StoredPost {
-    let post = &mut stored.post;
-    post.author.avatar_url = Some("https://pbs.twimg.com/profile_images/1/a_normal.jpg".into());
-    post.has_media = true;
-    post.media = vec![
-        model::Media {
-            kind: model::MediaKind::Photo,
-            url: Some("https://pbs.twimg.com/media/A.jpg".into()),
-            preview_url: Some("https://pbs.twimg.com/media/A.jpg?name=small".into()),
-            width: Some(1200),
-            height: Some(800),
-            alt: Some("지민 on stage".into()),
-        },
-        model::Media {
-            kind: model::MediaKind::Video,
-            url: Some("https://video.twimg.com/v.mp4".into()),
-            preview_url: Some("https://pbs.twimg.com/v.jpg".into()),
-            width: None,
-            height: None,
-            alt: None,
-        },
-    ];
-    post.card = Some(model::Card {
-        url: "https://news.example/a".into(),
-        title: "Comeback".into(),
-        description: "The new album".into(),
-        image_url: Some("https://pbs.twimg.com/card.jpg".into()),
-    });
-    post.sensitive = true;
-    post.permalink = Some(format!("https://x.com/alice/status/{}", post.id));
-    stored
+/// Normalized posts can be large (a 25,000-character X post, its quoted
+/// post, alt texts): a batch of them crosses the processed topic whole, in
+/// messages that each stay under Kafka's default 1 MB, and one post whose
+/// JSON alone is over 1 MB crosses too (the topic Deck creates, and its
+/// producer, take up to 8 MiB). Before, 200 posts went in one message
+/// whatever their size, and Kafka refused it: the batch could never be
+/// published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_posts_cross_the_processed_topic_whole() {
+    let Some(config) = config_or_skip("large", 1) else {
+        return;
+    };
+    let config = KafkaConfig { processed_partitions: 1, ..config };
+    let publisher = KafkaPublisher::connect(&config).await.unwrap();
+    let consumer = ProcessedConsumer::start(&config).await.unwrap();
+    let received: Arc<Mutex<Vec<StoredPost>>> = Arc::default();
+    let shutdown = CancellationToken::new();
+    let sink = received.clone();
+    let task = tokio::spawn(
+        consumer.run(move |applied| sink.lock().unwrap().extend(applied.inserted.iter().cloned()), shutdown.clone()),
+    );
+
+    // 120 long posts of ~104 KB of text each (12.5 MB in one batch, one
+    // partition), and one of 2.4 MB.
+    let long_text = "방탄소년단 long post ".repeat(4_000);
+    let mut inserted: Vec<StoredPost> = (1..=120)
+        .map(|n| {
+            let mut stored = stored_post(&n.to_string());
+            stored.post.text = long_text.clone();
+            stored
+        })
+        .collect();
+    let mut huge = stored_post("121");
+    huge.post.text = "x".repeat(2_400_000);
+    inserted.push(huge);
+    publisher.publish(&Arc::new(Applied { inserted: inserted.clone(), ..Applied::default() })).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while received.lock().unwrap().len() < inserted.len() {
+        assert!(tokio::time::Instant::now() < deadline, "the large posts did not all arrive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received, inserted, "every post, whole and in order");
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,7 +378,7 @@ async fn processed_batches_reach_every_feed_node() {
         )));
     }
     let mut inserted: Vec<StoredPost> = (1..=450).map(|n| stored_post(&n.to_string())).collect();
-    inserted[0] = with_pictures(inserted[0].clone());
+    inserted[0].post = model::fixtures::with_every_picture_field(inserted[0].post.clone());
     publisher.publish(&Arc::new(Applied { inserted: inserted.clone(), ..Applied::default() })).await.unwrap();
     publisher.publish(&Arc::new(Applied { deleted: vec![stored_post("7")], ..Applied::default() })).await.unwrap();
 

@@ -374,34 +374,7 @@ async fn pictures_are_stored_and_read_back_whole() {
     };
     let mut original = post(1, 10, 0);
     original.text = "photos #bts".into();
-    original.author.avatar_url = Some("https://pbs.twimg.com/profile_images/1/a_normal.jpg".into());
-    original.has_media = true;
-    original.media = vec![
-        model::Media {
-            kind: model::MediaKind::Photo,
-            url: Some("https://pbs.twimg.com/media/A.jpg".into()),
-            preview_url: Some("https://pbs.twimg.com/media/A.jpg?name=small".into()),
-            width: Some(1200),
-            height: Some(800),
-            alt: Some("지민 on stage".into()),
-        },
-        model::Media {
-            kind: model::MediaKind::Video,
-            url: Some("https://video.twimg.com/v.mp4".into()),
-            preview_url: Some("https://pbs.twimg.com/v.jpg".into()),
-            width: None,
-            height: None,
-            alt: None,
-        },
-    ];
-    original.card = Some(model::Card {
-        url: "https://news.example/a".into(),
-        title: "Comeback".into(),
-        description: "The new album".into(),
-        image_url: Some("https://pbs.twimg.com/card.jpg".into()),
-    });
-    original.sensitive = true;
-    original.permalink = Some(format!("https://x.com/{}/status/{}", original.author.handle, original.id));
+    let original = model::fixtures::with_every_picture_field(original);
     let mut retweet = post(2, 20, 1);
     retweet.kind = Kind::Retweet;
     retweet.retweeted_id = Some(original.id.clone());

@@ -44,9 +44,16 @@ use tokio_util::sync::CancellationToken;
 use crate::log::partition_for;
 use crate::{Delivery, Log, LogConsumer, LogError, Published, Publisher};
 
-/// Posts per message on the processed topic (keeps messages well under
-/// Kafka's default 1 MB limit).
+/// Posts per message on the processed topic at most.
 const POSTS_PER_MESSAGE: usize = 200;
+/// Bytes of posts per message on the processed topic before the next post
+/// starts a new one (under Kafka's default 1 MB `max.message.bytes`).
+const MESSAGE_BUDGET_BYTES: usize = 512 * 1024;
+/// The largest message Deck's producer sends, and the `max.message.bytes`
+/// of the topics it creates: one normalized post with its retweeted and
+/// quoted originals at every limit of `docs/limits.md` is about 2.5 MB of
+/// JSON, and a raw record is at most 1 MiB (`ingest::MAX_LINE_BYTES`).
+const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 /// How long start-up waits for the cluster's metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -139,6 +146,7 @@ impl KafkaConfig {
             .set("compression.type", &self.compression)
             // The Java client's partitioner: every producer agrees on a key's partition.
             .set("partitioner", "murmur2_random")
+            .set("message.max.bytes", MAX_MESSAGE_BYTES.to_string())
             .create()
             .map_err(backend)
     }
@@ -155,16 +163,19 @@ pub async fn create_topics(config: &KafkaConfig) -> Result<(), LogError> {
     let min_insync = config.min_insync_replicas.to_string();
     let raw_retention = config.retention_ms.to_string();
     let processed_retention = config.processed_retention_ms.to_string();
+    let max_message = MAX_MESSAGE_BYTES.to_string();
     let raw = NewTopic::new(&config.raw_topic, config.partitions, TopicReplication::Fixed(config.replication_factor))
         .set("min.insync.replicas", &min_insync)
-        .set("retention.ms", &raw_retention);
+        .set("retention.ms", &raw_retention)
+        .set("max.message.bytes", &max_message);
     let processed = NewTopic::new(
         &config.processed_topic,
         config.processed_partitions,
         TopicReplication::Fixed(config.replication_factor),
     )
     .set("min.insync.replicas", &min_insync)
-    .set("retention.ms", &processed_retention);
+    .set("retention.ms", &processed_retention)
+    .set("max.message.bytes", &max_message);
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let results = admin.create_topics([&raw, &processed], &options).await.map_err(backend)?;
     for result in results {

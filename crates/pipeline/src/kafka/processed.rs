@@ -1,6 +1,8 @@
 //! The processed-posts topic: [`KafkaPublisher`] writes what each batch
 //! applied, and [`ProcessedConsumer`] (a feed node) follows it from the end.
 
+use serde_json::value::RawValue;
+
 use super::*;
 
 /// One post on the processed topic.
@@ -25,7 +27,8 @@ impl WirePost {
     }
 }
 
-/// One message of the processed topic: part of one processor batch.
+/// One message of the processed topic, as a feed node reads it: part of
+/// one processor batch.
 #[derive(Default, Serialize, Deserialize)]
 struct ProcessedMessage {
     inserted: Vec<WirePost>,
@@ -33,9 +36,26 @@ struct ProcessedMessage {
     deleted: Vec<WirePost>,
 }
 
-impl ProcessedMessage {
+/// One message of the processed topic, as the publisher builds it: its
+/// posts already serialized, so that its size is known as it grows.
+#[derive(Default, Serialize)]
+struct OutgoingMessage {
+    inserted: Vec<Box<RawValue>>,
+    updated: Vec<Box<RawValue>>,
+    deleted: Vec<Box<RawValue>>,
+    #[serde(skip)]
+    bytes: usize,
+}
+
+impl OutgoingMessage {
     fn len(&self) -> usize {
         self.inserted.len() + self.updated.len() + self.deleted.len()
+    }
+
+    /// Whether `post_bytes` more would take this message past a message's
+    /// budget (a message always takes its first post, whatever its size).
+    fn is_full_for(&self, post_bytes: usize) -> bool {
+        self.len() > 0 && (self.len() >= POSTS_PER_MESSAGE || self.bytes + post_bytes > MESSAGE_BUDGET_BYTES)
     }
 }
 
@@ -43,7 +63,10 @@ impl ProcessedMessage {
 ///
 /// A batch is split by post id over the topic's partitions (so the changes
 /// of one post stay in order across batches) into messages of at most
-/// [`POSTS_PER_MESSAGE`] posts.
+/// [`POSTS_PER_MESSAGE`] posts and, past their first post, at most
+/// [`MESSAGE_BUDGET_BYTES`]: normalized posts can be large (a 25,000-character
+/// X post with a quoted one and their media), and a message over the topic's
+/// `max.message.bytes` could never be sent.
 #[derive(Clone)]
 pub struct KafkaPublisher {
     producer: FutureProducer,
@@ -64,17 +87,19 @@ impl KafkaPublisher {
 
     /// Sends one batch and waits until Kafka acknowledged it.
     pub async fn send(&self, applied: &Applied) -> Result<(), LogError> {
-        let mut by_partition: HashMap<u32, Vec<ProcessedMessage>> = HashMap::new();
+        let mut by_partition: HashMap<u32, Vec<OutgoingMessage>> = HashMap::new();
         let lists = [(&applied.inserted, 0usize), (&applied.updated, 1), (&applied.deleted, 2)];
         for (posts, list_idx) in lists {
             for stored in posts {
+                let wire = serde_json::value::to_raw_value(&WirePost::from_stored(stored)).map_err(backend)?;
+                let post_bytes = wire.get().len() + 1;
                 let partition = partition_for(&stored.post.id, self.partitions);
                 let messages = by_partition.entry(partition).or_default();
-                if messages.last().is_none_or(|message| message.len() >= POSTS_PER_MESSAGE) {
-                    messages.push(ProcessedMessage::default());
+                if messages.last().is_none_or(|message| message.is_full_for(post_bytes)) {
+                    messages.push(OutgoingMessage::default());
                 }
                 if let Some(message) = messages.last_mut() {
-                    let wire = WirePost::from_stored(stored);
+                    message.bytes += post_bytes;
                     match list_idx {
                         0 => message.inserted.push(wire),
                         1 => message.updated.push(wire),
