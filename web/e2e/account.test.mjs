@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchBrowser, newestMail, startServer, tokenFromMail, waitFor } from './harness.mjs';
+import { launchBrowser, logIn, mailTo, signUp, startServer, tokenFromMail, waitFor } from './harness.mjs';
 
 let server;
 let browser;
@@ -62,16 +62,6 @@ async function apiRefresh(refreshToken) {
     body: JSON.stringify({ refresh_token: refreshToken }),
   });
   return { status: response.status, body: await response.json().catch(() => null) };
-}
-
-/** Logs in through the account dialog and waits until the page says so. */
-async function logIn(page, email, password) {
-  await page.locator('.account-button').click();
-  const dialog = page.getByRole('dialog');
-  await dialog.getByLabel('E-mail').fill(email);
-  await dialog.getByLabel('Password').fill(password);
-  await dialog.getByRole('button', { name: 'Log in' }).click();
-  await waitFor(async () => (await page.locator('#app').getAttribute('data-signed-in')) === 'true', 10_000, 'sign-in');
 }
 
 /** The refresh endpoint's status from inside a page (its cookie). */
@@ -170,17 +160,7 @@ describe('decks and accounts', () => {
     const password = 'first-purple-ocean-7';
     const changed = 'second-purple-ocean-8';
     const { context, page } = await openDeck();
-    await page.locator('.account-button').click();
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByLabel('E-mail').fill(email);
-    await page.getByLabel('New password').fill(password);
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByText('Check your e-mail').waitFor();
-    const firstMail = await waitFor(async () => {
-      const text = await newestMail(server.dataDir);
-      return text && text.includes(email) ? text : null;
-    }, 15_000, 'the first confirmation mail');
-    const firstToken = tokenFromMail(firstMail, 'verify');
+    const firstToken = tokenFromMail(await signUp(page, server.dataDir, email, password), 'verify');
 
     // The first mail is lost: login says the address may be unconfirmed and offers a resend.
     await page.getByRole('dialog').getByRole('button', { name: 'Log in' }).first().click();
@@ -193,11 +173,11 @@ describe('decks and accounts', () => {
     await dialog.getByLabel('E-mail').fill(email);
     await dialog.getByRole('button', { name: 'Resend the confirmation e-mail' }).click();
     await dialog.getByText('we sent it a new link').waitFor();
-    const token = await waitFor(async () => {
-      const text = await newestMail(server.dataDir);
-      const found = text && text.includes(email) ? tokenFromMail(text, 'verify') : null;
-      return found && found !== firstToken ? found : null;
-    }, 15_000, 'a second confirmation mail with a new link');
+    const secondMail = await mailTo(server.dataDir, email, 'a second confirmation mail with a new link', (text) => {
+      const found = tokenFromMail(text, 'verify');
+      return found !== null && found !== firstToken;
+    });
+    const token = tokenFromMail(secondMail, 'verify');
     await page.goto(`${server.baseUrl}/#/verify?token=${encodeURIComponent(token)}`);
     await dialog.getByLabel('Password').fill(password);
     await dialog.getByRole('button', { name: 'Confirm e-mail' }).click();

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchBrowser, newestMail, screenshotsDir, startServer, tokenFromMail, waitFor } from './harness.mjs';
+import { launchBrowser, logIn, screenshotsDir, signUp, startServer, tokenFromMail, waitFor } from './harness.mjs';
 
 let server;
 let browser;
@@ -559,17 +559,7 @@ describe('the deck', () => {
     const email = `fan${Date.now()}@example.com`;
     const password = 'purple-ocean-7-seven';
     const { context, page } = await openDeck();
-    await page.locator('.account-button').click();
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByLabel('E-mail').fill(email);
-    await page.getByLabel('New password').fill(password);
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByText('Check your e-mail').waitFor();
-
-    const mail = await waitFor(async () => {
-      const text = await newestMail(server.dataDir);
-      return text && text.includes(email) ? text : null;
-    }, 15_000, 'the verification mail');
+    const mail = await signUp(page, server.dataDir, email, password);
     const token = tokenFromMail(mail, 'verify');
     assert.ok(token, 'the mail holds a #/verify?token= link');
 
@@ -638,10 +628,7 @@ describe('the deck', () => {
 
     const other = await openDeck();
     assert.equal(await other.page.getByRole('feed', { name: '#ARMY', exact: true }).count(), 0);
-    await other.page.locator('.account-button').click();
-    await other.page.getByLabel('E-mail').fill(email);
-    await other.page.getByLabel('Password').fill(password);
-    await other.page.getByRole('dialog').getByRole('button', { name: 'Log in' }).click();
+    await logIn(other.page, email, password);
     await other.page.getByRole('feed', { name: '#ARMY', exact: true }).waitFor();
     // The other named deck came too, with its mutes.
     await other.page.keyboard.press('Escape');

@@ -99,3 +99,32 @@ export function tokenFromMail(mail, route) {
   const match = new RegExp(`#/${route}\\?token=([A-Za-z0-9_\\-.~%]+)`).exec(unfolded);
   return match ? decodeURIComponent(match[1]) : null;
 }
+
+/** The newest mail in the outbox that names `email` (and passes `accept`), waited for. */
+export function mailTo(dataDir, email, what, accept = () => true) {
+  return waitFor(async () => {
+    const text = await newestMail(dataDir);
+    return text && text.includes(email) && accept(text) ? text : null;
+  }, 15_000, what);
+}
+
+/** Signs up through the account dialog; returns the confirmation mail the server sent. */
+export async function signUp(page, dataDir, email, password) {
+  await page.locator('.account-button').click();
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('New password').fill(password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByText('Check your e-mail').waitFor();
+  return mailTo(dataDir, email, 'the confirmation mail');
+}
+
+/** Logs in through the account dialog and waits until the page says so. */
+export async function logIn(page, email, password) {
+  await page.locator('.account-button').click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('E-mail').fill(email);
+  await dialog.getByLabel('Password').fill(password);
+  await dialog.getByRole('button', { name: 'Log in' }).click();
+  await waitFor(async () => (await page.locator('#app').getAttribute('data-signed-in')) === 'true', 10_000, 'sign-in');
+}

@@ -5,7 +5,6 @@
 // the deck is `TopBar`; the row of columns is `DeckView`.
 
 import { ApiError, fetchTimeline } from '../api';
-import type { ServerMessage } from '../bindings/ServerMessage';
 import { clearLocalDecks, deckFromLink, loadLibrary, MAX_DECKS, loadServerLibrary, persistDeck, pushDeckNow, saveLibrary, type DeckConfig, type DeckLibrary } from '../deck';
 import { addDeck, freshLibrary, openDeck, removeDeck, renameDeck, storeOpenDeck } from '../logic/library';
 import { DecksDialog } from './DecksDialog';
@@ -80,7 +79,7 @@ export class App {
     });
     this.stream = new Stream({
       open: () => this.view.subscribeAll(),
-      message: (message) => this.onMessage(message),
+      message: (message) => this.view.dispatch(message),
       state: (state, detail) => this.onStreamState(state, detail),
     });
     this.view = new DeckView(openDeck(this.library), { stream: this.stream, cards: this.cards, toast: this.toast, saved: () => this.save() });
@@ -164,10 +163,6 @@ export class App {
     this.streamDetail = state === 'offline' && detail.retryAt ? t.retryIn(Math.max(1, Math.round((detail.retryAt - Date.now()) / 1000))) : '';
     this.topBar.showConnection(state, [detail.reason ?? '', this.streamDetail]);
     if (state === 'offline') this.view.offline([detail.reason, this.streamDetail].filter(Boolean).join(', '));
-  }
-
-  private onMessage(message: ServerMessage): void {
-    this.view.dispatch(message);
   }
 
   // ----- accounts -----
