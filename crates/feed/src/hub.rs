@@ -491,6 +491,16 @@ impl Hub {
         }
     }
 
+    /// Drops every column and tells each connection to resync it.
+    fn resync_all(&self) {
+        let subscriptions: Vec<SubscriptionId> = self.read().columns.keys().copied().collect();
+        tracing::warn!(
+            n_columns = subscriptions.len(),
+            "changes were lost on the way to the live feed: every column resyncs"
+        );
+        self.drop_columns(&subscriptions);
+    }
+
     /// Removes dropped columns and queues a `resync` signal for each.
     fn drop_columns(&self, subscriptions: &[SubscriptionId]) {
         if subscriptions.is_empty() {
@@ -554,7 +564,13 @@ impl Hub {
     /// Fans out what a processor batch changed. Never waits on a reader,
     /// and holds the hub's lock only while matching. Returns the number of
     /// frames queued.
+    /// A batch with [`Applied::gap`] first drops every column and queues a
+    /// `resync` for each: changes were lost on the way to this hub, and only
+    /// the store has them.
     pub fn publish(&self, applied: &Applied) -> usize {
+        if applied.gap {
+            self.resync_all();
+        }
         let matched = self.match_batch(applied);
         let mut overflowed: Vec<SubscriptionId> = Vec::new();
         let mut n_frames = 0;
@@ -754,6 +770,35 @@ mod tests {
         assert_eq!(bodies.len(), 2);
         assert!(Arc::ptr_eq(&bodies[0], &bodies[1]), "one body shared by both columns");
         assert_eq!(hub.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn a_gap_resyncs_every_column_of_every_connection() {
+        let hub = Hub::new(HubConfig::default());
+        let (first, mut first_rx, first_signals) = hub.connect();
+        let (second, mut second_rx, second_signals) = hub.connect();
+        hub.subscribe(first, "a", bts(), None).unwrap_or_else(|error| panic!("{error:?}"));
+        hub.subscribe(first, "b", Query::parse("post").unwrap_or_else(|error| panic!("{error}")), None)
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        // A column still catching up is resynced too.
+        hub.subscribe(second, "c", bts(), Some(model::Cursor::new(0, ""))).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(hub.publish(&batch(1..2)), 2);
+        assert_eq!(drain(&mut first_rx, &first_signals).len(), 2);
+
+        // Posts lost on the way: nothing says which columns they matched.
+        assert_eq!(hub.publish(&Applied { gap: true, ..Applied::default() }), 0);
+        let mut first_resyncs = resyncs(&first_signals);
+        first_resyncs.sort();
+        assert_eq!(first_resyncs, ["a", "b"]);
+        assert_eq!(resyncs(&second_signals), ["c"]);
+        // The columns left the hub: later posts go nowhere until each
+        // column subscribes again (with `since`, from its resync).
+        assert_eq!(hub.publish(&batch(2..3)), 0);
+        assert!(drain(&mut first_rx, &first_signals).is_empty());
+        assert!(drain(&mut second_rx, &second_signals).is_empty());
+        assert_eq!(hub.queued_bytes(), 0, "the buffered catch-up frames were freed");
+        hub.subscribe(first, "a", bts(), None).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(hub.publish(&batch(3..4)), 1);
     }
 
     #[test]

@@ -310,6 +310,10 @@ pub struct Applied {
     pub updated: Vec<StoredPost>,
     /// Posts removed by a delete (including retweets of a deleted original).
     pub deleted: Vec<StoredPost>,
+    /// Some changes of a stored batch could not be handed on to the live
+    /// feed (the processed topic refused them for good): every live column
+    /// must resync, reading what it missed from the store.
+    pub gap: bool,
 }
 
 /// The position of a post in a timeline: newest first by creation time, ties

@@ -33,6 +33,11 @@ pub enum LogError {
     /// never retried, so the stage stops the process and names it.
     #[error("{0}")]
     Stopped(String),
+    /// The log refused these records for good (on Kafka: a message larger
+    /// than the topic's `max.message.bytes`, or one the broker calls
+    /// invalid): sending them again cannot succeed, so it is never retried.
+    #[error("refused by the log: {0}")]
+    Rejected(String),
 }
 
 /// A partitioned, offset-addressed log with consumer groups.

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use model::{PostEvent, RawRecord};
-use store::{Applied, PostStore, WriteBatch};
+use model::{Applied, PostEvent, RawRecord};
+use store::{PostStore, WriteBatch};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use trends::{TrendEvent, TrendStore};
@@ -15,11 +15,20 @@ use crate::health::{Stage, Transient, retry};
 use crate::{Log, LogError, Metrics};
 
 /// Where processed changes go once they are durable: the live feed (in one
-/// process) or the processed-posts topic that feed nodes consume. An error
-/// is retried (the processor commits nothing past an unpublished batch).
+/// process) or the processed-posts topic that feed nodes consume. A
+/// transient error is retried (the processor commits nothing past an
+/// unpublished batch); [`LogError::Rejected`] is answered with
+/// [`Publisher::publish_gap`].
 #[async_trait::async_trait]
 pub trait Publisher: Send + Sync {
     async fn publish(&self, published: &Published) -> Result<(), LogError>;
+
+    /// Tells every live column that changes of a stored batch will never
+    /// reach it, so that it resyncs from the store: what the processor does
+    /// when [`Publisher::publish`] refused the batch for good.
+    async fn publish_gap(&self) -> Result<(), LogError> {
+        self.publish(&Arc::new(Applied { gap: true, ..Applied::default() })).await
+    }
 }
 
 /// What one processor batch changed.
@@ -225,10 +234,32 @@ impl Processor {
         self.metrics.posts_stored.inc_by(applied.inserted.len() as u64);
         self.metrics.posts_deleted.inc_by(applied.deleted.len() as u64);
         let published: Published = Arc::new(applied);
-        if retry(stage, "publish", shutdown, || self.publisher.publish(&published)).await?.is_none() {
-            return Ok(false);
+        match retry(stage, "publish", shutdown, || self.publisher.publish(&published)).await {
+            Ok(Some(())) => Ok(true),
+            Ok(None) => Ok(false),
+            Err(LogError::Rejected(reason)) => {
+                // Stored, but the live feed can never take it (e.g. a message
+                // over the broker's size limit): retrying would stall every
+                // column for good, and skipping it would leave them a silent
+                // gap. Every live column resyncs from the store instead.
+                let ids: Vec<&str> = [&published.inserted, &published.updated, &published.deleted]
+                    .into_iter()
+                    .flatten()
+                    .take(5)
+                    .map(|stored| stored.post.id.as_str())
+                    .collect();
+                tracing::error!(
+                    stage = stage.name(),
+                    %reason,
+                    n_posts = published.inserted.len() + published.updated.len() + published.deleted.len(),
+                    first_ids = ?ids,
+                    "the live feed refused a stored batch for good; every live column is told to resync"
+                );
+                self.metrics.publish_gaps.inc();
+                Ok(retry(stage, "publish a gap", shutdown, || self.publisher.publish_gap()).await?.is_some())
+            }
+            Err(error) => Err(error.into()),
         }
-        Ok(true)
     }
 }
 
@@ -454,6 +485,74 @@ mod tests {
         // The position moves past the bad record too: it is not parsed again.
         let checkpoints: Vec<_> = batch.checkpoints.iter().map(|(_, checkpoint)| checkpoint.as_str()).collect();
         assert_eq!(checkpoints, ["c1", "c2", "c3"]);
+    }
+
+    /// A publisher whose feed refuses every batch for good (as Kafka refuses
+    /// a message over the topic's `max.message.bytes`) but takes gaps.
+    #[derive(Default)]
+    struct RefusingPublisher {
+        calls: std::sync::Mutex<Vec<&'static str>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Publisher for RefusingPublisher {
+        async fn publish(&self, published: &Published) -> Result<(), LogError> {
+            let mut calls = self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if published.gap {
+                calls.push("gap");
+                return Ok(());
+            }
+            calls.push("batch");
+            Err(LogError::Rejected("Broker: Message size too large".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_feed_refuses_for_good_is_stored_committed_and_resyncs_every_column() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let store = Arc::new(store::EmbeddedStore::open(dir.path()).unwrap_or_else(|error| panic!("{error}")));
+        let log = Arc::new(crate::EmbeddedLog::new(1, 100));
+        let payload = r#"{"data":{"id":"77","text":"hello #bts","author_id":"9","created_at":"2026-12-01T10:00:00.000Z"},"includes":{"users":[{"id":"9","username":"army","name":"Army"}]}}"#;
+        log.append(vec![RawRecord {
+            key: "77".into(),
+            origin: Origin { source: "replay:refused".into(), position: 1, checkpoint: None },
+            payload: payload.into(),
+            received_ms: None,
+        }])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        let publisher = Arc::new(RefusingPublisher::default());
+        let metrics = Metrics::new().unwrap_or_else(|error| panic!("{error}"));
+        let processor = Processor {
+            log: log.clone(),
+            store: store.clone(),
+            trends: Arc::new(trends::EmbeddedTrends::new()),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+            config: ProcessorConfig { max_wait: Duration::from_millis(10), ..ProcessorConfig::default() },
+        };
+        let health = crate::Health::new(Duration::from_secs(60));
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(processor.run(health.stage("processor"), shutdown.clone()));
+
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while metrics.records_processed.get() < 1 {
+            assert!(Instant::now() < deadline, "the refused batch was never committed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shutdown.cancel();
+        let outcome = running.await.unwrap_or_else(|error| panic!("{error}"));
+        assert!(outcome.is_ok(), "the processor went on: {outcome:?}");
+        // Refused once (never retried: it could not succeed), then a gap.
+        assert_eq!(*publisher.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), ["batch", "gap"]);
+        assert_eq!(metrics.publish_gaps.get(), 1);
+        // The post is stored, so the resynced columns read it from the store.
+        let stored = store.get(&["77".to_owned()]).await.unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(stored.len(), 1);
+        // And the log position moved past it: it is not processed again.
+        let mut consumer = log.consumer("deck-processors").await.unwrap_or_else(|error| panic!("{error}"));
+        let again = consumer.poll(10, Duration::from_millis(20)).await.unwrap_or_else(|error| panic!("{error}"));
+        assert!(again.is_empty(), "committed");
     }
 
     #[test]

@@ -347,6 +347,80 @@ async fn large_posts_cross_the_processed_topic_whole() {
     task.await.unwrap().unwrap();
 }
 
+/// An operator's processed topic that takes smaller messages than Deck
+/// sends (here 100 KB; Kafka's default is 1 MB): the broker refuses a
+/// batch's message for good. The publisher says so (`Rejected`, never
+/// retried: it cannot succeed), and the gap the processor sends instead
+/// reaches the feed nodes, as does a message they cannot decode: both tell
+/// every live column to resync from the store rather than leave it a silent
+/// hole. Before, the refusal was a transient error retried for ever, and an
+/// undecodable message was skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_broker_refuses_for_good_becomes_a_gap() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let Some(config) = config_or_skip("refused", 1) else {
+        return;
+    };
+    let config = KafkaConfig { processed_partitions: 1, ..config };
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &config.brokers).create().unwrap();
+    let small =
+        NewTopic::new(&config.processed_topic, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "100000");
+    for result in admin.create_topics([&small], &AdminOptions::new()).await.unwrap() {
+        result.unwrap();
+    }
+    let publisher = KafkaPublisher::connect(&config).await.unwrap();
+    let consumer = ProcessedConsumer::start(&config).await.unwrap();
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let shutdown = CancellationToken::new();
+    let sink = received.clone();
+    let task = tokio::spawn(consumer.run(
+        move |applied| {
+            let mut received = sink.lock().unwrap();
+            if applied.gap {
+                received.push("gap".into());
+            }
+            received.extend(applied.inserted.iter().map(|stored| stored.post.id.clone()));
+        },
+        shutdown.clone(),
+    ));
+
+    // ~300 KB that the producer's compression cannot shrink below the
+    // limit: Hangul syllables from a linear congruential sequence.
+    let mut seed: u32 = 7;
+    let noise: String = (0..100_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            char::from_u32(0xAC00 + (seed >> 16) % 11_172).unwrap()
+        })
+        .collect();
+    let mut large = stored_post("1");
+    large.post.text = noise;
+    let refused = publisher.publish(&Arc::new(Applied { inserted: vec![large], ..Applied::default() })).await;
+    assert!(matches!(refused, Err(pipeline::LogError::Rejected(_))), "{refused:?}");
+    publisher.publish_gap().await.unwrap();
+    publisher.publish(&Arc::new(Applied { inserted: vec![stored_post("2")], ..Applied::default() })).await.unwrap();
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &config.brokers).create().unwrap();
+    producer
+        .send(FutureRecord::<[u8], [u8]>::to(&config.processed_topic).payload(b"{not a batch"), Duration::from_secs(30))
+        .await
+        .map_err(|(error, _)| error)
+        .unwrap();
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while received.lock().unwrap().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "got only {:?}", received.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*received.lock().unwrap(), ["gap", "2", "gap"]);
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processed_batches_reach_every_feed_node() {
     let Some(config) = config_or_skip("processed", 1) else {

@@ -60,6 +60,10 @@ pub struct Metrics {
     pub frames_sent: IntCounter,
     /// Columns dropped for a slow reader (resync sent).
     pub resyncs: IntCounter,
+    /// Processor batches whose changes the live feed refused for good (a
+    /// processed-topic message too large for the broker): each was stored,
+    /// and every live column was told to resync instead.
+    pub publish_gaps: IntCounter,
 }
 
 impl Metrics {
@@ -83,6 +87,10 @@ impl Metrics {
         let sockets_open = IntGauge::new("sockets_open", "Open WebSocket connections")?;
         let frames_sent = IntCounter::new("frames_sent_total", "WebSocket frames sent")?;
         let resyncs = IntCounter::new("resyncs_total", "Columns dropped for a slow reader")?;
+        let publish_gaps = IntCounter::new(
+            "publish_gaps_total",
+            "Processor batches the live feed refused for good; every live column was told to resync",
+        )?;
         registry.register(Box::new(records_in.clone()))?;
         registry.register(Box::new(malformed.clone()))?;
         registry.register(Box::new(records_processed.clone()))?;
@@ -93,6 +101,7 @@ impl Metrics {
         registry.register(Box::new(sockets_open.clone()))?;
         registry.register(Box::new(frames_sent.clone()))?;
         registry.register(Box::new(resyncs.clone()))?;
+        registry.register(Box::new(publish_gaps.clone()))?;
         // The store's own counters (process-wide): unreadable entries skipped, posts refused.
         registry.register(Box::new(STORE_UNREADABLE_TOTAL.clone()))?;
         registry.register(Box::new(STORE_REFUSED_TOTAL.clone()))?;
@@ -114,6 +123,7 @@ impl Metrics {
             sockets_open,
             frames_sent,
             resyncs,
+            publish_gaps,
         })
     }
 }

@@ -249,7 +249,7 @@ async fn produce_all(
                         None => tokio::time::sleep(Duration::from_millis(5)).await,
                     }
                 }
-                Err((error, _)) => return Err(backend(error)),
+                Err((error, _)) => return Err(produce_error(error)),
             }
         }
     }
@@ -262,7 +262,22 @@ async fn produce_all(
 fn acknowledged(result: <DeliveryFuture as std::future::Future>::Output) -> Result<(), LogError> {
     match result {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err((error, _))) => Err(backend(error)),
+        Ok(Err((error, _))) => Err(produce_error(error)),
         Err(_) => Err(LogError::Backend("producer dropped a delivery".into())),
+    }
+}
+
+/// A failed send as a [`LogError`]: [`LogError::Rejected`] when the message
+/// itself is refused (sending it again cannot succeed), else transient.
+fn produce_error(error: KafkaError) -> LogError {
+    match error.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::MessageBatchTooLarge
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::BadMessage,
+        ) => LogError::Rejected(error.to_string()),
+        _ => backend(error),
     }
 }

@@ -34,6 +34,9 @@ struct ProcessedMessage {
     inserted: Vec<WirePost>,
     updated: Vec<WirePost>,
     deleted: Vec<WirePost>,
+    /// [`Applied::gap`]: changes were lost on the way, resync every column.
+    #[serde(default)]
+    gap: bool,
 }
 
 /// One message of the processed topic, as the publisher builds it: its
@@ -43,6 +46,8 @@ struct OutgoingMessage {
     inserted: Vec<Box<RawValue>>,
     updated: Vec<Box<RawValue>>,
     deleted: Vec<Box<RawValue>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    gap: bool,
     #[serde(skip)]
     bytes: usize,
 }
@@ -85,9 +90,15 @@ impl KafkaPublisher {
         Ok(KafkaPublisher { producer, topic: config.processed_topic.clone(), partitions })
     }
 
-    /// Sends one batch and waits until Kafka acknowledged it.
+    /// Sends one batch and waits until Kafka acknowledged it. A message the
+    /// broker refuses for good (over the topic's `max.message.bytes`) is
+    /// [`LogError::Rejected`]; others are transient.
     pub async fn send(&self, applied: &Applied) -> Result<(), LogError> {
         let mut by_partition: HashMap<u32, Vec<OutgoingMessage>> = HashMap::new();
+        if applied.gap {
+            // Every feed node reads every partition: one message tells them all.
+            by_partition.entry(0).or_default().push(OutgoingMessage { gap: true, ..OutgoingMessage::default() });
+        }
         let lists = [(&applied.inserted, 0usize), (&applied.updated, 1), (&applied.deleted, 2)];
         for (posts, list_idx) in lists {
             for stored in posts {
@@ -199,10 +210,14 @@ impl ProcessedConsumer {
                         inserted: batch.inserted.into_iter().map(WirePost::into_stored).collect(),
                         updated: batch.updated.into_iter().map(WirePost::into_stored).collect(),
                         deleted: batch.deleted.into_iter().map(WirePost::into_stored).collect(),
+                        gap: batch.gap,
                     }));
                 }
                 Err(error) => {
-                    tracing::warn!(partition = message.partition(), offset = message.offset(), %error, "undecodable processed batch skipped");
+                    // Its posts are lost to the live columns (they are in the
+                    // store): a gap, so that every column resyncs.
+                    tracing::warn!(partition = message.partition(), offset = message.offset(), %error, "undecodable processed batch: every live column resyncs");
+                    return Ok(Some(Applied { gap: true, ..Applied::default() }));
                 }
             }
         }
