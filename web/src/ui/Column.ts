@@ -1,23 +1,22 @@
 // Column: one post column. History over HTTP plus live posts over the
-// WebSocket, merged by the column model (logic/column.ts) and shown through a
-// virtual list. New posts wait behind "N new posts" while the reader is
-// scrolled down or hovering, so nothing moves under their eyes.
+// WebSocket (ColumnFeed, which talks to the server), merged by the column
+// model (logic/column.ts) and shown through a virtual list. New posts wait
+// behind "N new posts" while the reader is scrolled down or hovering, so
+// nothing moves under their eyes.
 
-import { ApiError, fetchTimeline } from '../api';
 import type { Post } from '../bindings/Post';
 import type { ServerMessage } from '../bindings/ServerMessage';
 import type { ColumnConfig } from '../deck';
-import { lang, t } from '../i18n';
-import { errorText } from '../logic/errors';
-import { backoffDelay } from '../logic/backoff';
+import { t } from '../i18n';
 import { shownPost, type DisplayItem } from '../logic/collapse';
 import { addLiveAt, appendOlder, emptyColumn, flushPendingOnTop, holdersOf, loadFirstPage, pendingCount, removePost, trimOldest, updateCounts, type ColumnData } from '../logic/column';
 import { DisplayList } from '../logic/display';
-import { inOverlap, newerCursor, RESUME_OVERLAP_POSTS, resumeCursor } from '../logic/cursor';
+import { newerCursor, RESUME_OVERLAP_POSTS } from '../logic/cursor';
 import { compileMutes, isMuted, mutesEmpty, type Mutes } from '../logic/mute';
 import { effectiveQuery } from '../logic/query';
 import { createSlowSampler, type SlowSampler } from '../logic/slow';
 import type { Stream } from '../stream';
+import { ColumnFeed, type FeedView, type Preloaded } from './ColumnFeed';
 import { ColumnHeader, type ColumnControls, type ColumnState } from './ColumnHeader';
 import { renderSettings } from './ColumnSettings';
 import { refreshTimes, renderCard, updateCardCounts, type CardHandlers } from './PostCard';
@@ -25,13 +24,13 @@ import { LiveBeat } from './beat';
 import { cancelFrame, nextFrame, type FrameTask } from './frame';
 import { VirtualList } from './VirtualList';
 
-const PAGE_SIZE = 40;
+export type { Preloaded } from './ColumnFeed';
+
 const TOP_SLACK_PX = 40;
 const LOAD_MORE_PX = 1200;
 /** Posts kept on screen at most; beyond MAX_SHOWN + TRIM_SLACK the oldest go (and come back as older pages). */
 const MAX_SHOWN = 600;
 const TRIM_SLACK = 100;
-const SUBSCRIBE_TIMEOUT_MS = 15_000;
 
 /** What a column needs from the deck. */
 export interface ColumnHost extends Omit<ColumnControls, 'toggleSettings' | 'retry'> {
@@ -41,12 +40,6 @@ export interface ColumnHost extends Omit<ColumnControls, 'toggleSettings' | 'ret
   notify(config: ColumnConfig, post: Post): void;
   /** The deck-wide mutes, applied with the column's own. */
   deckMutes(): string[];
-}
-
-/** A first page fetched before the column existed (the search box validates the query that way). */
-export interface Preloaded {
-  posts: Post[];
-  next: string | null;
 }
 
 /** A live post column. */
@@ -88,22 +81,13 @@ export class Column {
   private readonly beat: LiveBeat;
   private footerText: string | null = null;
   private footerTop = -1;
-  private generation = 0;
-  private state: ColumnState = 'loading';
-  private stateDetail = '';
+  private shownState: ColumnState | null = null;
+  private shownDetail = '';
   private hovering = false;
-  private loadingOlder = false;
-  private historyLoaded = false;
-  private subscribed = false;
-  private catchingUp = false;
-  /** The newest cursor the column held when it last resumed (the end of the overlap it asked for again). */
-  private resumedFrom: string | null = null;
-  private failures = 0;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private subscribeTimer: ReturnType<typeof setTimeout> | undefined;
   private mutes: Mutes;
   private sampler: SlowSampler | null;
-  private abort: AbortController | null = null;
+  /** The conversation with the server: first page, subscription, catch-up, resync, older pages. */
+  private readonly feed: ColumnFeed;
 
   constructor(
     public config: ColumnConfig,
@@ -151,7 +135,46 @@ export class Column {
     this.mutes = compileMutes([...(config.filters.mutes ?? []), ...host.deckMutes()]);
     this.display = new DisplayList(this.displayOptions());
     this.sampler = config.filters.slow ? createSlowSampler(config.filters.slow) : null;
-    this.start(preloaded);
+    this.feed = new ColumnFeed(config.id, this.feedView(), host.stream);
+    this.feed.start(preloaded);
+  }
+
+  /** What the feed hands the column, and asks of it. */
+  private feedView(): FeedView {
+    return {
+      query: () => this.query,
+      resumePoint: () => ({
+        newest: this.data.newest,
+        held: [...this.data.pending.slice(0, RESUME_OVERLAP_POSTS), ...this.data.shown.slice(0, RESUME_OVERLAP_POSTS)].map((post) => post.cursor),
+      }),
+      olderCursor: () => (this.data.hasMore ? this.data.next : null),
+      empty: () => this.data.shown.length === 0 && this.data.pending.length === 0,
+      firstPage: (posts, next) => {
+        this.data = loadFirstPage(this.data, posts, next);
+        this.rebuild = true;
+        this.refresh();
+      },
+      olderPage: (posts, next) => {
+        const { added, atEnd } = appendOlder(this.data, posts, next);
+        if (atEnd) this.display.addOldest(added);
+        else this.rebuild = true;
+        this.refresh();
+      },
+      backfill: (posts, next) => {
+        for (const post of posts) addLiveAt(this.data, post, false);
+        this.rebuild = true;
+        if (this.data.next === null) {
+          this.data.next = next;
+          this.data.hasMore = next !== null;
+        }
+        this.refresh();
+      },
+      post: (post, live) => this.onLivePost(post, live),
+      changed: () => {
+        this.updateFooter();
+        this.updateState();
+      },
+    };
   }
 
   private displayOptions(): { collapse: boolean; hidden?: (post: Post) => boolean } {
@@ -164,19 +187,14 @@ export class Column {
     return effectiveQuery(this.config.query, this.config.filters);
   }
 
-  /** The subscription id of the current generation (stale frames are ignored). */
-  private get subscriptionId(): string {
-    return `${this.config.id}~${this.generation}`;
-  }
-
   /** Whether a server frame belongs to this column's current subscription. */
   owns(subscriptionId: string): boolean {
-    return subscriptionId === this.subscriptionId;
+    return this.feed.owns(subscriptionId);
   }
 
   /** Whether a frame belongs to any generation of this column. */
   ownsAny(subscriptionId: string): boolean {
-    return subscriptionId.startsWith(`${this.config.id}~`);
+    return this.feed.ownsAny(subscriptionId);
   }
 
   private atTop(): boolean {
@@ -187,159 +205,29 @@ export class Column {
     return this.hovering || !this.atTop() || this.settings !== null;
   }
 
-  /** Loads the first page (unless given) and subscribes. */
-  private start(preloaded?: Preloaded): void {
-    this.generation++;
-    this.subscribed = false;
-    this.historyLoaded = false;
-    this.catchingUp = false;
-    clearTimeout(this.retryTimer);
-    this.abort?.abort();
-    this.setState('loading');
-    if (preloaded) {
-      this.onFirstPage(preloaded.posts, preloaded.next);
-      return;
-    }
-    const generation = this.generation;
-    const abort = new AbortController();
-    this.abort = abort;
-    fetchTimeline(this.query, null, PAGE_SIZE, abort.signal).then(
-      (page) => {
-        if (generation === this.generation) this.onFirstPage(page.posts, page.next);
-      },
-      (error) => {
-        if (generation === this.generation) this.onHttpError(error, () => this.start());
-      },
-    );
-  }
-
-  private onFirstPage(posts: Post[], next: string | null): void {
-    this.failures = 0;
-    this.data = loadFirstPage(this.data, posts, next);
-    this.rebuild = true;
-    this.historyLoaded = true;
-    this.el.setAttribute('aria-busy', 'false');
-    this.refresh();
-    this.subscribe();
-  }
-
-  private onHttpError(error: unknown, retry: () => void): void {
-    if ((error as Error)?.name === 'AbortError') return;
-    clearTimeout(this.retryTimer);
-    if (error instanceof ApiError && error.status === 429) {
-      const seconds = error.retryAfterSeconds ?? 5;
-      this.setState('rate_limited', t.retryIn(seconds));
-      this.retryTimer = setTimeout(retry, seconds * 1000);
-      return;
-    }
-    const message = error instanceof ApiError ? errorText(error.body.code, error.body.error, lang()) : String(error);
-    this.setState('failed', message);
-    this.el.setAttribute('aria-busy', 'false');
-    // A bad query will not get better by itself; anything else is retried with backoff.
-    if (error instanceof ApiError && error.status === 400) return;
-    this.failures++;
-    this.retryTimer = setTimeout(retry, backoffDelay(this.failures, Math.random(), 1000, 60_000));
-  }
-
-  /** Subscribes (or resubscribes after a reconnect) a little before the newest cursor (`resumeCursor`); posts it holds already are dropped. */
+  /** Subscribes again (after the stream reconnected). */
   subscribe(): void {
-    if (!this.historyLoaded) return;
-    clearTimeout(this.subscribeTimer);
-    this.subscribed = false;
-    const held = [...this.data.pending.slice(0, RESUME_OVERLAP_POSTS), ...this.data.shown.slice(0, RESUME_OVERLAP_POSTS)].map((post) => post.cursor);
-    const since = this.data.newest ? resumeCursor(this.data.newest, held) : undefined;
-    this.resumedFrom = this.data.newest;
-    const sent = this.host.stream.send({ type: 'subscribe', column: this.subscriptionId, q: this.query, ...(since ? { since } : {}) });
-    if (!sent) {
-      this.setState(this.host.stream.state === 'offline' ? 'offline' : 'connecting');
-      return;
-    }
-    this.catchingUp = since !== undefined;
-    this.setState(this.catchingUp ? 'catching_up' : 'connecting');
-    const generation = this.generation;
-    this.subscribeTimer = setTimeout(() => {
-      if (generation === this.generation && (this.state === 'connecting' || this.state === 'catching_up')) {
-        this.setState('failed', 'no answer from the server');
-        this.retryTimer = setTimeout(() => this.subscribe(), 5_000);
-      }
-    }, SUBSCRIBE_TIMEOUT_MS);
+    this.feed.subscribe();
   }
 
   /** The stream went down: the column waits for it, with the reason on show. */
   offline(detail: string): void {
-    clearTimeout(this.subscribeTimer);
-    this.subscribed = false;
-    if (this.historyLoaded || this.state !== 'failed') this.setState('offline', detail);
+    this.feed.offline(detail);
   }
 
   /** Handles a frame addressed to this column. */
   handle(message: ServerMessage): void {
-    switch (message.type) {
-      case 'subscribed':
-        this.subscribed = true;
-        if (!this.catchingUp) {
-          clearTimeout(this.subscribeTimer);
-          this.updateState();
-          // Without `since` (the column was empty) a post stored between the history
-          // request and the subscription could fall in the gap: look once more.
-          if (this.data.shown.length === 0 && this.data.pending.length === 0) this.backfillEmpty();
-        }
-        break;
-      case 'caught_up':
-        clearTimeout(this.subscribeTimer);
-        this.catchingUp = false;
-        this.failures = 0;
-        this.updateState();
-        break;
-      case 'post':
-        this.onLivePost(message.post);
-        break;
-      case 'resync':
-        this.reload();
-        break;
-      case 'error':
-        clearTimeout(this.subscribeTimer);
-        this.setState('failed', errorText(message.code, message.message, lang()));
-        break;
-      default:
-        break;
-    }
+    this.feed.handle(message);
   }
 
-  private backfillEmpty(): void {
-    const generation = this.generation;
-    fetchTimeline(this.query, null, PAGE_SIZE).then((page) => {
-      if (generation !== this.generation) return;
-      for (const post of page.posts) addLiveAt(this.data, post, false);
-      this.rebuild = true;
-      if (this.data.next === null) {
-        this.data.next = page.next;
-        this.data.hasMore = page.next !== null;
-      }
-      this.refresh();
-    }, () => undefined);
-  }
-
-  /** Reloads from history after `resync`, keeping held-back posts, then resubscribes since the newest. */
+  /** Reloads from history (as after `resync`), keeping held-back posts, then resubscribes since the newest. */
   reload(): void {
-    this.generation++;
-    const generation = this.generation;
-    this.setState('catching_up');
-    fetchTimeline(this.query, null, PAGE_SIZE).then(
-      (page) => {
-        if (generation !== this.generation) return;
-        this.onFirstPage(page.posts, page.next);
-      },
-      (error) => {
-        if (generation === this.generation) this.onHttpError(error, () => this.reload());
-      },
-    );
+    this.feed.reload();
   }
 
-  private onLivePost(post: Post): void {
-    const live = !this.catchingUp;
+  private onLivePost(post: Post, live: boolean): void {
     // The overlap a slow-mode column asked for again was sampled already.
-    if (!live && this.sampler && inOverlap(post.cursor, this.resumedFrom)) return;
+    if (!live && this.sampler && this.feed.inResumeOverlap(post.cursor)) return;
     if (live && this.sampler && !this.sampler.accept(Date.now())) {
       // Not shown, but resuming must still start after it.
       this.data.newest = newerCursor(this.data.newest, post.cursor);
@@ -500,7 +388,8 @@ export class Column {
   }
 
   private updateFooter(): void {
-    const text = this.loadingOlder ? t.loadingOlder : this.list.length === 0 && this.historyLoaded ? t.empty : !this.data.hasMore && this.historyLoaded ? t.endOfHistory : '';
+    const loaded = this.feed.loaded;
+    const text = this.feed.loadingOlder ? t.loadingOlder : this.list.length === 0 && loaded ? t.empty : !this.data.hasMore && loaded ? t.endOfHistory : '';
     if (this.footerText !== text) {
       this.footer.textContent = text;
       this.footerText = text;
@@ -529,45 +418,25 @@ export class Column {
 
   /** Loads the next older page of history. */
   loadOlder(): void {
-    if (this.loadingOlder || !this.historyLoaded || !this.data.hasMore || !this.data.next) return;
-    this.loadingOlder = true;
-    this.updateFooter();
-    const generation = this.generation;
-    fetchTimeline(this.query, this.data.next, PAGE_SIZE).then(
-      (page) => {
-        this.loadingOlder = false;
-        if (generation !== this.generation) return;
-        const { added, atEnd } = appendOlder(this.data, page.posts, page.next);
-        if (atEnd) this.display.addOldest(added);
-        else this.rebuild = true;
-        this.refresh();
-      },
-      (error) => {
-        this.loadingOlder = false;
-        if (generation === this.generation) this.onHttpError(error, () => this.loadOlder());
-      },
-    );
+    this.feed.loadOlder();
   }
 
-  private setState(state: ColumnState, detail = ''): void {
-    this.state = state;
-    this.stateDetail = detail;
-    this.renderState();
-  }
-
-  /** Recomputes live/paused from the reader's position. */
+  /** Shows the feed's state, as paused while the reader holds new posts back. */
   private updateState(): void {
-    const settled = this.state === 'live' || this.state === 'paused' || this.state === 'connecting' || this.state === 'catching_up';
-    if (settled && this.subscribed && !this.catchingUp) {
+    let state: ColumnState = this.feed.state;
+    let detail = this.feed.detail;
+    if (state === 'live') {
       const pending = pendingCount(this.data);
-      this.state = this.holding() && (pending > 0 || !this.atTop() || this.hovering) ? 'paused' : 'live';
-      this.stateDetail = this.state === 'paused' && pending > 0 ? t.newPosts(pending) : '';
+      if (this.holding() && (pending > 0 || !this.atTop() || this.hovering)) {
+        state = 'paused';
+        detail = pending > 0 ? t.newPosts(pending) : '';
+      }
     }
-    this.renderState();
-  }
-
-  private renderState(): void {
-    this.header.setState(this.state, this.stateDetail);
+    this.el.setAttribute('aria-busy', String(state === 'loading'));
+    if (state === this.shownState && detail === this.shownDetail) return;
+    this.shownState = state;
+    this.shownDetail = detail;
+    this.header.setState(state, detail);
   }
 
   /** A post this column holds (itself, or shown inside a retweet or quote), by id. */
@@ -629,17 +498,16 @@ export class Column {
 
   /** Starts over from the first page (after a change of query, or Retry). */
   restart(): void {
-    this.host.stream.send({ type: 'unsubscribe', column: this.subscriptionId });
     this.data = emptyColumn();
     this.rebuild = true;
-    this.failures = 0;
     this.refresh();
-    this.start();
+    this.feed.restart();
   }
 
   /** Redraws after a language switch. */
   relabel(): void {
     this.header.relabel();
+    this.shownState = null;
     if (this.settings) this.toggleSettings();
     this.list.rerenderAll();
     this.refresh();
@@ -655,11 +523,7 @@ export class Column {
     cancelFrame(this.frameTask);
     this.visibility?.disconnect();
     this.beat.stop();
-    this.generation++;
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.subscribeTimer);
-    this.abort?.abort();
-    this.host.stream.send({ type: 'unsubscribe', column: this.subscriptionId });
+    this.feed.stop();
     this.el.remove();
   }
 }
