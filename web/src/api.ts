@@ -1,10 +1,20 @@
 // HTTP calls to Deck's API. Every answer is typed with the wire types
 // generated from the Rust `api` crate (src/bindings).
 
+import type { Deck } from './bindings/Deck';
+import type { EmailRequest } from './bindings/EmailRequest';
 import type { ErrorResponse } from './bindings/ErrorResponse';
+import type { LoginRequest } from './bindings/LoginRequest';
+import type { PasswordChangeRequest } from './bindings/PasswordChangeRequest';
+import type { RefreshRequest } from './bindings/RefreshRequest';
+import type { ResetConfirmRequest } from './bindings/ResetConfirmRequest';
+import type { SessionTokens } from './bindings/SessionTokens';
+import type { SignupRequest } from './bindings/SignupRequest';
+import type { StatusResponse } from './bindings/StatusResponse';
 import type { TicketResponse } from './bindings/TicketResponse';
 import type { TimelineResponse } from './bindings/TimelineResponse';
 import type { TrendsResponse } from './bindings/TrendsResponse';
+import type { VerifyRequest } from './bindings/VerifyRequest';
 
 /** An HTTP error answer, with the server's error body when it sent one. */
 export class ApiError extends Error {
@@ -75,37 +85,29 @@ export function fetchTicket(): Promise<TicketResponse> {
   return request<TicketResponse>('POST', '/api/stream/ticket', undefined, true);
 }
 
-/** Tokens from login and refresh; the web client's refresh token travels in an HttpOnly cookie instead. */
-export interface Tokens {
-  access_token: string;
-  refresh_token?: string;
-  expires_in: number;
-  refresh_expires_in: number;
-}
-
-/** The account endpoints. */
+/** The account endpoints; their bodies are the server's types (bindings). The web client's refresh token travels in an HttpOnly cookie. */
 export const auth = {
-  signup: (email: string, password: string) => request<unknown>('POST', '/api/auth/signup', { email, password }),
+  signup: (email: string, password: string) => request<StatusResponse>('POST', '/api/auth/signup', { email, password } satisfies SignupRequest),
   /** Confirms the address; only with the password chosen at sign-up (never on page load). */
-  verify: (token: string, password: string) => request<unknown>('POST', '/api/auth/verify', { token, password }),
-  resend: (email: string) => request<unknown>('POST', '/api/auth/resend', { email }),
+  verify: (token: string, password: string) => request<StatusResponse>('POST', '/api/auth/verify', { token, password } satisfies VerifyRequest),
+  resend: (email: string) => request<StatusResponse>('POST', '/api/auth/resend', { email } satisfies EmailRequest),
   changePassword: (currentPassword: string, newPassword: string) =>
-    request<unknown>('POST', '/api/auth/password', { current_password: currentPassword, new_password: newPassword }, true),
-  logoutEverywhere: () => request<unknown>('POST', '/api/auth/logout-all', undefined, true),
-  login: (email: string, password: string) => request<Tokens>('POST', '/api/auth/login', { email, password, refresh_cookie: true }),
+    request<StatusResponse>('POST', '/api/auth/password', { current_password: currentPassword, new_password: newPassword } satisfies PasswordChangeRequest, true),
+  logoutEverywhere: () => request<StatusResponse>('POST', '/api/auth/logout-all', undefined, true),
+  login: (email: string, password: string) => request<SessionTokens>('POST', '/api/auth/login', { email, password, refresh_cookie: true } satisfies LoginRequest),
   /** With the refresh cookie (sent by the browser, never read by a script). */
-  refresh: () => request<Tokens>('POST', '/api/auth/refresh', {}),
-  logout: () => request<unknown>('POST', '/api/auth/logout', {}, true),
-  resetRequest: (email: string) => request<unknown>('POST', '/api/auth/reset/request', { email }),
-  resetConfirm: (token: string, password: string) => request<unknown>('POST', '/api/auth/reset/confirm', { token, password }),
+  refresh: () => request<SessionTokens>('POST', '/api/auth/refresh', {} satisfies RefreshRequest),
+  logout: () => request<StatusResponse>('POST', '/api/auth/logout', {} satisfies RefreshRequest, true),
+  resetRequest: (email: string) => request<StatusResponse>('POST', '/api/auth/reset/request', { email } satisfies EmailRequest),
+  resetConfirm: (token: string, password: string) => request<StatusResponse>('POST', '/api/auth/reset/confirm', { token, password } satisfies ResetConfirmRequest),
 };
 
 /** `GET /api/me/deck`. */
-export function fetchSavedDeck<T>(): Promise<T> {
-  return request<T>('GET', '/api/me/deck', undefined, true);
+export function fetchSavedDeck(): Promise<Deck> {
+  return request<Deck>('GET', '/api/me/deck', undefined, true);
 }
 
 /** `PUT /api/me/deck`. */
-export function saveDeck(deck: unknown): Promise<unknown> {
-  return request<unknown>('PUT', '/api/me/deck', deck, true);
+export function saveDeck(deck: Deck): Promise<Deck> {
+  return request<Deck>('PUT', '/api/me/deck', deck, true);
 }

@@ -3,11 +3,15 @@
 // (PUT /api/me/deck) and restored from it on login on any device.
 
 import { fetchSavedDeck, saveDeck } from './api';
+import type { Deck } from './bindings/Deck';
+import type { DeckColumn } from './bindings/DeckColumn';
+import type { DeckLibrary as WireDeckLibrary } from './bindings/DeckLibrary';
+import type { NamedDeck as WireNamedDeck } from './bindings/NamedDeck';
 import type { ColumnFilters } from './logic/query';
 import { signedInEmail } from './session';
 
-/** Settings of one column that are not part of its query. */
-export interface ColumnExtras extends ColumnFilters {
+/** Settings of one column that are not part of its query (the server keeps them as given). */
+export type ColumnExtras = ColumnFilters & {
   /** `trends` for the trends column; absent for post columns. */
   kind?: 'trends';
   /** Trends window (`5m`, `1h`, `24h`). */
@@ -22,37 +26,19 @@ export interface ColumnExtras extends ColumnFilters {
   notify?: boolean;
   /** Media preview size (default large). */
   media_size?: 'off' | 'small' | 'large';
-}
+};
 
-/** One column as saved (the body of GET|PUT /api/me/deck holds a list of these). */
-export interface ColumnConfig {
-  id: string;
-  title: string;
-  /** The base query; filters are appended to it (logic/query.ts). */
-  query: string;
-  /** Width in pixels. */
-  width: number;
-  filters: ColumnExtras;
-}
+/** One column as saved: the wire's `DeckColumn` (generated from the server's type), whose `filters` the client types. */
+export type ColumnConfig = Omit<DeckColumn, 'filters'> & { filters: ColumnExtras };
 
-/** The saved deck. */
-export interface DeckConfig {
-  columns: ColumnConfig[];
-  /** Deck-wide mutes (words, /regex/, @account), applied to every column. */
-  mutes?: string[];
-}
+/** The open deck (the body of GET|PUT /api/me/deck without the library). */
+export type DeckConfig = Omit<Deck, 'columns' | 'library'> & { columns: ColumnConfig[] };
 
 /** A named deck of the reader's library. */
-export interface NamedDeck extends DeckConfig {
-  id: string;
-  name: string;
-}
+export type NamedDeck = Omit<WireNamedDeck, 'columns'> & { columns: ColumnConfig[] };
 
 /** Every deck of the reader (this browser's, and the account's when signed in), and which one is open. */
-export interface DeckLibrary {
-  current: string;
-  decks: NamedDeck[];
-}
+export type DeckLibrary = Omit<WireDeckLibrary, 'decks'> & { decks: NamedDeck[] };
 
 const LIBRARY_KEY = 'deck.library';
 /** Decks a library holds at most (`loadLibrary` keeps no more; `logic/library.ts` adds no more). */
@@ -181,9 +167,10 @@ let saveTimer: ReturnType<typeof setTimeout> | undefined;
  * What the server keeps (`PUT /api/me/deck`, docs/api.md): the open deck's
  * columns and mutes, and the whole library of named decks with theirs.
  */
-function serverSnapshot(deck: DeckConfig, library: DeckLibrary): unknown {
-  const body = { columns: deck.columns, ...(deck.mutes?.length ? { mutes: deck.mutes } : {}), library: { current: library.current, decks: library.decks } };
-  return JSON.parse(JSON.stringify(body));
+function serverSnapshot(deck: DeckConfig, library: DeckLibrary): Deck {
+  const body: Deck = { columns: deck.columns, ...(deck.mutes?.length ? { mutes: deck.mutes } : {}), library: { current: library.current, decks: library.decks } };
+  // A copy: the debounced save sends the deck as it was now.
+  return JSON.parse(JSON.stringify(body)) as Deck;
 }
 
 /** Saves the deck here at once and, when signed in, the library to the server shortly after (debounced). */
@@ -209,8 +196,9 @@ export async function pushDeckNow(deck: DeckConfig, library: DeckLibrary): Promi
  * deck as a library of one named `fallbackName`.
  */
 export async function loadServerLibrary(fallbackName: string): Promise<DeckLibrary | null> {
-  const saved = await fetchSavedDeck<{ library?: unknown } | null>();
-  const library = saved && typeof saved === 'object' ? sanitizeLibrary(saved.library, fallbackName) : null;
+  // Typed by the wire, but checked like any outside input.
+  const saved: unknown = await fetchSavedDeck();
+  const library = saved && typeof saved === 'object' && 'library' in saved ? sanitizeLibrary(saved.library, fallbackName) : null;
   if (library) return library;
   const deck = sanitizeDeck(saved);
   return deck && deck.columns.length > 0 ? libraryOf(deck, fallbackName) : null;

@@ -4,7 +4,8 @@
 // refreshes it a minute before it expires. Tabs take turns refreshing (a Web
 // Lock), and the server also forgives two refreshes at the same moment.
 
-import { ApiError, auth, setTokenProvider, type Tokens } from './api';
+import { ApiError, auth, setTokenProvider } from './api';
+import type { SessionTokens } from './bindings/SessionTokens';
 
 interface Stored {
   email: string;
@@ -49,7 +50,7 @@ function store(next: Stored | null): void {
   notify(wasSignedIn);
 }
 
-function fromTokens(email: string, tokens: Tokens): Stored {
+function fromTokens(email: string, tokens: SessionTokens): Stored {
   return { email, access: tokens.access_token, expiresAt: Date.now() + tokens.expires_in * 1000 };
 }
 

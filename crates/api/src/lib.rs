@@ -5,12 +5,77 @@
 //! `cargo test -p api` exports every type to `web/src/bindings/` with ts-rs,
 //! so the TypeScript client cannot drift from the server.
 
+pub mod account;
 pub mod client;
 
 use base64::Engine as _;
-use model::{Kind, MediaKind, StoredPost};
+use model::{Kind, MediaKind, Source, StoredPost};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+/// What a post is (`Post.kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum PostKind {
+    Post,
+    Retweet,
+    Quote,
+    Reply,
+}
+
+impl From<Kind> for PostKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Post => PostKind::Post,
+            Kind::Retweet => PostKind::Retweet,
+            Kind::Quote => PostKind::Quote,
+            Kind::Reply => PostKind::Reply,
+        }
+    }
+}
+
+/// The network a post came from (`Post.source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum PostSource {
+    X,
+    Bluesky,
+    Mastodon,
+    Demo,
+}
+
+impl From<Source> for PostSource {
+    fn from(source: Source) -> Self {
+        match source {
+            Source::X => PostSource::X,
+            Source::Bluesky => PostSource::Bluesky,
+            Source::Mastodon => PostSource::Mastodon,
+            Source::Demo => PostSource::Demo,
+        }
+    }
+}
+
+/// What a media item is (`Media.kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum MediaType {
+    Photo,
+    Video,
+    Gif,
+}
+
+impl From<MediaKind> for MediaType {
+    fn from(kind: MediaKind) -> Self {
+        match kind {
+            MediaKind::Photo => MediaType::Photo,
+            MediaKind::Video => MediaType::Video,
+            MediaKind::Gif => MediaType::Gif,
+        }
+    }
+}
 
 /// The author of a post.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -27,8 +92,7 @@ pub struct Author {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct Media {
-    /// `photo` | `video` | `gif`.
-    pub kind: String,
+    pub kind: MediaType,
     /// A photo: its full-size image, served by Deck (`/media/…`). A video or
     /// GIF: where to play it (the file on its network, else the post's page);
     /// open it in a new tab, never load it into the page.
@@ -147,8 +211,7 @@ pub struct ReplyTo {
 #[ts(export)]
 pub struct Post {
     pub id: String,
-    /// `post` | `retweet` | `quote` | `reply`.
-    pub kind: String,
+    pub kind: PostKind,
     pub text: String,
     pub lang: Option<String>,
     /// RFC 3339: the time Deck orders the post by, never later than when
@@ -182,8 +245,7 @@ pub struct Post {
     pub sensitive: bool,
     /// The post on its own network; null where there is none (demo posts).
     pub permalink: Option<String>,
-    /// `x` | `bluesky` | `mastodon` | `demo`.
-    pub source: String,
+    pub source: PostSource,
 
     pub reply_to: Option<ReplyTo>,
     /// A retweet's original, where known.
@@ -198,7 +260,7 @@ impl Post {
     fn from_domain(post: &model::Post) -> Post {
         Post {
             id: post.id.clone(),
-            kind: post.kind.as_str().to_owned(),
+            kind: post.kind.into(),
             text: post.text.clone(),
             lang: post.lang.clone(),
             created_at: post.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -235,7 +297,7 @@ impl Post {
                             .unwrap_or_default(),
                     };
                     Media {
-                        kind: media.kind.as_str().to_owned(),
+                        kind: media.kind.into(),
                         url,
                         preview_url: still,
                         width: media.width,
@@ -252,7 +314,7 @@ impl Post {
             }),
             sensitive: post.sensitive,
             permalink: post.permalink.clone(),
-            source: post.source.as_str().to_owned(),
+            source: post.source.into(),
             reply_to: post
                 .reply_to
                 .as_ref()

@@ -3,8 +3,6 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::AuthError;
 
 /// Bounds on a saved deck.
@@ -49,59 +47,7 @@ impl Default for DeckLimits {
     }
 }
 
-/// A member's deck: the open deck's columns in display order and its
-/// deck-wide mutes, and (from clients that keep several) the library of
-/// named decks.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Deck {
-    /// Columns, left to right.
-    pub columns: Vec<DeckColumn>,
-    /// Deck-wide mutes of the open deck: words, `/regex/`, `@account`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mutes: Vec<String>,
-    /// Every named deck, the open one included.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub library: Option<DeckLibrary>,
-}
-
-/// The named decks of a member, and which one is open.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DeckLibrary {
-    /// The id of the open deck (one of `decks`).
-    pub current: String,
-    pub decks: Vec<NamedDeck>,
-}
-
-/// One named deck of the library.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct NamedDeck {
-    /// Client-chosen id, unique within the library.
-    pub id: String,
-    pub name: String,
-    pub columns: Vec<DeckColumn>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mutes: Vec<String>,
-}
-
-/// One column as the web client keeps it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DeckColumn {
-    /// Client-chosen id, unique within the deck.
-    pub id: String,
-    /// Title shown in the header.
-    pub title: String,
-    /// Column query (the search language of `crates/search`).
-    pub query: String,
-    /// Width in CSS pixels.
-    pub width: f64,
-    /// Client-side extras (kind, trends window, …), kept as given.
-    #[serde(default)]
-    pub filters: serde_json::Map<String, serde_json::Value>,
-}
+pub use api::account::{Deck, DeckColumn, DeckLibrary, NamedDeck};
 
 /// Narrowest and widest column accepted, CSS pixels.
 const WIDTH_RANGE: std::ops::RangeInclusive<f64> = 100.0..=2000.0;

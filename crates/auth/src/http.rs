@@ -10,14 +10,16 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::deck::Deck;
 use crate::error::AuthError;
 use crate::service::AuthService;
 use crate::tokens::Claims;
+use api::account::{
+    EmailRequest, LoginRequest, PasswordChangeRequest, RefreshRequest, ResetConfirmRequest, SignupRequest,
+    StatusResponse, VerifyRequest,
+};
 use api::client::{bearer_token, client_ip};
 
 /// Largest body any of these routes reads (the deck is the largest).
@@ -153,48 +155,6 @@ const KNOWN_FIELDS: &[&str] = &[
     "filters",
 ];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Credentials {
-    email: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    email: String,
-    password: String,
-    /// Send the refresh token as an `HttpOnly` cookie rather than in the body (the web
-    /// client, so that no script can read it).
-    #[serde(default)]
-    refresh_cookie: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmailOnly {
-    email: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBody {
-    token: String,
-    /// The password chosen at sign-up; without it the verify changes nothing.
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// Without `refresh_token`, the token is the refresh cookie's, and the rotated one goes
-/// back in the cookie only.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefreshBody {
-    #[serde(default)]
-    refresh_token: Option<String>,
-}
-
 /// The refresh cookie: `HttpOnly` (no script reads it), `Secure` (browsers also accept it
 /// from `http://localhost` and `http://127.0.0.1`), `SameSite=Strict` (never sent from
 /// another site) and scoped to `/api/auth`, where refresh and logout live. Every route
@@ -242,26 +202,6 @@ fn session_response(mut tokens: crate::service::SessionTokens, cookie: bool) -> 
     response
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogoutBody {
-    refresh_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetConfirm {
-    token: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PasswordChange {
-    current_password: String,
-    new_password: String,
-}
-
 /// Marks a response that carries a secret (tokens, tickets) as never to be cached.
 fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
@@ -270,17 +210,17 @@ fn no_store(mut response: Response) -> Response {
 }
 
 fn accepted(status: &str) -> Response {
-    (StatusCode::ACCEPTED, Json(json!({ "status": status }))).into_response()
+    (StatusCode::ACCEPTED, Json(StatusResponse { status: status.to_owned() })).into_response()
 }
 
 fn ok(status: &str) -> Response {
-    (StatusCode::OK, Json(json!({ "status": status }))).into_response()
+    (StatusCode::OK, Json(StatusResponse { status: status.to_owned() })).into_response()
 }
 
 async fn signup(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<Credentials>,
+    JsonBody(body): JsonBody<SignupRequest>,
 ) -> Result<Response, AuthError> {
     service.signup(&body.email, &body.password, ip).await?;
     Ok(accepted("verification_sent"))
@@ -289,7 +229,7 @@ async fn signup(
 async fn verify(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<VerifyBody>,
+    JsonBody(body): JsonBody<VerifyRequest>,
 ) -> Result<Response, AuthError> {
     service.verify_email(&body.token, body.password.as_deref(), ip).await?;
     Ok(ok("verified"))
@@ -298,7 +238,7 @@ async fn verify(
 async fn resend(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<EmailOnly>,
+    JsonBody(body): JsonBody<EmailRequest>,
 ) -> Result<Response, AuthError> {
     service.resend_verification(&body.email, ip).await?;
     Ok(accepted("verification_sent"))
@@ -307,7 +247,7 @@ async fn resend(
 async fn login(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<LoginBody>,
+    JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, AuthError> {
     let tokens = service.login(&body.email, &body.password, ip).await?;
     Ok(session_response(tokens, body.refresh_cookie))
@@ -317,7 +257,7 @@ async fn refresh(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
     headers: http::HeaderMap,
-    JsonBody(body): JsonBody<RefreshBody>,
+    JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, AuthError> {
     let (token, cookie) = match body.refresh_token {
         Some(token) => (token, false),
@@ -346,7 +286,7 @@ async fn logout(
     } else if !is_json_content_type(&headers) {
         return Err(AuthError::UnsupportedMediaType);
     } else {
-        parse_json::<LogoutBody>(&body)?.refresh_token
+        parse_json::<RefreshRequest>(&body)?.refresh_token
     };
     // The cookie names the session only with a JSON body or a bearer token, neither of
     // which a cross-site form can send.
@@ -374,7 +314,7 @@ async fn logout_all(
 async fn reset_request(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<EmailOnly>,
+    JsonBody(body): JsonBody<EmailRequest>,
 ) -> Result<Response, AuthError> {
     service.request_reset(&body.email, ip).await?;
     Ok(accepted("reset_sent"))
@@ -383,7 +323,7 @@ async fn reset_request(
 async fn reset_confirm(
     State(service): State<Arc<AuthService>>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody<ResetConfirm>,
+    JsonBody(body): JsonBody<ResetConfirmRequest>,
 ) -> Result<Response, AuthError> {
     service.confirm_reset(&body.token, &body.password, ip).await?;
     Ok(ok("password_reset"))
@@ -392,7 +332,7 @@ async fn reset_confirm(
 async fn change_password(
     State(service): State<Arc<AuthService>>,
     Authenticated(claims): Authenticated,
-    JsonBody(body): JsonBody<PasswordChange>,
+    JsonBody(body): JsonBody<PasswordChangeRequest>,
 ) -> Result<Response, AuthError> {
     service.change_password(&claims, &body.current_password, &body.new_password).await?;
     Ok(ok("password_changed"))

@@ -31,7 +31,7 @@ pub use http::{ClientIp, is_json_content_type, router};
 pub use mail::{Mail, Mailer, OutboxMailer, SmtpMailer};
 pub use password::{PasswordHasher, check_password_policy, is_common_password};
 pub use ratelimit::{MemoryRateLimiter, RateDecision, RateLimit, RateLimiter, RedisRateLimiter};
-pub use service::{AuthService, SessionTokens, TicketIssued};
+pub use service::{AuthService, SessionTokens};
 pub use store::{
     CreateOutcome, EmailTokenRecord, Member, MemberStore, RefreshTokenRecord, RefreshTokenState, RotateOutcome,
     SqlMemberStore, TokenPurpose,

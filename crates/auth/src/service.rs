@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::config::{AuthBackends, AuthConfig};
@@ -22,29 +21,8 @@ use crate::ticket::{MemoryTicketStore, RedisTicketStore, TicketGrant, TicketStor
 use crate::tokens::{Claims, JwtKeys, hash_token, new_id, new_secret_token};
 use api::client::rate_key_for_ip;
 
-/// What login and refresh answer.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct SessionTokens {
-    /// JWT for `Authorization: Bearer`.
-    pub access_token: String,
-    /// Opaque token for `/api/auth/refresh`; single use. Left out of the body when it
-    /// travels in the `HttpOnly` cookie instead (the web client).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    /// Seconds the access token lives.
-    pub expires_in: u64,
-    /// Seconds the refresh token lives (at most until the session's absolute end).
-    pub refresh_expires_in: u64,
-}
-
-/// What ticket issuing answers.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct TicketIssued {
-    /// Opaque single-use ticket for `GET /api/stream?ticket=…`.
-    pub ticket: String,
-    /// Seconds it stays redeemable.
-    pub expires_in: u64,
-}
+use api::TicketResponse;
+pub use api::account::SessionTokens;
 
 /// The accounts role. Cheap to share behind an `Arc`.
 pub struct AuthService {
@@ -682,7 +660,7 @@ impl AuthService {
     }
 
     /// Issues a single-use stream ticket, tied to the member when `claims` is given.
-    pub async fn issue_ticket(&self, claims: Option<&Claims>, ip: IpAddr) -> Result<TicketIssued, AuthError> {
+    pub async fn issue_ticket(&self, claims: Option<&Claims>, ip: IpAddr) -> Result<TicketResponse, AuthError> {
         self.check_ip("ticket-ip", ip, self.config.limits.ticket_ip).await?;
         let ticket = new_secret_token();
         let grant = TicketGrant { user_id: claims.map(|claims| claims.sub.clone()), issued_at: now_secs() };
@@ -693,7 +671,7 @@ impl AuthService {
                 tracing::error!(%error, "ticket store unavailable");
                 AuthError::Unavailable
             })?;
-        Ok(TicketIssued { ticket, expires_in: self.config.ticket_ttl_secs })
+        Ok(TicketResponse { ticket, expires_in: self.config.ticket_ttl_secs })
     }
 
     /// Redeems a stream ticket: `Some` once, then `None`; `None` when expired or unknown.

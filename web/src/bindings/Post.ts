@@ -2,16 +2,14 @@
 import type { Author } from "./Author";
 import type { Card } from "./Card";
 import type { Media } from "./Media";
+import type { PostKind } from "./PostKind";
+import type { PostSource } from "./PostSource";
 import type { ReplyTo } from "./ReplyTo";
 
 /**
  * A post as clients see it (CONTRACT.md, "Post (JSON)").
  */
-export type Post = { id: string, 
-/**
- * `post` | `retweet` | `quote` | `reply`.
- */
-kind: string, text: string, lang: string | null, 
+export type Post = { id: string, kind: PostKind, text: string, lang: string | null, 
 /**
  * RFC 3339: the time Deck orders the post by, never later than when
  * it was received.
@@ -38,11 +36,7 @@ sensitive: boolean,
 /**
  * The post on its own network; null where there is none (demo posts).
  */
-permalink: string | null, 
-/**
- * `x` | `bluesky` | `mastodon` | `demo`.
- */
-source: string, reply_to: ReplyTo | null, 
+permalink: string | null, source: PostSource, reply_to: ReplyTo | null, 
 /**
  * A retweet's original, where known.
  */

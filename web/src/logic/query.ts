@@ -3,7 +3,7 @@
 // are filtered by the server the same way.
 
 /** Per-column filters (saved with the deck). */
-export interface ColumnFilters {
+export type ColumnFilters = {
   /** Show retweets (default true); false adds `-filter:retweets`. */
   retweets?: boolean;
   /** Only posts with media: `filter:media`. */
@@ -16,7 +16,7 @@ export interface ColumnFilters {
   min_faves?: number;
   /** Words to exclude: `-word` each. */
   exclude?: string[];
-}
+};
 
 /** Quotes a word for the query language when it holds spaces or quotes. */
 function term(word: string): string {
