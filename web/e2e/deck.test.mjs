@@ -640,7 +640,7 @@ describe('the deck', () => {
     await other.context.close();
   });
 
-  test('screenshots of the deck in both themes and both languages', async () => {
+  test('screenshots of the deck in both themes and both languages', async (t) => {
     await mkdir(screenshotsDir, { recursive: true });
     for (const lang of ['en', 'ko']) {
       for (const theme of ['light', 'dark']) {
@@ -668,11 +668,14 @@ describe('the deck', () => {
             await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
             return true;
           });
-        for (let attempt = 0; attempt < 5; attempt++) {
+        let whole = false;
+        for (let attempt = 0; attempt < 5 && !whole; attempt++) {
           await waitFor(picturesInView, 15_000, 'the pictures in view to load');
           await page.screenshot({ path: join(screenshotsDir, `deck-${theme}-${lang}.png`) });
-          if (await picturesInView()) break;
+          whole = await picturesInView();
         }
+        // Kept, but said: a picture that came into view while the shot was taken may be an empty box in it.
+        if (!whole) t.diagnostic(`deck-${theme}-${lang}.png: a picture was still loading after 5 shots; look at it before committing it`);
         await context.close();
       }
     }
