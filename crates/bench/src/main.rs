@@ -2,6 +2,8 @@
 //!
 //! - `ingest`: realistic ~1 KB X API v2 messages through the real pipeline
 //!   (log → parse → extract → durable store → trends), posts/s over a period.
+//! - `stages`: wall and CPU µs per post of each ingest stage (parse, store,
+//!   trends, percolate), on ~1 KB generated lines or a file of full ones.
 //! - `history`: timeline page latency over a store of N posts.
 //! - `percolate`: posts/s matched against many active column queries, one core.
 //! - `ws`: many WebSocket connections with columns against a running server.
@@ -11,6 +13,7 @@
 
 mod engines;
 mod generate;
+mod stages;
 mod ws;
 
 /// The allocator `deck` itself uses, so that what runs in process here
@@ -45,6 +48,8 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Wall and CPU time per post of each ingest stage, in sequence.
+    Stages(stages::StagesArgs),
     /// History page latency (50 posts) over a store of `--posts` posts.
     History {
         #[arg(long, default_value_t = 1_000_000)]
@@ -738,6 +743,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Ingest { seconds, data_dir } => runtime.block_on(ingest(seconds, data_dir)),
+        Command::Stages(args) => runtime.block_on(stages::run(args)),
         Command::History { posts, data_dir, cassandra, queries } => {
             runtime.block_on(history(posts, data_dir, cassandra, queries))
         }
