@@ -89,6 +89,36 @@ async fn old_posts_leave_with_their_postings_and_reads_end_at_the_horizon() {
     }
 }
 
+/// A fresh retweet that carries an original from behind the horizon (a
+/// retweet cascade outliving the retention): the original is kept for the
+/// retweet's display until the next sweep, but it is not a new post for the
+/// live columns, since no history read will ever show it. Before, it was
+/// listed as inserted and fanned out to its author's columns as a "new"
+/// post 12 minutes old (the soak's one 723-second p99 sample).
+#[tokio::test]
+async fn an_original_from_behind_the_horizon_is_not_a_new_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap().with_retention(Duration::from_secs(3_600));
+    let fresh = post("fresh", Duration::from_secs(10), &["bts"]);
+    store
+        .apply(WriteBatch { events: vec![PostEvent::Upsert(PostBundle::single(fresh))], checkpoints: Vec::new() })
+        .await
+        .unwrap();
+
+    let original = post("original", Duration::from_secs(7_200), &["bts"]);
+    let mut retweet = post("retweet", Duration::from_secs(5), &[]);
+    retweet.kind = Kind::Retweet;
+    retweet.retweeted_id = Some("original".into());
+    let bundle = PostBundle { post: retweet, retweeted: Some(Box::new(original)), quoted: None };
+    let applied =
+        store.apply(WriteBatch { events: vec![PostEvent::Upsert(bundle)], checkpoints: Vec::new() }).await.unwrap();
+    let inserted: Vec<&str> = applied.inserted.iter().map(|stored| stored.post.id.as_str()).collect();
+    assert_eq!(inserted, ["retweet"]);
+    // The retweet shows its original until the sweep.
+    let shown = store.get(&["retweet".into()]).await.unwrap();
+    assert_eq!(shown[0].retweeted.as_ref().map(|original| original.id.as_str()), Some("original"));
+}
+
 /// Posts spread over many segments: a walk in small pages crosses every
 /// segment boundary in cursor order, a conjunction checks its terms in the
 /// right segment, and moving the horizon drops whole segments, whose files

@@ -1065,7 +1065,13 @@ impl Inner {
                 pending.index(&segment, stored, true);
                 pending.bodies.insert(post.id.clone());
                 self.newest_ms.fetch_max(created_ms, Ordering::Relaxed);
-                inserted_ids.push(post.id.clone());
+                // A post behind the horizon (in the limbo segment: an old
+                // original a fresh retweet carries) is kept for what refers
+                // to it until the next sweep, but no read will show it, so
+                // it is no new post for the live columns either.
+                if !segment.is_limbo() {
+                    inserted_ids.push(post.id.clone());
+                }
                 pending.posts.insert(post.id.clone(), Some(Located { segment, post }));
                 Ok(true)
             }

@@ -16,6 +16,10 @@
 //! arrives (an old original carried by a fresh retweet, a replayed file)
 //! goes to the *limbo* segment, `start = i64::MIN`, which every sweep
 //! drops: one extra segment rather than a new partition set per old span.
+//! No read shows what is in it, so a batch does not list such a post as
+//! inserted either: live columns never get a post their history cannot
+//! show (`tests/retention.rs`,
+//! `an_original_from_behind_the_horizon_is_not_a_new_post`).
 //!
 //! Invariant: every post at or above the horizon sits in the segment whose
 //! span holds its event time, so a walk of the segments newest first is a
