@@ -7,12 +7,29 @@ use axum::response::{IntoResponse, Response};
 /// An error a client sees. Internal details are logged, never sent.
 #[derive(Debug)]
 pub enum ApiError {
-    BadQuery { message: String, position: usize },
-    BadRequest { code: &'static str, message: String },
+    BadQuery {
+        message: String,
+        position: usize,
+    },
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
     Unauthorized(&'static str),
     Forbidden(&'static str),
     NotFound(&'static str),
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
+    /// A body over the route's limit (413).
+    PayloadTooLarge,
+    /// The gateway's upstream node did not answer (502), or no node is
+    /// configured (503): `code` says which.
+    Upstream {
+        status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+    },
     Internal(String),
 }
 
@@ -73,6 +90,21 @@ impl IntoResponse for ApiError {
                     field: None,
                 },
                 Some(retry_after_secs),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                api::ErrorResponse {
+                    error: "body too large".into(),
+                    code: Some("body_too_large".into()),
+                    position: None,
+                    field: None,
+                },
+                None,
+            ),
+            ApiError::Upstream { status, code, message } => (
+                status,
+                api::ErrorResponse { error: message.into(), code: Some(code.into()), position: None, field: None },
+                None,
             ),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -122,7 +122,12 @@ async fn forward(
     request: Request,
 ) -> Response {
     let Some(node) = upstreams.pick() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no upstream").into_response();
+        return ApiError::Upstream {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_upstream",
+            message: "no upstream node is configured",
+        }
+        .into_response();
     };
     let path_and_query = request.uri().path_and_query().map(|value| value.as_str().to_owned()).unwrap_or_default();
     let is_upgrade =
@@ -141,7 +146,7 @@ async fn forward(
         headers.append(HeaderName::from_static("x-forwarded-for"), client);
     }
     let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+        return ApiError::PayloadTooLarge.into_response();
     };
     let upstream = upstreams
         .client
@@ -165,10 +170,18 @@ async fn forward(
         Err(error) => {
             node.healthy.store(false, Ordering::Relaxed);
             tracing::warn!(node = %node.base, %error, "upstream request failed");
-            (StatusCode::BAD_GATEWAY, "upstream unavailable").into_response()
+            UPSTREAM_UNAVAILABLE.into_response()
         }
     }
 }
+
+/// What a client gets when the node its request went to does not answer (the
+/// node is marked unhealthy, so the next request goes to another).
+const UPSTREAM_UNAVAILABLE: ApiError = ApiError::Upstream {
+    status: StatusCode::BAD_GATEWAY,
+    code: "upstream_unavailable",
+    message: "the upstream node did not answer; try again",
+};
 
 async fn forward_websocket(
     upstreams: &Upstreams,
@@ -183,7 +196,9 @@ async fn forward_websocket(
     let (mut parts, _body) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            return ApiError::BadRequest { code: "bad_upgrade", message: rejection.body_text() }.into_response();
+        }
     };
     // Connect upstream first, so a refused ticket is refused to the client. The node sees
     // the client's address (it keys its per-address socket and message limits on it when
@@ -193,7 +208,7 @@ async fn forward_websocket(
         Ok(upstream_request) => upstream_request,
         Err(error) => {
             tracing::warn!(node = %node.base, %error, "upstream socket URL");
-            return (StatusCode::BAD_GATEWAY, "upstream unavailable").into_response();
+            return UPSTREAM_UNAVAILABLE.into_response();
         }
     };
     for value in parts.headers.get_all("x-forwarded-for") {
@@ -205,11 +220,23 @@ async fn forward_websocket(
     let (upstream, _) = match tokio_tungstenite::connect_async(upstream_request).await {
         Ok(connected) => connected,
         Err(tungstenite::Error::Http(response)) => {
-            return StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY).into_response();
+            // The node refused the socket (a bad ticket, a limit): its answer, status and body.
+            let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            return match response.into_body().filter(|body| !body.is_empty()) {
+                Some(body) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body)
+                    .into_response(),
+                None => ApiError::Upstream {
+                    status,
+                    code: "upstream_refused",
+                    message: "the upstream node refused the socket",
+                }
+                .into_response(),
+            };
         }
         Err(error) => {
             tracing::warn!(node = %node.base, %error, "upstream socket failed");
-            return (StatusCode::BAD_GATEWAY, "upstream unavailable").into_response();
+            node.healthy.store(false, Ordering::Relaxed);
+            return UPSTREAM_UNAVAILABLE.into_response();
         }
     };
     // The same message limits as the feed's own socket: a client cannot make the gateway
@@ -253,4 +280,108 @@ async fn forward_websocket(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn request(path: &str) -> Request {
+        let mut request = Request::builder().uri(path).body(Body::empty()).unwrap_or_else(|error| panic!("{error}"));
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+        request
+    }
+
+    /// A node that answers `GET /api/who` with its name and the client
+    /// address it was told.
+    async fn live_node(name: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|error| panic!("{error}"));
+        let address = listener.local_addr().unwrap_or_else(|error| panic!("{error}"));
+        let app = axum::Router::new().route(
+            "/api/who",
+            get(move |headers: HeaderMap| async move {
+                let client = headers.get("x-forwarded-for").and_then(|value| value.to_str().ok()).unwrap_or_default();
+                format!("{name} {client}")
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}")
+    }
+
+    /// An address where nothing listens.
+    async fn dead_node() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|error| panic!("{error}"));
+        let address = listener.local_addr().unwrap_or_else(|error| panic!("{error}"));
+        drop(listener);
+        format!("http://{address}")
+    }
+
+    async fn answer(router: &axum::Router, path: &str) -> (StatusCode, String) {
+        let response = router.clone().oneshot(request(path)).await.unwrap_or_else(|error| panic!("{error}"));
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_else(|error| panic!("{error}"));
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_node_that_does_not_answer_costs_one_request_then_the_others_take_over() {
+        let upstreams = Upstreams::new(&[dead_node().await, live_node("b").await], Vec::new());
+        let router = proxy_router(upstreams, telemetry::Health::new(Duration::from_secs(60)));
+        let mut answers = Vec::new();
+        for _ in 0..6 {
+            answers.push(answer(&router, "/api/who").await);
+        }
+        let failed: Vec<&(StatusCode, String)> =
+            answers.iter().filter(|(status, _)| *status != StatusCode::OK).collect();
+        assert!(failed.len() <= 1, "{answers:?}");
+        for (status, body) in failed {
+            assert_eq!(*status, StatusCode::BAD_GATEWAY);
+            let error: api::ErrorResponse =
+                serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {body}"));
+            assert_eq!(error.code.as_deref(), Some("upstream_unavailable"));
+        }
+        // The healthy node answered the rest, told the client's address;
+        // round robin tries the dead node by the second request at the latest.
+        let live = (StatusCode::OK, "b 127.0.0.1".to_owned());
+        assert!(answers.iter().all(|answer| answer == &live || answer.0 == StatusCode::BAD_GATEWAY), "{answers:?}");
+        assert!(answers[2..].iter().all(|answer| answer == &live), "{answers:?}");
+    }
+
+    #[tokio::test]
+    async fn without_nodes_and_over_the_body_limit_the_answers_are_json_errors() {
+        let router = proxy_router(Upstreams::new(&[], Vec::new()), telemetry::Health::new(Duration::from_secs(60)));
+        let (status, body) = answer(&router, "/api/who").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let error: api::ErrorResponse = serde_json::from_str(&body).unwrap_or_else(|error| panic!("{error}: {body}"));
+        assert_eq!(error.code.as_deref(), Some("no_upstream"));
+
+        let router = proxy_router(
+            Upstreams::new(&[live_node("a").await], Vec::new()),
+            telemetry::Health::new(Duration::from_secs(60)),
+        );
+        let mut large = Request::builder()
+            .method("POST")
+            .uri("/api/who")
+            .body(Body::from(vec![b'x'; MAX_BODY_BYTES + 1]))
+            .unwrap_or_else(|error| panic!("{error}"));
+        large.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+        let response = router.oneshot(large).await.unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_else(|error| panic!("{error}"));
+        let error: api::ErrorResponse = serde_json::from_slice(&body).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(error.code.as_deref(), Some("body_too_large"));
+    }
+
+    #[tokio::test]
+    async fn health_routes_answer_on_the_gateway_itself() {
+        let router = proxy_router(
+            Upstreams::new(&[dead_node().await], Vec::new()),
+            telemetry::Health::new(Duration::from_secs(60)),
+        );
+        let (status, _) = answer(&router, "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+    }
 }
