@@ -310,6 +310,11 @@ pub struct Applied {
     pub updated: Vec<StoredPost>,
     /// Posts removed by a delete (including retweets of a deleted original).
     pub deleted: Vec<StoredPost>,
+    /// Posts stored for the first time but already behind the retention
+    /// horizon (an old original that a fresh retweet carries): kept only for
+    /// what refers to them until the next sweep, and not in `inserted`,
+    /// since no read will show them.
+    pub stored_behind_horizon: u64,
     /// Some changes of a stored batch could not be handed on to the live
     /// feed (the processed topic refused them for good): every live column
     /// must resync, reading what it missed from the store.

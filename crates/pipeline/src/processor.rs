@@ -231,7 +231,7 @@ impl Processor {
         if !removed.is_empty() && retry(stage, "trends", shutdown, || self.trends.remove(&removed)).await?.is_none() {
             return Ok(false);
         }
-        self.metrics.posts_stored.inc_by(applied.inserted.len() as u64);
+        self.metrics.posts_stored.inc_by(applied.inserted.len() as u64 + applied.stored_behind_horizon);
         self.metrics.posts_deleted.inc_by(applied.deleted.len() as u64);
         let published: Published = Arc::new(applied);
         match retry(stage, "publish", shutdown, || self.publisher.publish(&published)).await {

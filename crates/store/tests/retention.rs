@@ -114,6 +114,7 @@ async fn an_original_from_behind_the_horizon_is_not_a_new_post() {
         store.apply(WriteBatch { events: vec![PostEvent::Upsert(bundle)], checkpoints: Vec::new() }).await.unwrap();
     let inserted: Vec<&str> = applied.inserted.iter().map(|stored| stored.post.id.as_str()).collect();
     assert_eq!(inserted, ["retweet"]);
+    assert_eq!(applied.stored_behind_horizon, 1, "stored all the same (deck_posts_stored_total counts it)");
     // The retweet shows its original until the sweep.
     let shown = store.get(&["retweet".into()]).await.unwrap();
     assert_eq!(shown[0].retweeted.as_ref().map(|original| original.id.as_str()), Some("original"));

@@ -211,6 +211,7 @@ impl ProcessedConsumer {
                         updated: batch.updated.into_iter().map(WirePost::into_stored).collect(),
                         deleted: batch.deleted.into_iter().map(WirePost::into_stored).collect(),
                         gap: batch.gap,
+                        ..Applied::default()
                     }));
                 }
                 Err(error) => {

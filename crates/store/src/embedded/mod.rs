@@ -431,6 +431,8 @@ struct Pending {
     /// The posts whose body the batch (re)writes, each written once at
     /// commit in its final state (see [`Pending::commit_bodies`]).
     bodies: HashSet<String>,
+    /// New posts that went to the limbo segment ([`Applied::stored_behind_horizon`]).
+    stored_behind_horizon: u64,
 }
 
 /// A post whose postings the batch adds (`insert`) or removes.
@@ -1040,6 +1042,7 @@ impl Inner {
             }
         }
         applied.deleted = deleted;
+        applied.stored_behind_horizon = pending.stored_behind_horizon;
         Ok(applied)
     }
 
@@ -1069,7 +1072,9 @@ impl Inner {
                 // original a fresh retweet carries) is kept for what refers
                 // to it until the next sweep, but no read will show it, so
                 // it is no new post for the live columns either.
-                if !segment.is_limbo() {
+                if segment.is_limbo() {
+                    pending.stored_behind_horizon += 1;
+                } else {
                     inserted_ids.push(post.id.clone());
                 }
                 pending.posts.insert(post.id.clone(), Some(Located { segment, post }));
