@@ -146,6 +146,10 @@ pub async fn run(args: StagesArgs) -> anyhow::Result<()> {
         percolate.add(started);
     }
 
+    let store_phases: Vec<f64> = telemetry::STORE_WRITE_PHASES
+        .iter()
+        .map(|phase| telemetry::STORE_WRITE_SECONDS_TOTAL.with_label_values(&[phase]).get())
+        .collect();
     let total_wall = parse.wall + write.wall + count.wall + percolate.wall;
     let total_cpu = parse.cpu + write.cpu + count.cpu + percolate.cpu;
     let per_post = |spent: Duration| spent.as_secs_f64() * 1e6 / n_records.max(1) as f64;
@@ -166,6 +170,12 @@ pub async fn run(args: StagesArgs) -> anyhow::Result<()> {
         );
     }
     println!("{:<10} {:>14.1} {:>14.1}", "total", per_post(total_wall), per_post(total_cpu));
+    let phases: Vec<String> = telemetry::STORE_WRITE_PHASES
+        .iter()
+        .zip(&store_phases)
+        .map(|(phase, seconds)| format!("{phase} {:.1}", seconds * 1e6 / n_records.max(1) as f64))
+        .collect();
+    println!("store, wall µs/post by phase: {}", phases.join(", "));
     println!(
         "in sequence: {:.0} posts/s, {:.1} MB/s of lines; {:.0} posts per CPU-second",
         n_records as f64 / total_wall.as_secs_f64().max(1e-9),

@@ -10,6 +10,7 @@ mod sources;
 pub use health::{Health, Probe, Readiness, Stage, StageState};
 pub use metrics::{
     Metrics, RETENTION_EXPIRED_POSTS_TOTAL, RETENTION_SWEEPS_TOTAL, STORE_REFUSED_TOTAL, STORE_UNREADABLE_TOTAL,
+    STORE_WRITE_PHASES, STORE_WRITE_SECONDS_TOTAL,
 };
 pub use sources::{HealthHandle, SourceHealth, SourceStatus};
 

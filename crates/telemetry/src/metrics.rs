@@ -1,7 +1,7 @@
 //! Prometheus metrics of the pipeline and the HTTP roles, on one registry
 //! that every crate registers its collectors on.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{CounterVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Stored entries that could not be read (an undecodable post, a posting
 /// whose cursor is malformed) and were skipped by a read: exported as
@@ -34,6 +34,22 @@ pub static RETENTION_SWEEPS_TOTAL: std::sync::LazyLock<IntCounterVec> = std::syn
 pub static RETENTION_EXPIRED_POSTS_TOTAL: std::sync::LazyLock<IntCounter> = std::sync::LazyLock::new(|| {
     IntCounter::new("retention_expired_posts_total", "Posts dropped by retention with their segments (estimate)")
         .expect("a valid constant metric name")
+});
+
+/// The phases of an embedded store write, as [`STORE_WRITE_SECONDS_TOTAL`] labels them.
+pub const STORE_WRITE_PHASES: [&str; 5] = ["read", "bodies", "postings", "commit", "fsync"];
+
+/// Seconds the embedded store's batch writes spent in each phase: `read`
+/// (idempotence and count lookups, merging), `bodies` (encoding each post
+/// once), `postings` (finding terms and building and sorting keys),
+/// `commit` (fjall's batch into its memtables and journal), `fsync`:
+/// exported as `deck_store_write_seconds_total{phase}`.
+pub static STORE_WRITE_SECONDS_TOTAL: std::sync::LazyLock<CounterVec> = std::sync::LazyLock::new(|| {
+    CounterVec::new(
+        Opts::new("store_write_seconds_total", "Seconds the embedded store's batch writes spent, by phase"),
+        &["phase"],
+    )
+    .expect("a valid constant metric name")
 });
 
 /// Every counter Deck exports at `/metrics`.
@@ -111,6 +127,10 @@ impl Metrics {
             RETENTION_SWEEPS_TOTAL.with_label_values(&[outcome]);
         }
         registry.register(Box::new(RETENTION_EXPIRED_POSTS_TOTAL.clone()))?;
+        registry.register(Box::new(STORE_WRITE_SECONDS_TOTAL.clone()))?;
+        for phase in STORE_WRITE_PHASES {
+            STORE_WRITE_SECONDS_TOTAL.with_label_values(&[phase]);
+        }
         Ok(Metrics {
             registry,
             records_in,

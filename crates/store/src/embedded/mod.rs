@@ -435,6 +435,22 @@ struct Pending {
     stored_behind_horizon: u64,
 }
 
+/// Times the phases of one batch write into `deck_store_write_seconds_total`.
+struct Phases(std::time::Instant);
+
+impl Phases {
+    fn start() -> Phases {
+        Phases(std::time::Instant::now())
+    }
+
+    /// Counts the time since the previous phase ended towards `phase`.
+    fn done(&mut self, phase: &str) {
+        let now = std::time::Instant::now();
+        telemetry::STORE_WRITE_SECONDS_TOTAL.with_label_values(&[phase]).inc_by((now - self.0).as_secs_f64());
+        self.0 = now;
+    }
+}
+
 /// A post whose postings the batch adds (`insert`) or removes.
 struct Indexing {
     segment: Arc<Segment>,
@@ -960,6 +976,7 @@ impl Inner {
 
     fn apply(&self, batch: WriteBatch) -> Result<Applied, StoreError> {
         let _writer = self.writer.lock().map_err(lock_error)?;
+        let mut phase = Phases::start();
         let mut fjall_batch = self.keyspace.batch();
         let mut pending = Pending::default();
         let mut inserted_ids: Vec<String> = Vec::new();
@@ -1019,13 +1036,18 @@ impl Inner {
                 }
             }
         }
+        phase.done("read");
         pending.commit_bodies(&mut fjall_batch)?;
+        phase.done("bodies");
         pending.commit_postings(&mut fjall_batch);
+        phase.done("postings");
         for (source, checkpoint) in &batch.checkpoints {
             fjall_batch.insert(&self.meta, [CHECKPOINT_PREFIX, source.as_bytes()].concat(), checkpoint.as_bytes());
         }
         fjall_batch.commit().map_err(engine)?;
+        phase.done("commit");
         self.keyspace.persist(PersistMode::SyncData).map_err(engine)?;
+        phase.done("fsync");
 
         // What changed, from the batch's own final state (no re-read).
         let deleted_ids: HashSet<&str> = deleted.iter().map(|post| post.post.id.as_str()).collect();
