@@ -25,10 +25,7 @@ use anyhow::Context as _;
 use cpu_time::ProcessTime;
 use model::{Origin, PostEvent, RawRecord};
 use store::{EmbeddedStore, PostStore, WriteBatch};
-use trends::{TrendEvent, TrendStore};
-
-/// Records per batch: the processor's default (`ProcessorConfig::max_batch`).
-const BATCH: usize = 2048;
+use trends::TrendStore;
 
 #[derive(clap::Args)]
 pub struct StagesArgs {
@@ -98,11 +95,13 @@ pub async fn run(args: StagesArgs) -> anyhow::Result<()> {
         percolator.insert(query_idx as u64, query);
     }
 
+    // Records per batch: as the processor cuts them.
+    let batch_size = pipeline::ProcessorConfig::default().max_batch;
     let mut parser = ingest::Parser::new();
     let (mut parse, mut write, mut count, mut percolate) =
         (Spent::default(), Spent::default(), Spent::default(), Spent::default());
     let (mut n_posts, mut n_inserted, mut n_malformed, mut n_matches) = (0usize, 0usize, 0usize, 0usize);
-    for chunk in records.chunks(BATCH) {
+    for chunk in records.chunks(batch_size) {
         let started = now();
         let mut events = Vec::with_capacity(chunk.len());
         for record in chunk {
@@ -113,24 +112,12 @@ pub async fn run(args: StagesArgs) -> anyhow::Result<()> {
         }
         parse.add(started);
         n_posts += events.iter().filter(|event| matches!(event, PostEvent::Upsert(_))).count();
-        let recorded: Vec<TrendEvent> = events
-            .iter()
-            .filter_map(|event| match event {
-                PostEvent::Upsert(bundle) => Some(bundle),
-                PostEvent::Delete { .. } => None,
-            })
-            .flat_map(|bundle| {
-                let own = TrendEvent::from_post(&bundle.post, bundle.retweeted.as_deref());
-                let embedded = [&bundle.retweeted, &bundle.quoted]
-                    .into_iter()
-                    .flatten()
-                    .map(|embedded| TrendEvent::from_post(embedded, None));
-                std::iter::once(own).chain(embedded)
-            })
-            .collect();
+        let batch = WriteBatch { events, checkpoints: Vec::new() };
+        // What the processor hands the trends: every upserted post and the posts it embeds.
+        let recorded = pipeline::trend_events(&batch);
 
         let started = now();
-        let applied = store.apply(WriteBatch { events, checkpoints: Vec::new() }).await?;
+        let applied = store.apply(batch).await?;
         write.add(started);
         n_inserted += applied.inserted.len();
 
@@ -155,7 +142,7 @@ pub async fn run(args: StagesArgs) -> anyhow::Result<()> {
     let per_post = |spent: Duration| spent.as_secs_f64() * 1e6 / n_records.max(1) as f64;
     println!(
         "stages: {n_records} records of {:.0} bytes on average ({n_posts} posts, {n_inserted} new, {n_malformed} malformed), \
-         batches of {BATCH}, {} live queries ({:.1} matches per new post)",
+         batches of {batch_size}, {} live queries ({:.1} matches per new post)",
         payload_bytes as f64 / n_records.max(1) as f64,
         args.queries,
         n_matches as f64 / n_inserted.max(1) as f64,

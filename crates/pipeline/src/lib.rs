@@ -16,5 +16,7 @@ pub use health::{Health, Probe, Readiness, Stage, StageState, Transient, retry};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaConfig, KafkaConsumer, KafkaLog, KafkaPublisher, ProcessedConsumer};
 pub use log::{Delivery, EmbeddedLog, Log, LogConsumer, LogError};
-pub use processor::{Processor, ProcessorConfig, ProcessorError, Published, Publisher, apply_and_count, run_source};
+pub use processor::{
+    Processor, ProcessorConfig, ProcessorError, Published, Publisher, apply_and_count, run_source, trend_events,
+};
 pub use telemetry::Metrics;

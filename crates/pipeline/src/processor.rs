@@ -297,7 +297,7 @@ async fn commit(
 
 /// What the trend store counts of a batch: every upserted post and the
 /// posts embedded in it.
-fn trend_events(batch: &WriteBatch) -> Vec<TrendEvent> {
+pub fn trend_events(batch: &WriteBatch) -> Vec<TrendEvent> {
     let mut recorded = Vec::with_capacity(batch.events.len());
     for event in &batch.events {
         if let PostEvent::Upsert(bundle) = event {

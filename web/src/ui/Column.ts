@@ -432,8 +432,8 @@ export class Column {
         detail = pending > 0 ? t.newPosts(pending) : '';
       }
     }
-    this.el.setAttribute('aria-busy', String(state === 'loading'));
     if (state === this.shownState && detail === this.shownDetail) return;
+    this.el.setAttribute('aria-busy', String(state === 'loading'));
     this.shownState = state;
     this.shownDetail = detail;
     this.header.setState(state, detail);
